@@ -1,0 +1,84 @@
+//! The `watchpost` command line: argument parsing, logging set-up and exit codes. Thin: each
+//! command calls into the library and prints.
+//!
+//! Exit codes: 0 success; 1 the command failed (or, for commands over several inputs, at least
+//! one input failed while the others were still processed); 2 bad invocation or bad
+//! configuration.
+
+mod detect;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Exit code for a bad invocation or configuration (also clap's).
+pub const EXIT_USAGE: u8 = 2;
+/// Exit code for a failed command.
+pub const EXIT_FAILURE: u8 = 1;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "watchpost",
+    version,
+    about = "Edge video analytics agent: person and vehicle detection on camera streams, published over MQTT.",
+    propagate_version = true
+)]
+struct Cli {
+    /// Log filter for diagnostics on stderr (tracing syntax, e.g. `info` or `watchpost=debug`).
+    #[arg(long, global = true, env = "WATCHPOST_LOG", default_value = "warn")]
+    log: String,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    Detect(detect::DetectArgs),
+}
+
+/// Runs the command line and returns the process exit code.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // --help and --version are not errors.
+            let code = if e.use_stderr() { EXIT_USAGE } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    init_logging(&cli.log);
+    let result = match cli.command {
+        Command::Detect(args) => detect::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            print_error(&e);
+            ExitCode::from(EXIT_FAILURE)
+        }
+    }
+}
+
+/// One line on stderr: `watchpost: error: outer: cause: root cause`.
+pub(crate) fn print_error(e: &anyhow::Error) {
+    eprintln!("watchpost: error: {}", one_line(&format!("{e:#}")));
+}
+
+/// Keeps a message on one line.
+pub(crate) fn one_line(message: &str) -> String {
+    message.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn init_logging(filter: &str) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| {
+        eprintln!("watchpost: warning: bad log filter `{filter}`, using `warn`");
+        EnvFilter::new("warn")
+    });
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

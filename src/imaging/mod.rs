@@ -1,0 +1,337 @@
+//! Pictures: the agent's frame type, image decode/encode and drawing. The only module that
+//! knows OpenCV.
+//!
+//! A [`Frame`] is 8-bit BGR, the format GStreamer's `videoconvert` hands the agent and OpenCV
+//! draws on. Rows may be padded (`stride_bytes >= width * 3`).
+
+use std::path::Path;
+
+use opencv::core::{
+    Mat, MatTraitConst, MatTraitConstManual, MatTraitManual, Point, Rect as CvRect, Scalar, Vector,
+    VectorToVec,
+};
+use opencv::{imgcodecs, imgproc};
+
+use crate::detect::Object;
+use crate::detect::preprocess::BgrImage;
+
+/// An owned 8-bit BGR picture.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Frame {
+    pub width: usize,
+    pub height: usize,
+    pub stride_bytes: usize,
+    pub data: Vec<u8>,
+}
+
+impl std::fmt::Debug for Frame {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Frame({}x{})", self.width, self.height)
+    }
+}
+
+/// Why a picture could not be read, written or drawn.
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    /// The file could not be read (the caller knows and names the path).
+    #[error("cannot read the file")]
+    Read {
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("not a readable image (unknown format or corrupt data)")]
+    Undecodable,
+    #[error("image is empty")]
+    Empty,
+    #[error(
+        "frame buffer of {len} bytes is too short for {width}x{height} with stride {stride_bytes}"
+    )]
+    BadBuffer {
+        width: usize,
+        height: usize,
+        stride_bytes: usize,
+        len: usize,
+    },
+    #[error("OpenCV: {0}")]
+    OpenCv(String),
+}
+
+impl From<opencv::Error> for ImageError {
+    fn from(e: opencv::Error) -> Self {
+        ImageError::OpenCv(e.message)
+    }
+}
+
+impl Frame {
+    /// Wraps a BGR buffer, checking that it is large enough.
+    ///
+    /// # Errors
+    /// [`ImageError::Empty`] for a zero size, [`ImageError::BadBuffer`] when `data` is short.
+    pub fn from_bgr(
+        width: usize,
+        height: usize,
+        stride_bytes: usize,
+        data: Vec<u8>,
+    ) -> Result<Frame, ImageError> {
+        if width == 0 || height == 0 {
+            return Err(ImageError::Empty);
+        }
+        let needed = stride_bytes * (height - 1) + width * 3;
+        if stride_bytes < width * 3 || data.len() < needed {
+            return Err(ImageError::BadBuffer {
+                width,
+                height,
+                stride_bytes,
+                len: data.len(),
+            });
+        }
+        Ok(Frame {
+            width,
+            height,
+            stride_bytes,
+            data,
+        })
+    }
+
+    /// A borrowed view for pre-processing.
+    pub fn as_bgr(&self) -> BgrImage<'_> {
+        BgrImage {
+            data: &self.data,
+            width: self.width,
+            height: self.height,
+            stride_bytes: self.stride_bytes,
+        }
+    }
+
+    /// The BGR value of one pixel (for tests and checks).
+    pub fn pixel(&self, x: usize, y: usize) -> Option<[u8; 3]> {
+        if x >= self.width || y >= self.height {
+            return None;
+        }
+        let i = y * self.stride_bytes + x * 3;
+        Some([self.data[i], self.data[i + 1], self.data[i + 2]])
+    }
+
+    fn to_mat(&self) -> Result<Mat, ImageError> {
+        let mut mat = Mat::new_rows_cols_with_default(
+            self.height as i32,
+            self.width as i32,
+            opencv::core::CV_8UC3,
+            Scalar::all(0.0),
+        )?;
+        let row_bytes = self.width * 3;
+        let out = mat.data_bytes_mut()?;
+        for y in 0..self.height {
+            out[y * row_bytes..(y + 1) * row_bytes].copy_from_slice(
+                &self.data[y * self.stride_bytes..y * self.stride_bytes + row_bytes],
+            );
+        }
+        Ok(mat)
+    }
+
+    fn from_mat(mat: &Mat) -> Result<Frame, ImageError> {
+        if mat.empty() {
+            return Err(ImageError::Undecodable);
+        }
+        if mat.typ() != opencv::core::CV_8UC3 {
+            return Err(ImageError::OpenCv(format!(
+                "unexpected pixel type {}",
+                mat.typ()
+            )));
+        }
+        let mat = if mat.is_continuous() {
+            mat.clone()
+        } else {
+            mat.try_clone()?
+        };
+        let (width, height) = (mat.cols() as usize, mat.rows() as usize);
+        Frame::from_bgr(width, height, width * 3, mat.data_bytes()?.to_vec())
+    }
+}
+
+/// Decodes an encoded picture (JPEG, PNG, BMP, …) into a BGR frame.
+///
+/// # Errors
+/// [`ImageError::Undecodable`] when the bytes are not a picture OpenCV can read.
+pub fn decode_image(bytes: &[u8]) -> Result<Frame, ImageError> {
+    if bytes.is_empty() {
+        return Err(ImageError::Empty);
+    }
+    let buffer = Vector::<u8>::from_slice(bytes);
+    let mat = imgcodecs::imdecode(&buffer, imgcodecs::IMREAD_COLOR)?;
+    Frame::from_mat(&mat)
+}
+
+/// Reads and decodes a picture file.
+///
+/// # Errors
+/// The file cannot be read, or is not a picture.
+pub fn read_image(path: &Path) -> Result<Frame, ImageError> {
+    let bytes = std::fs::read(path).map_err(|source| ImageError::Read { source })?;
+    decode_image(&bytes)
+}
+
+/// Encodes a frame as JPEG with `quality` 1..=100.
+pub fn encode_jpeg(frame: &Frame, quality: u8) -> Result<Vec<u8>, ImageError> {
+    let mat = frame.to_mat()?;
+    let mut buffer = Vector::<u8>::new();
+    let params = Vector::<i32>::from_slice(&[
+        imgcodecs::IMWRITE_JPEG_QUALITY,
+        i32::from(quality.clamp(1, 100)),
+    ]);
+    if !imgcodecs::imencode(".jpg", &mat, &mut buffer, &params)? {
+        return Err(ImageError::OpenCv("JPEG encoding failed".to_owned()));
+    }
+    Ok(buffer.to_vec())
+}
+
+/// Box colour per class (BGR).
+fn class_colour(class: &str) -> Scalar {
+    match class {
+        "person" => Scalar::new(60.0, 220.0, 60.0, 0.0),
+        "vehicle" => Scalar::new(255.0, 160.0, 30.0, 0.0),
+        _ => Scalar::new(180.0, 180.0, 180.0, 0.0),
+    }
+}
+
+/// A copy of `frame` with each object's box and `label score` drawn.
+///
+/// # Errors
+/// Only OpenCV failures, which do not happen for a valid frame.
+pub fn annotate(frame: &Frame, objects: &[Object]) -> Result<Frame, ImageError> {
+    let mut mat = frame.to_mat()?;
+    let (w, h) = (frame.width as f32, frame.height as f32);
+    // Line and text sizes follow the picture size so they stay legible on 4K and on 640x360.
+    let thickness = ((frame.height as f32 / 360.0).round() as i32).max(1) * 2;
+    let font_scale = f64::from((frame.height as f32 / 900.0).max(0.4));
+    let font = imgproc::FONT_HERSHEY_SIMPLEX;
+    for object in objects {
+        let [x, y, bw, bh] = object.bbox;
+        let rect = CvRect::new(
+            (x * w).round() as i32,
+            (y * h).round() as i32,
+            (bw * w).round() as i32,
+            (bh * h).round() as i32,
+        );
+        let colour = class_colour(object.class);
+        imgproc::rectangle(&mut mat, rect, colour, thickness, imgproc::LINE_8, 0)?;
+
+        let text = format!("{} {:.2}", object.label, object.score);
+        let mut baseline = 0;
+        let size = imgproc::get_text_size(&text, font, font_scale, 1, &mut baseline)?;
+        let pad = 2;
+        let top = if rect.y - size.height - 2 * pad >= 0 {
+            rect.y - size.height - 2 * pad
+        } else {
+            rect.y
+        };
+        let background = CvRect::new(
+            rect.x,
+            top,
+            size.width + 2 * pad,
+            size.height + baseline + 2 * pad,
+        );
+        imgproc::rectangle(
+            &mut mat,
+            background,
+            colour,
+            imgproc::FILLED,
+            imgproc::LINE_8,
+            0,
+        )?;
+        imgproc::put_text(
+            &mut mat,
+            &text,
+            Point::new(rect.x + pad, top + pad + size.height),
+            font,
+            font_scale,
+            Scalar::all(0.0),
+            1,
+            imgproc::LINE_AA,
+            false,
+        )?;
+    }
+    Frame::from_mat(&mat)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn solid(width: usize, height: usize, bgr: [u8; 3]) -> Frame {
+        let data = bgr
+            .iter()
+            .copied()
+            .cycle()
+            .take(width * height * 3)
+            .collect();
+        Frame::from_bgr(width, height, width * 3, data).unwrap()
+    }
+
+    #[test]
+    fn jpeg_round_trip_keeps_size_and_colour() {
+        let frame = solid(64, 48, [10, 200, 40]);
+        let jpeg = encode_jpeg(&frame, 95).unwrap();
+        assert_eq!(&jpeg[..2], &[0xFF, 0xD8], "JPEG magic");
+        let back = decode_image(&jpeg).unwrap();
+        assert_eq!((back.width, back.height), (64, 48));
+        let p = back.pixel(32, 24).unwrap();
+        for (a, b) in p.iter().zip([10u8, 200, 40]) {
+            assert!(a.abs_diff(b) <= 4, "pixel {p:?}");
+        }
+    }
+
+    #[test]
+    fn bad_inputs_are_errors() {
+        assert!(matches!(decode_image(b""), Err(ImageError::Empty)));
+        assert!(matches!(
+            decode_image(b"not a picture at all"),
+            Err(ImageError::Undecodable)
+        ));
+        assert!(matches!(
+            Frame::from_bgr(4, 4, 12, vec![0; 10]),
+            Err(ImageError::BadBuffer { .. })
+        ));
+        assert!(matches!(
+            Frame::from_bgr(4, 4, 8, vec![0; 100]),
+            Err(ImageError::BadBuffer { .. })
+        ));
+        assert!(matches!(
+            Frame::from_bgr(0, 4, 12, vec![]),
+            Err(ImageError::Empty)
+        ));
+    }
+
+    #[test]
+    fn annotate_draws_the_box_in_the_class_colour() {
+        let frame = solid(200, 100, [0, 0, 0]);
+        let object = Object {
+            class: "person",
+            label: "person".into(),
+            score: 0.9,
+            bbox: [0.25, 0.5, 0.5, 0.4],
+        };
+        let drawn = annotate(&frame, &[object]).unwrap();
+        assert_eq!(
+            drawn.pixel(120, 89),
+            Some([60, 220, 60]),
+            "bottom edge of the box"
+        );
+        assert_eq!(drawn.pixel(5, 5), Some([0, 0, 0]), "outside untouched");
+        assert_eq!(drawn.pixel(100, 70), Some([0, 0, 0]), "inside untouched");
+    }
+
+    #[test]
+    fn padded_rows_are_honoured() {
+        // 2x2 picture with 2 bytes of padding per row.
+        let data = vec![1, 2, 3, 4, 5, 6, 0, 0, 7, 8, 9, 10, 11, 12, 0, 0];
+        let frame = Frame::from_bgr(2, 2, 8, data).unwrap();
+        let png_like = encode_jpeg(&frame, 100).unwrap();
+        assert!(decode_image(&png_like).is_ok());
+        assert_eq!(frame.pixel(1, 1), Some([10, 11, 12]));
+        assert_eq!(
+            frame.to_mat().unwrap().data_bytes().unwrap(),
+            &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]
+        );
+    }
+}
