@@ -1,0 +1,58 @@
+//! Shared helpers for the integration tests: paths to the bundled model and test data, and the
+//! ground truth checked by eye.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+pub fn repo_path(relative: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
+}
+
+pub fn bundled_manifest() -> PathBuf {
+    repo_path("models/nanodet-m-416.toml")
+}
+
+pub fn frames_dir() -> PathBuf {
+    repo_path("tests/data/frames")
+}
+
+/// `tests/data/frames/ground-truth.toml`: persons checked by eye, per frame.
+#[derive(Debug, serde::Deserialize)]
+pub struct GroundTruth {
+    pub frames: Vec<FrameTruth>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub struct FrameTruth {
+    pub file: String,
+    pub persons_min: usize,
+    pub persons_max: usize,
+    #[serde(default)]
+    pub persons: Vec<PersonTruth>,
+    #[serde(flatten)]
+    pub other: toml::Table,
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub struct PersonTruth {
+    /// Normalised `[x, y, w, h]`.
+    pub bbox: [f32; 4],
+    #[serde(default)]
+    pub note: String,
+    /// A person the detector is known to miss or merge with a neighbour: reported, not required.
+    #[serde(default)]
+    pub hard: bool,
+}
+
+pub fn ground_truth() -> GroundTruth {
+    let path = frames_dir().join("ground-truth.toml");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    toml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// IoU of two normalised `[x, y, w, h]` boxes.
+pub fn iou_xywh(a: [f32; 4], b: [f32; 4]) -> f32 {
+    let ra = watchpost::geometry::Rect::from_xywh(a[0], a[1], a[2], a[3]);
+    let rb = watchpost::geometry::Rect::from_xywh(b[0], b[1], b[2], b[3]);
+    ra.iou(&rb)
+}
