@@ -51,6 +51,12 @@
 //! command line wraps them with `anyhow` and prints the whole chain on one line.
 
 pub mod cli;
+pub mod config;
+pub mod demo;
 pub mod detect;
+pub mod framepath;
 pub mod geometry;
+pub mod health;
 pub mod imaging;
+pub mod ingest;
+pub mod publish;

@@ -5,6 +5,7 @@
 //! one input failed while the others were still processed); 2 bad invocation or bad
 //! configuration.
 
+mod config;
 mod detect;
 
 use std::process::ExitCode;
@@ -35,6 +36,8 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     Detect(detect::DetectArgs),
+    #[command(subcommand)]
+    Config(config::ConfigCommand),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -51,6 +54,7 @@ pub fn main() -> ExitCode {
     init_logging(&cli.log);
     let result = match cli.command {
         Command::Detect(args) => detect::run(args),
+        Command::Config(command) => config::run(command),
     };
     match result {
         Ok(code) => code,
