@@ -1,10 +1,43 @@
 //! The bounded-latency frame path: one-slot mailboxes per camera, inference threads taking the
 //! newest frame of the next camera in fair rotation, results handed to the publisher.
+//!
+//! ```text
+//!  camera 0 ─offer─▶ [slot 0] ┐
+//!  camera 1 ─offer─▶ [slot 1] ├─ FrameBoard::take (fair rotation, detect_fps pacing,
+//!  camera 2 ─offer─▶ [slot 2] ┘                    max_frame_age) ─▶ N inference threads
+//!                                                                     │ try_send
+//!                                                                     ▼
+//!                                                       bounded results channel → publisher
+//! ```
+//!
+//! Invariants:
+//! - Nothing queues: each camera has exactly one slot; a newer frame replaces the older one and
+//!   the replaced frame is counted as a drop, [`DropReason::RateLimit`] when its camera was not
+//!   yet due under `detect_fps`, [`DropReason::Busy`] when it was due but every inference thread
+//!   was busy. So when the model is slower than the cameras, frames are skipped, never delayed,
+//!   and latency stays flat.
+//! - A frame older than `max_frame_age` when a thread could take it is dropped
+//!   ([`DropReason::TooOld`]), never analysed.
+//! - Inference runs on dedicated OS threads, never on an async worker; each thread owns its own
+//!   `Detector` (ONNX Runtime sessions are used by one thread at a time).
+//! - Handing a result to the publisher never blocks: when its bounded channel is full the
+//!   result is dropped and counted ([`DropReason::PublishQueueFull`]).
+//! - Cameras are served in fair rotation: after a thread takes camera `i`, the next search
+//!   starts at `i + 1`, so a busy camera cannot starve the others.
+
+mod board;
+mod workers;
+
+pub use board::{FrameBoard, pacing_interval};
+pub use workers::{WorkerPool, spawn_workers};
 
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::detect::Object;
 use crate::ingest::CaptureClock;
+
+#[cfg(doc)]
+use crate::health::DropReason;
 
 /// The result of analysing one frame, on its way to the publisher.
 #[derive(Clone, Debug)]

@@ -1,0 +1,139 @@
+//! The inference threads.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+use tokio::sync::mpsc::error::TrySendError;
+
+use super::{AnalysedFrame, FrameBoard};
+use crate::detect::Detector;
+use crate::health::{CameraStats, DropReason};
+
+/// The running inference threads.
+#[derive(Debug)]
+pub struct WorkerPool {
+    handles: Vec<JoinHandle<()>>,
+    /// Per thread: when it started the frame it is working on (ms since `epoch`), 0 when it is
+    /// waiting for a frame. Lets a supervisor tell a wedged thread from an idle one.
+    busy_since_ms: Vec<Arc<AtomicU64>>,
+    epoch: Instant,
+}
+
+impl WorkerPool {
+    /// The longest time any thread has been working on its current frame (zero when all are
+    /// waiting for frames).
+    pub fn longest_busy(&self) -> Duration {
+        let now_ms = self.epoch.elapsed().as_millis() as u64;
+        self.busy_since_ms
+            .iter()
+            .map(|b| match b.load(Ordering::Relaxed) {
+                0 => 0,
+                since => now_ms.saturating_sub(since),
+            })
+            .max()
+            .map_or(Duration::ZERO, Duration::from_millis)
+    }
+
+    pub fn len(&self) -> usize {
+        self.handles.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.handles.is_empty()
+    }
+
+    /// Waits for every thread to finish its current frame and exit (after the board is
+    /// closed).
+    pub fn join(self) {
+        for handle in self.handles {
+            if handle.join().is_err() {
+                tracing::error!("an inference thread panicked");
+            }
+        }
+    }
+}
+
+/// Starts one inference thread per detector. Each takes frames from `board` until it is closed,
+/// runs its own detector, and hands results to `results` without blocking.
+///
+/// # Errors
+/// The OS refused to start a thread.
+pub fn spawn_workers(
+    detectors: Vec<Detector>,
+    board: Arc<FrameBoard>,
+    stats: Vec<Arc<CameraStats>>,
+    results: mpsc::Sender<AnalysedFrame>,
+) -> std::io::Result<WorkerPool> {
+    let epoch = Instant::now();
+    let mut handles = Vec::new();
+    let mut busy_since_ms = Vec::new();
+    for (index, detector) in detectors.into_iter().enumerate() {
+        let busy = Arc::new(AtomicU64::new(0));
+        busy_since_ms.push(Arc::clone(&busy));
+        let board = Arc::clone(&board);
+        let stats = stats.clone();
+        let results = results.clone();
+        let handle = std::thread::Builder::new()
+            .name(format!("infer-{index}"))
+            .spawn(move || run_worker(detector, &board, &stats, &results, &busy, epoch))?;
+        handles.push(handle);
+    }
+    Ok(WorkerPool {
+        handles,
+        busy_since_ms,
+        epoch,
+    })
+}
+
+fn run_worker(
+    mut detector: Detector,
+    board: &FrameBoard,
+    stats: &[Arc<CameraStats>],
+    results: &mpsc::Sender<AnalysedFrame>,
+    busy_since_ms: &AtomicU64,
+    epoch: Instant,
+) {
+    while let Some(captured) = board.take() {
+        busy_since_ms.store(
+            (epoch.elapsed().as_millis() as u64).max(1),
+            Ordering::Relaxed,
+        );
+        let camera_stats = &stats[captured.camera];
+        let span = tracing::debug_span!("camera", name = %camera_stats.name);
+        let _entered = span.enter();
+        match detector.detect(&captured.frame.as_bgr()) {
+            Ok(detections) => {
+                camera_stats.count_analysed(detections.timings.inference);
+                let analysed = AnalysedFrame {
+                    camera: captured.camera,
+                    seq: captured.seq,
+                    captured_at: captured.captured_at,
+                    clock: captured.clock,
+                    arrived: captured.arrived,
+                    width: captured.frame.width,
+                    height: captured.frame.height,
+                    objects: detections.objects,
+                    inference: detections.timings.inference,
+                };
+                match results.try_send(analysed) {
+                    Ok(()) => {}
+                    Err(TrySendError::Full(_)) => {
+                        camera_stats.count_drop(DropReason::PublishQueueFull)
+                    }
+                    Err(TrySendError::Closed(_)) => {
+                        busy_since_ms.store(0, Ordering::Relaxed);
+                        return;
+                    }
+                }
+            }
+            Err(e) => {
+                camera_stats.count_error(format!("inference: {e}"));
+                tracing::warn!(seq = captured.seq, error = %e, "frame not analysed");
+            }
+        }
+        busy_since_ms.store(0, Ordering::Relaxed);
+    }
+}
