@@ -3,8 +3,10 @@
 //! Two steps, as everywhere in watchpost: raw serde structs that mirror the file
 //! (`deny_unknown_fields`) are turned into the types below, which cannot be wrong (names usable
 //! in MQTT topics, `detect_fps` in range, URLs parsed, secrets wrapped). Every problem is
-//! reported at once, each with its key path and line: `cameras[1].detect_fps (line 14): must be
-//! > 0 and <= 60, got 0`.
+//! reported at once, one line each with the file, line and key path:
+//! `watchpost.toml:14: cameras[1].detect_fps: must be more than 0 and at most 60, got 0`.
+//! Entry points: [`load`] and [`parse`]; the commented example of every key is
+//! `deploy/watchpost.toml`.
 //!
 //! Secrets (RTSP and MQTT passwords) live in [`Secret`], whose `Debug` and `Display` print
 //! `***`; URLs are kept without credentials.
@@ -12,7 +14,13 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+mod error;
+mod load;
 mod secret;
+mod url;
+
+pub use error::{ConfigError, Problem};
+pub use load::{DEFAULT_STATE_DIR, DEFAULT_TOPIC_PREFIX, load, parse};
 pub use secret::Secret;
 
 /// A name usable as one MQTT topic level and in file names: 1..=64 characters of

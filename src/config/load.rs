@@ -1,0 +1,1771 @@
+//! TOML text → [`Config`], reporting every problem at once.
+//!
+//! The text is parsed once into a spanned [`DeTable`]; each top-level table and each
+//! `[[cameras]]` entry is then deserialized on its own into a raw struct
+//! (`deny_unknown_fields`), so a mistake in one does not hide mistakes in the others. Serde
+//! errors carry a span into the whole text (the spanned values are deserialized directly);
+//! semantic checks find their line by walking the table along the key path.
+
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::fmt;
+use std::ops::RangeInclusive;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde::de::{DeserializeOwned, IntoDeserializer};
+use toml::Spanned;
+use toml::de::{DeTable, DeValue};
+
+use super::error::{ConfigError, Problem};
+use super::url::{Url, parse_url, redact};
+use super::{
+    BrokerUrl, CameraConfig, Config, DecoderChoice, DetectionConfig, DeviceConfig, HealthConfig,
+    MqttConfig, MqttScheme, Qos, RtspTransport, Secret, TopicName,
+};
+
+/// Where the agent keeps its state unless `device.state_dir` says otherwise.
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/watchpost";
+/// The first topic level unless `mqtt.topic_prefix` says otherwise.
+pub const DEFAULT_TOPIC_PREFIX: &str = "watchpost";
+
+const SECTIONS: [&str; 5] = ["device", "mqtt", "detection", "health", "cameras"];
+
+/// Reads and validates the configuration file at `path`.
+///
+/// # Errors
+/// [`ConfigError::Read`] when the file cannot be read; [`ConfigError::Invalid`] with every
+/// problem found otherwise.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    parse(&text, path)
+}
+
+/// Validates configuration text. `path` names the file in problems, and relative paths in the
+/// file (`password_file`, `ca_file`, `model`, ...) are taken relative to its folder.
+///
+/// # Errors
+/// [`ConfigError::Invalid`] with every problem found, in line order.
+pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+    let invalid = |problems| ConfigError::Invalid {
+        path: path.to_owned(),
+        problems,
+    };
+    let root = match DeTable::parse(text) {
+        Ok(root) => root,
+        Err(e) => {
+            return Err(invalid(vec![Problem {
+                key: String::new(),
+                line: e.span().map(|span| line_at(text, span.start)),
+                message: one_line(e.message()),
+            }]));
+        }
+    };
+    let mut checker = Checker {
+        text,
+        root: root.get_ref(),
+        base_dir: path.parent().unwrap_or(Path::new("")),
+        problems: Vec::new(),
+    };
+    let config = checker.config();
+    let mut problems = checker.problems;
+    match config {
+        Some(config) if problems.is_empty() => Ok(config),
+        _ => {
+            debug_assert!(!problems.is_empty(), "a part was refused without a problem");
+            problems.sort_by_key(|p| p.line);
+            Err(invalid(problems))
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Raw form: exactly what the file says. No `Debug`: some fields are passwords.
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDevice {
+    site: String,
+    id: String,
+    state_dir: Option<PathBuf>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMqtt {
+    url: String,
+    client_id: Option<String>,
+    topic_prefix: Option<String>,
+    username: Option<String>,
+    password: Option<RawSecret>,
+    password_file: Option<PathBuf>,
+    detections_qos: Option<Int>,
+    keep_alive_s: Option<Int>,
+    ca_file: Option<PathBuf>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDetection {
+    model: Option<PathBuf>,
+    ort_lib: Option<PathBuf>,
+    inference_threads: Option<Int>,
+    max_frame_age_ms: Option<Int>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHealth {
+    interval_s: Option<Int>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCamera {
+    name: String,
+    url: String,
+    username: Option<String>,
+    password: Option<RawSecret>,
+    password_file: Option<PathBuf>,
+    detect_fps: Option<Float>,
+    transport: Option<String>,
+    latency_ms: Option<Int>,
+    stall_timeout_s: Option<Int>,
+    decoder: Option<String>,
+}
+
+/// An integer; "expected a whole number" when it is not.
+#[derive(Clone, Copy)]
+struct Int(i64);
+
+impl<'de> Deserialize<'de> for Int {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Int, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Int;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a whole number")
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Int, E> {
+                Ok(Int(v))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Int, E> {
+                i64::try_from(v)
+                    .map(Int)
+                    .map_err(|_| E::custom(format!("{v} is far too large")))
+            }
+        }
+        deserializer.deserialize_i64(Visitor)
+    }
+}
+
+/// A number, whole or not; "expected a number" when it is not.
+#[derive(Clone, Copy)]
+struct Float(f64);
+
+impl<'de> Deserialize<'de> for Float {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Float, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Float;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a number")
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Float, E> {
+                Ok(Float(v))
+            }
+            #[allow(clippy::cast_precision_loss)]
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Float, E> {
+                Ok(Float(v as f64))
+            }
+            #[allow(clippy::cast_precision_loss)]
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Float, E> {
+                Ok(Float(v as f64))
+            }
+        }
+        deserializer.deserialize_f64(Visitor)
+    }
+}
+
+/// A password as written in the file. A value of the wrong type is refused without quoting it.
+struct RawSecret(String);
+
+impl<'de> Deserialize<'de> for RawSecret {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<RawSecret, D::Error> {
+        const NOT_SHOWN: &str = "must be a string (the value is not shown)";
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = RawSecret;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<RawSecret, E> {
+                Ok(RawSecret(v.to_owned()))
+            }
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<RawSecret, E> {
+                Ok(RawSecret(v))
+            }
+            fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<RawSecret, E> {
+                Err(E::custom(NOT_SHOWN))
+            }
+            fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<RawSecret, E> {
+                Err(E::custom(NOT_SHOWN))
+            }
+            fn visit_i128<E: serde::de::Error>(self, _: i128) -> Result<RawSecret, E> {
+                Err(E::custom(NOT_SHOWN))
+            }
+            fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<RawSecret, E> {
+                Err(E::custom(NOT_SHOWN))
+            }
+            fn visit_u128<E: serde::de::Error>(self, _: u128) -> Result<RawSecret, E> {
+                Err(E::custom(NOT_SHOWN))
+            }
+            fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<RawSecret, E> {
+                Err(E::custom(NOT_SHOWN))
+            }
+            fn visit_char<E: serde::de::Error>(self, _: char) -> Result<RawSecret, E> {
+                Err(E::custom(NOT_SHOWN))
+            }
+            fn visit_bytes<E: serde::de::Error>(self, _: &[u8]) -> Result<RawSecret, E> {
+                Err(E::custom(NOT_SHOWN))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Checking.
+
+/// Walks the parsed document, collecting problems. Each check returns `None` after recording
+/// at least one problem.
+struct Checker<'a> {
+    text: &'a str,
+    root: &'a DeTable<'a>,
+    base_dir: &'a Path,
+    problems: Vec<Problem>,
+}
+
+/// What deserializing one table gave.
+enum Part<T> {
+    Missing,
+    Refused,
+    Found(T),
+}
+
+impl<'a> Checker<'a> {
+    fn config(&mut self) -> Option<Config> {
+        for (key, _) in self.root.iter() {
+            if !SECTIONS.contains(&key.get_ref().as_ref()) {
+                self.problem_at(
+                    key.get_ref().to_string(),
+                    key.span().start,
+                    format!(
+                        "unknown key `{}`: expected one of the tables `device`, `mqtt`, \
+                         `detection`, `health`, `cameras`",
+                        key.get_ref()
+                    ),
+                );
+            }
+        }
+
+        let device = match self.section::<RawDevice>("device") {
+            Part::Found(raw) => self.device(raw),
+            Part::Missing => {
+                self.problem("device", "missing: a [device] table with `site` and `id`");
+                None
+            }
+            Part::Refused => None,
+        };
+        let mqtt = match self.section::<RawMqtt>("mqtt") {
+            Part::Found(raw) => self.mqtt(raw, device.as_ref().map(|d| &d.id)),
+            Part::Missing => {
+                self.problem("mqtt", "missing: an [mqtt] table with at least `url`");
+                None
+            }
+            Part::Refused => None,
+        };
+        let detection = match self.section::<RawDetection>("detection") {
+            Part::Found(raw) => self.detection(raw),
+            Part::Missing => self.detection(RawDetection::default()),
+            Part::Refused => None,
+        };
+        let health = match self.section::<RawHealth>("health") {
+            Part::Found(raw) => self.health(raw),
+            Part::Missing => self.health(RawHealth::default()),
+            Part::Refused => None,
+        };
+        let cameras = self.cameras();
+
+        Some(Config {
+            device: device?,
+            mqtt: mqtt?,
+            detection: detection?,
+            health: health?,
+            cameras: cameras?,
+        })
+    }
+
+    /// Deserializes the top-level table `name` on its own.
+    fn section<T: DeserializeOwned>(&mut self, name: &str) -> Part<T> {
+        let root = self.root;
+        match root.get(name) {
+            None => Part::Missing,
+            Some(value) => match self.deserialize(name, value) {
+                Some(raw) => Part::Found(raw),
+                None => Part::Refused,
+            },
+        }
+    }
+
+    /// Deserializes one table (a section or a camera) named `prefix` in problems.
+    fn deserialize<T: DeserializeOwned>(
+        &mut self,
+        prefix: &str,
+        value: &Spanned<DeValue<'a>>,
+    ) -> Option<T> {
+        let DeValue::Table(table) = value.get_ref() else {
+            self.problem_at(
+                prefix,
+                value.span().start,
+                format!("must be a table, got {}", kind(value.get_ref())),
+            );
+            return None;
+        };
+        match T::deserialize(value.clone().into_deserializer()) {
+            Ok(raw) => Some(raw),
+            Err(e) => {
+                let message = one_line(e.message());
+                match e.span() {
+                    Some(span) => {
+                        // The key the error is about: the one whose key or value holds the span.
+                        let key = table
+                            .iter()
+                            .find(|(k, v)| {
+                                k.span().contains(&span.start) || v.span().contains(&span.start)
+                            })
+                            .map_or_else(
+                                || prefix.to_owned(),
+                                |(k, _)| format!("{prefix}.{}", k.get_ref()),
+                            );
+                        self.problem_at(key, span.start, message);
+                    }
+                    None => self.problem(prefix, message),
+                }
+                None
+            }
+        }
+    }
+
+    fn device(&mut self, raw: RawDevice) -> Option<DeviceConfig> {
+        let site = self.topic_name("device.site", &raw.site);
+        let id = self.topic_name("device.id", &raw.id);
+        let state_dir = match raw.state_dir {
+            Some(dir) => self.path("device.state_dir", dir),
+            None => Some(PathBuf::from(DEFAULT_STATE_DIR)),
+        };
+        Some(DeviceConfig {
+            site: site?,
+            id: id?,
+            state_dir: state_dir?,
+        })
+    }
+
+    fn mqtt(&mut self, raw: RawMqtt, device_id: Option<&TopicName>) -> Option<MqttConfig> {
+        let url = self.broker_url(&raw.url);
+        let client_id = match raw.client_id {
+            Some(id) => self.client_id(id),
+            // None: the device id is refused, and said so already.
+            None => device_id.map(ToString::to_string),
+        };
+        let topic_prefix =
+            self.topic_prefix(raw.topic_prefix.as_deref().unwrap_or(DEFAULT_TOPIC_PREFIX));
+        let password = self.password("mqtt", raw.password, raw.password_file);
+        if raw.username.is_none() && matches!(password, Some(Some(_))) {
+            self.problem(
+                "mqtt.username",
+                "a password is set but no user name: add `username`",
+            );
+        }
+        let detections_qos = self
+            .int("mqtt.detections_qos", raw.detections_qos, 0..=2, 0)
+            .map(|q| match q {
+                0 => Qos::AtMostOnce,
+                1 => Qos::AtLeastOnce,
+                _ => Qos::ExactlyOnce,
+            });
+        let keep_alive = self.seconds("mqtt.keep_alive_s", raw.keep_alive_s, 5..=3600, 30);
+        let ca_file = match raw.ca_file {
+            Some(file) => self.existing_file("mqtt.ca_file", file).map(Some),
+            None => Some(None),
+        };
+        Some(MqttConfig {
+            url: url?,
+            client_id: client_id?,
+            topic_prefix: topic_prefix?,
+            username: raw.username,
+            password: password?,
+            detections_qos: detections_qos?,
+            keep_alive: keep_alive?,
+            ca_file: ca_file?,
+        })
+    }
+
+    fn detection(&mut self, raw: RawDetection) -> Option<DetectionConfig> {
+        let model = match raw.model {
+            Some(path) => self.path("detection.model", path).map(Some),
+            None => Some(None),
+        };
+        let ort_lib = match raw.ort_lib {
+            Some(path) => self.path("detection.ort_lib", path).map(Some),
+            None => Some(None),
+        };
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get().min(64));
+        let inference_threads = self.int(
+            "detection.inference_threads",
+            raw.inference_threads,
+            1..=64,
+            i64::try_from(cores).unwrap_or(1),
+        );
+        let max_frame_age = self
+            .int(
+                "detection.max_frame_age_ms",
+                raw.max_frame_age_ms,
+                50..=60_000,
+                1000,
+            )
+            .map(millis);
+        Some(DetectionConfig {
+            model: model?,
+            ort_lib: ort_lib?,
+            inference_threads: usize::try_from(inference_threads?).ok()?,
+            max_frame_age: max_frame_age?,
+        })
+    }
+
+    fn health(&mut self, raw: RawHealth) -> Option<HealthConfig> {
+        let interval = self.seconds("health.interval_s", raw.interval_s, 1..=3600, 10)?;
+        Some(HealthConfig { interval })
+    }
+
+    fn cameras(&mut self) -> Option<Vec<CameraConfig>> {
+        let root = self.root;
+        let Some((key, value)) = root.get_key_value("cameras") else {
+            self.problem(
+                "cameras",
+                "missing: at least one [[cameras]] table with `name` and `url`",
+            );
+            return None;
+        };
+        let DeValue::Array(items) = value.get_ref() else {
+            self.problem_at(
+                "cameras",
+                key.span().start,
+                format!(
+                    "must be written as [[cameras]] tables, one per camera, got {}",
+                    kind(value.get_ref())
+                ),
+            );
+            return None;
+        };
+        if items.is_empty() {
+            self.problem_at("cameras", key.span().start, "at least one camera is needed");
+            return None;
+        }
+        let mut names = HashMap::new();
+        let mut cameras = Vec::with_capacity(items.len());
+        let mut all_good = true;
+        for (i, item) in items.iter().enumerate() {
+            let camera = self
+                .deserialize::<RawCamera>(&format!("cameras[{i}]"), item)
+                .and_then(|raw| self.camera(i, raw, &mut names));
+            match camera {
+                Some(camera) => cameras.push(camera),
+                None => all_good = false,
+            }
+        }
+        all_good.then_some(cameras)
+    }
+
+    fn camera(
+        &mut self,
+        i: usize,
+        raw: RawCamera,
+        names: &mut HashMap<TopicName, usize>,
+    ) -> Option<CameraConfig> {
+        let prefix = format!("cameras[{i}]");
+        let key = |field: &str| format!("{prefix}.{field}");
+
+        let name = self.topic_name(&key("name"), &raw.name);
+        if let Some(name) = &name {
+            match names.entry(name.clone()) {
+                Entry::Occupied(first) => {
+                    let message = format!(
+                        "`{name}` is already the name of cameras[{}]; camera names must differ",
+                        first.get()
+                    );
+                    self.problem(key("name"), message);
+                }
+                Entry::Vacant(slot) => {
+                    slot.insert(i);
+                }
+            }
+        }
+
+        let has_credential_fields =
+            raw.username.is_some() || raw.password.is_some() || raw.password_file.is_some();
+        let url = self.rtsp_url(&key("url"), &raw.url);
+        let field_password = self.password(&prefix, raw.password, raw.password_file);
+        let credentials = match (url.as_ref(), field_password) {
+            (Some(url), Some(field_password)) => {
+                if !url.has_credentials() {
+                    Some((raw.username, field_password))
+                } else if has_credential_fields {
+                    self.problem(
+                        key("url"),
+                        format!(
+                            "`{}` has a user name or password in it, and `username`, `password` \
+                             or `password_file` is set too: keep them in one place",
+                            redact(&raw.url)
+                        ),
+                    );
+                    None
+                } else {
+                    Some((url.username.clone(), url.password.clone()))
+                }
+            }
+            _ => None,
+        };
+        if let Some((None, Some(_))) = &credentials {
+            self.problem(
+                key("username"),
+                "a password is set but no user name: add `username` (or `user@` in the URL)",
+            );
+        }
+
+        let detect_fps = match raw.detect_fps {
+            None => Some(5.0),
+            Some(Float(fps)) if fps > 0.0 && fps <= 60.0 => Some(fps),
+            Some(Float(fps)) => {
+                self.problem(
+                    key("detect_fps"),
+                    format!("must be more than 0 and at most 60, got {fps}"),
+                );
+                None
+            }
+        };
+        let transport = match raw.transport.as_deref() {
+            None | Some("tcp") => Some(RtspTransport::Tcp),
+            Some("udp") => Some(RtspTransport::Udp),
+            Some(other) => {
+                self.problem(
+                    key("transport"),
+                    format!("`{other}` is not a transport: use `tcp` or `udp`"),
+                );
+                None
+            }
+        };
+        let latency = self
+            .int(&key("latency_ms"), raw.latency_ms, 0..=10_000, 200)
+            .map(millis);
+        let stall_timeout = self.seconds(&key("stall_timeout_s"), raw.stall_timeout_s, 1..=300, 5);
+        let decoder = match raw.decoder.as_deref() {
+            None | Some("auto") => Some(DecoderChoice::Auto),
+            Some(name)
+                if !name.is_empty()
+                    && name.bytes().all(|b| {
+                        b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_'
+                    }) =>
+            {
+                Some(DecoderChoice::Named(name.to_owned()))
+            }
+            Some(other) => {
+                self.problem(
+                    key("decoder"),
+                    format!(
+                        "`{other}` is not a decoder: use `auto` or a template name of lower-case \
+                         letters, digits, `-` and `_` (for example `software`)"
+                    ),
+                );
+                None
+            }
+        };
+
+        let (username, password) = credentials?;
+        #[allow(clippy::cast_possible_truncation)]
+        Some(CameraConfig {
+            name: name?,
+            url: url?.without_credentials(),
+            username,
+            password,
+            detect_fps: detect_fps? as f32,
+            transport: transport?,
+            latency: latency?,
+            stall_timeout: stall_timeout?,
+            decoder: decoder?,
+        })
+    }
+
+    // -- single values -------------------------------------------------------------------------
+
+    fn topic_name(&mut self, key: &str, name: &str) -> Option<TopicName> {
+        TopicName::parse(name)
+            .map_err(|message| self.problem(key, message))
+            .ok()
+    }
+
+    /// `value` (or `default`) when in `range`.
+    fn int(
+        &mut self,
+        key: &str,
+        value: Option<Int>,
+        range: RangeInclusive<i64>,
+        default: i64,
+    ) -> Option<i64> {
+        match value {
+            None => Some(default),
+            Some(Int(v)) if range.contains(&v) => Some(v),
+            Some(Int(v)) => {
+                self.problem(
+                    key,
+                    format!(
+                        "must be between {} and {}, got {v}",
+                        range.start(),
+                        range.end()
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    fn seconds(
+        &mut self,
+        key: &str,
+        value: Option<Int>,
+        range: RangeInclusive<i64>,
+        default: i64,
+    ) -> Option<Duration> {
+        self.int(key, value, range, default)
+            .map(|s| Duration::from_secs(s.unsigned_abs()))
+    }
+
+    /// A path from the file, relative to the file's folder.
+    fn path(&mut self, key: &str, path: PathBuf) -> Option<PathBuf> {
+        if path.as_os_str().is_empty() {
+            self.problem(key, "must not be empty");
+            return None;
+        }
+        Some(self.base_dir.join(path))
+    }
+
+    fn existing_file(&mut self, key: &str, path: PathBuf) -> Option<PathBuf> {
+        let path = self.path(key, path)?;
+        match std::fs::metadata(&path) {
+            Ok(meta) if meta.is_file() => Some(path),
+            Ok(_) => {
+                self.problem(key, format!("`{}` is not a file", path.display()));
+                None
+            }
+            Err(e) => {
+                self.problem(key, format!("cannot use `{}`: {e}", path.display()));
+                None
+            }
+        }
+    }
+
+    /// The password of table `prefix`, from `password` or the first line of `password_file`.
+    /// `Some(None)`: no password.
+    fn password(
+        &mut self,
+        prefix: &str,
+        password: Option<RawSecret>,
+        file: Option<PathBuf>,
+    ) -> Option<Option<Secret>> {
+        match (password, file) {
+            (None, None) => Some(None),
+            (Some(_), Some(_)) => {
+                self.problem(
+                    format!("{prefix}.password_file"),
+                    "`password` and `password_file` are both set: keep one",
+                );
+                None
+            }
+            (Some(RawSecret(password)), None) => {
+                if password.is_empty() {
+                    self.problem(
+                        format!("{prefix}.password"),
+                        "must not be empty (leave it out for no password)",
+                    );
+                    return None;
+                }
+                Some(Some(Secret::new(password)))
+            }
+            (None, Some(file)) => {
+                let key = format!("{prefix}.password_file");
+                let file = self.path(&key, file)?;
+                match std::fs::read_to_string(&file) {
+                    Ok(content) => match content.lines().next() {
+                        Some(line) if !line.is_empty() => Some(Some(Secret::new(line))),
+                        _ => {
+                            let message =
+                                format!("the first line of `{}` is empty", file.display());
+                            self.problem(key, message);
+                            None
+                        }
+                    },
+                    Err(e) => {
+                        let message = format!("cannot read `{}`: {e}", file.display());
+                        self.problem(key, message);
+                        None
+                    }
+                }
+            }
+        }
+    }
+
+    fn broker_url(&mut self, text: &str) -> Option<BrokerUrl> {
+        const EXPECTED: &str = "expected mqtt://HOST[:PORT] or mqtts://HOST[:PORT]";
+        let url = match parse_url(text) {
+            Ok(url) => url,
+            Err(message) => {
+                let message = format!("`{}` {message}; {EXPECTED}", redact(text));
+                self.problem("mqtt.url", message);
+                return None;
+            }
+        };
+        let mut good = true;
+        let scheme = match url.scheme.as_str() {
+            "mqtt" => MqttScheme::Mqtt,
+            "mqtts" => MqttScheme::Mqtts,
+            _ => {
+                let message = format!("`{}` is not an MQTT URL; {EXPECTED}", redact(text));
+                self.problem("mqtt.url", message);
+                return None;
+            }
+        };
+        if url.has_credentials() {
+            let message = format!(
+                "`{}` has a user name or password in it: put them in `username` and `password` \
+                 (or `password_file`) instead",
+                redact(text)
+            );
+            self.problem("mqtt.url", message);
+            good = false;
+        }
+        if !(url.rest.is_empty() || url.rest == "/") {
+            let message = format!(
+                "`{}` has a path; {EXPECTED} (the topics come from `topic_prefix`)",
+                redact(text)
+            );
+            self.problem("mqtt.url", message);
+            good = false;
+        }
+        good.then(|| BrokerUrl {
+            scheme,
+            port: url.port.unwrap_or(match scheme {
+                MqttScheme::Mqtt => 1883,
+                MqttScheme::Mqtts => 8883,
+            }),
+            host: url.host,
+        })
+    }
+
+    fn rtsp_url(&mut self, key: &str, text: &str) -> Option<Url> {
+        const EXPECTED: &str = "expected rtsp://HOST[:PORT]/PATH or rtsps://...";
+        match parse_url(text) {
+            Ok(url) if matches!(url.scheme.as_str(), "rtsp" | "rtsps") => Some(url),
+            Ok(_) => {
+                let message = format!("`{}` is not an RTSP URL; {EXPECTED}", redact(text));
+                self.problem(key, message);
+                None
+            }
+            Err(message) => {
+                let message = format!("`{}` {message}; {EXPECTED}", redact(text));
+                self.problem(key, message);
+                None
+            }
+        }
+    }
+
+    fn client_id(&mut self, id: String) -> Option<String> {
+        let n = id.chars().count();
+        let message = if n == 0 {
+            "must not be empty".to_owned()
+        } else if n > 128 {
+            format!("must be at most 128 characters, got {n}")
+        } else if let Some(c) = id.chars().find(|c| c.is_control()) {
+            format!("must not contain control characters, got {c:?}")
+        } else {
+            return Some(id);
+        };
+        self.problem("mqtt.client_id", message);
+        None
+    }
+
+    fn topic_prefix(&mut self, prefix: &str) -> Option<String> {
+        const KEY: &str = "mqtt.topic_prefix";
+        let message = if prefix.is_empty() {
+            "must not be empty".to_owned()
+        } else if let Some(c) = prefix.chars().find(|c| c.is_control()) {
+            format!("must not contain control characters, got {c:?}")
+        } else if prefix.starts_with('/') || prefix.ends_with('/') {
+            format!("`{prefix}` must not start or end with `/`")
+        } else if prefix.contains("//") {
+            format!("`{prefix}` has an empty level (`//`)")
+        } else if prefix.contains(['+', '#']) {
+            format!("`{prefix}` must not contain the MQTT wildcards `+` and `#`")
+        } else {
+            return Some(prefix.to_owned());
+        };
+        self.problem(KEY, message);
+        None
+    }
+
+    // -- problems ------------------------------------------------------------------------------
+
+    /// A problem with `key`, on the line of the key (or of the nearest table that is there).
+    fn problem(&mut self, key: impl Into<String>, message: impl Into<String>) {
+        let key = key.into();
+        let line = self.line_of(&key);
+        self.problems.push(Problem {
+            key,
+            line,
+            message: message.into(),
+        });
+    }
+
+    /// A problem at a known place in the text.
+    fn problem_at(&mut self, key: impl Into<String>, offset: usize, message: impl Into<String>) {
+        self.problems.push(Problem {
+            key: key.into(),
+            line: Some(line_at(self.text, offset)),
+            message: message.into(),
+        });
+    }
+
+    /// The line of `key` (`mqtt.url`, `cameras[1].name`); for a key that is not in the file, the
+    /// line of the deepest table on its path that is.
+    fn line_of(&self, key: &str) -> Option<usize> {
+        let mut table = self.root;
+        let mut offset = None;
+        for segment in key.split('.') {
+            let (name, index) = match segment.split_once('[') {
+                Some((name, index)) => (name, index.trim_end_matches(']').parse::<usize>().ok()),
+                None => (segment, None),
+            };
+            let Some((k, mut value)) = table.get_key_value(name) else {
+                break;
+            };
+            offset = Some(k.span().start);
+            if let Some(index) = index {
+                let DeValue::Array(items) = value.get_ref() else {
+                    break;
+                };
+                let Some(item) = items.get(index) else {
+                    break;
+                };
+                offset = Some(item.span().start);
+                value = item;
+            }
+            let DeValue::Table(inner) = value.get_ref() else {
+                break;
+            };
+            table = inner;
+        }
+        offset.map(|o| line_at(self.text, o))
+    }
+}
+
+fn millis(ms: i64) -> Duration {
+    Duration::from_millis(ms.unsigned_abs())
+}
+
+/// 1-based line of a byte offset.
+fn line_at(text: &str, offset: usize) -> usize {
+    let offset = offset.min(text.len());
+    text.as_bytes()[..offset]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}
+
+/// toml's messages may span lines; keep one.
+fn one_line(message: &str) -> String {
+    message.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn kind(value: &DeValue<'_>) -> &'static str {
+    match value {
+        DeValue::String(_) => "a string",
+        DeValue::Integer(_) => "an integer",
+        DeValue::Float(_) => "a number",
+        DeValue::Boolean(_) => "a boolean",
+        DeValue::Datetime(_) => "a date",
+        DeValue::Array(_) => "an array",
+        DeValue::Table(_) => "a table",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"[device]
+site = "bihac-north"
+id = "post-07"
+[mqtt]
+url = "mqtt://127.0.0.1:1883"
+[[cameras]]
+name = "gate-east"
+url = "rtsp://10.0.0.21:554/stream1"
+detect_fps = 5
+"#;
+
+    fn file() -> &'static Path {
+        Path::new("/etc/watchpost/watchpost.toml")
+    }
+
+    /// MINIMAL with `line` added to `section` (`device`, `mqtt`, `cameras`: the existing table;
+    /// others: a new table at the end).
+    fn with(section: &str, line: &str) -> String {
+        match section {
+            "cameras" => format!("{MINIMAL}{line}\n"),
+            "device" | "mqtt" => MINIMAL.replacen(
+                &format!("[{section}]\n"),
+                &format!("[{section}]\n{line}\n"),
+                1,
+            ),
+            _ => format!("{MINIMAL}[{section}]\n{line}\n"),
+        }
+    }
+
+    fn problems(text: &str) -> Vec<Problem> {
+        match parse(text, file()) {
+            Ok(_) => panic!("accepted:\n{text}"),
+            Err(e) => e.problems().to_vec(),
+        }
+    }
+
+    /// The single problem of `text`.
+    fn problem(text: &str) -> Problem {
+        let mut all = problems(text);
+        assert_eq!(all.len(), 1, "{all:#?}");
+        all.remove(0)
+    }
+
+    #[test]
+    fn minimal_file_gets_every_default() {
+        let config = parse(MINIMAL, file()).expect("valid");
+        assert_eq!(config.device.site.as_str(), "bihac-north");
+        assert_eq!(config.device.id.as_str(), "post-07");
+        assert_eq!(config.device.state_dir, Path::new("/var/lib/watchpost"));
+        let mqtt = &config.mqtt;
+        assert_eq!(
+            mqtt.url,
+            BrokerUrl {
+                scheme: MqttScheme::Mqtt,
+                host: "127.0.0.1".into(),
+                port: 1883
+            }
+        );
+        assert_eq!(mqtt.client_id, "post-07", "default client id = device id");
+        assert_eq!(mqtt.topic_prefix, "watchpost");
+        assert_eq!(mqtt.username, None);
+        assert_eq!(mqtt.password, None);
+        assert_eq!(mqtt.detections_qos, Qos::AtMostOnce);
+        assert_eq!(mqtt.keep_alive, Duration::from_secs(30));
+        assert_eq!(mqtt.ca_file, None);
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get().min(64));
+        assert_eq!(config.detection.model, None);
+        assert_eq!(config.detection.ort_lib, None);
+        assert_eq!(config.detection.inference_threads, cores);
+        assert_eq!(config.detection.max_frame_age, Duration::from_millis(1000));
+        assert_eq!(config.health.interval, Duration::from_secs(10));
+        assert_eq!(config.cameras.len(), 1);
+        let camera = &config.cameras[0];
+        assert_eq!(camera.name.as_str(), "gate-east");
+        assert_eq!(camera.url, "rtsp://10.0.0.21:554/stream1");
+        assert_eq!(camera.username, None);
+        assert_eq!(camera.password, None);
+        assert_eq!(camera.detect_fps, 5.0);
+        assert_eq!(camera.transport, RtspTransport::Tcp);
+        assert_eq!(camera.latency, Duration::from_millis(200));
+        assert_eq!(camera.stall_timeout, Duration::from_secs(5));
+        assert_eq!(camera.decoder, DecoderChoice::Auto);
+
+        let without_fps = MINIMAL.replace("detect_fps = 5\n", "");
+        let config = parse(&without_fps, file()).expect("valid");
+        assert_eq!(config.cameras[0].detect_fps, 5.0, "default detect_fps");
+    }
+
+    #[test]
+    fn every_key_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("ca.pem"), "-----BEGIN CERTIFICATE-----\n").unwrap();
+        std::fs::write(dir.path().join("cam-pw"), "from-file\r\nsecond line\n").unwrap();
+        let text = r#"
+[device]
+site = "site_1"
+id = "dev-1"
+state_dir = "state"
+[mqtt]
+url = "mqtts://[fd00::7]"
+client_id = "Client id 7"
+topic_prefix = "border/posts"
+username = "agent"
+password = "mqtt-pw"
+detections_qos = 2
+keep_alive_s = 60
+ca_file = "ca.pem"
+[detection]
+model = "/opt/m.toml"
+ort_lib = "lib/libonnxruntime.so"
+inference_threads = 3
+max_frame_age_ms = 250
+[health]
+interval_s = 30
+[[cameras]]
+name = "a"
+url = "rtsps://cam-a.local/live"
+username = "viewer"
+password_file = "cam-pw"
+detect_fps = 2.5
+transport = "udp"
+latency_ms = 0
+stall_timeout_s = 300
+decoder = "nvv4l2"
+[[cameras]]
+name = "b"
+url = "rtsp://cam-b:8554/x"
+"#;
+        let config = parse(text, &dir.path().join("watchpost.toml")).expect("valid");
+        assert_eq!(config.device.state_dir, dir.path().join("state"));
+        let mqtt = &config.mqtt;
+        assert_eq!(mqtt.url.to_string(), "mqtts://[fd00::7]:8883");
+        assert_eq!(mqtt.client_id, "Client id 7");
+        assert_eq!(mqtt.topic_prefix, "border/posts");
+        assert_eq!(mqtt.username.as_deref(), Some("agent"));
+        assert_eq!(mqtt.password.as_ref().map(Secret::expose), Some("mqtt-pw"));
+        assert_eq!(mqtt.detections_qos, Qos::ExactlyOnce);
+        assert_eq!(mqtt.keep_alive, Duration::from_secs(60));
+        assert_eq!(mqtt.ca_file.as_deref(), Some(&*dir.path().join("ca.pem")));
+        assert_eq!(
+            config.detection.model.as_deref(),
+            Some(Path::new("/opt/m.toml"))
+        );
+        assert_eq!(
+            config.detection.ort_lib,
+            Some(dir.path().join("lib/libonnxruntime.so"))
+        );
+        assert_eq!(config.detection.inference_threads, 3);
+        assert_eq!(config.detection.max_frame_age, Duration::from_millis(250));
+        assert_eq!(config.health.interval, Duration::from_secs(30));
+        let a = &config.cameras[0];
+        assert_eq!(a.username.as_deref(), Some("viewer"));
+        assert_eq!(
+            a.password.as_ref().map(Secret::expose),
+            Some("from-file"),
+            "first line, line end stripped"
+        );
+        assert_eq!(a.detect_fps, 2.5);
+        assert_eq!(a.transport, RtspTransport::Udp);
+        assert_eq!(a.latency, Duration::ZERO);
+        assert_eq!(a.stall_timeout, Duration::from_secs(300));
+        assert_eq!(a.decoder, DecoderChoice::Named("nvv4l2".into()));
+        assert_eq!(config.cameras[1].url, "rtsp://cam-b:8554/x");
+
+        let debug = format!("{config:?}");
+        for secret in ["mqtt-pw", "from-file"] {
+            assert!(!debug.contains(secret), "{secret} in Debug output");
+        }
+    }
+
+    #[test]
+    fn range_boundaries() {
+        // section, line, None = accepted, Some(message) = refused with that message
+        let cases: &[(&str, &str, Option<&str>)] = &[
+            ("mqtt", "detections_qos = 0", None),
+            ("mqtt", "detections_qos = 1", None),
+            ("mqtt", "detections_qos = 2", None),
+            (
+                "mqtt",
+                "detections_qos = 3",
+                Some("must be between 0 and 2, got 3"),
+            ),
+            (
+                "mqtt",
+                "detections_qos = -1",
+                Some("must be between 0 and 2, got -1"),
+            ),
+            (
+                "mqtt",
+                "keep_alive_s = 4",
+                Some("must be between 5 and 3600, got 4"),
+            ),
+            ("mqtt", "keep_alive_s = 5", None),
+            ("mqtt", "keep_alive_s = 3600", None),
+            (
+                "mqtt",
+                "keep_alive_s = 3601",
+                Some("must be between 5 and 3600, got 3601"),
+            ),
+            (
+                "detection",
+                "inference_threads = 0",
+                Some("must be between 1 and 64, got 0"),
+            ),
+            ("detection", "inference_threads = 1", None),
+            ("detection", "inference_threads = 64", None),
+            (
+                "detection",
+                "inference_threads = 65",
+                Some("must be between 1 and 64, got 65"),
+            ),
+            (
+                "detection",
+                "max_frame_age_ms = 49",
+                Some("must be between 50 and 60000, got 49"),
+            ),
+            ("detection", "max_frame_age_ms = 50", None),
+            ("detection", "max_frame_age_ms = 60000", None),
+            (
+                "detection",
+                "max_frame_age_ms = 60001",
+                Some("must be between 50 and 60000, got 60001"),
+            ),
+            (
+                "health",
+                "interval_s = 0",
+                Some("must be between 1 and 3600, got 0"),
+            ),
+            ("health", "interval_s = 1", None),
+            ("health", "interval_s = 3600", None),
+            (
+                "health",
+                "interval_s = 3601",
+                Some("must be between 1 and 3600, got 3601"),
+            ),
+            (
+                "cameras",
+                "latency_ms = -1",
+                Some("must be between 0 and 10000, got -1"),
+            ),
+            ("cameras", "latency_ms = 0", None),
+            ("cameras", "latency_ms = 10000", None),
+            (
+                "cameras",
+                "latency_ms = 10001",
+                Some("must be between 0 and 10000, got 10001"),
+            ),
+            (
+                "cameras",
+                "stall_timeout_s = 0",
+                Some("must be between 1 and 300, got 0"),
+            ),
+            ("cameras", "stall_timeout_s = 1", None),
+            ("cameras", "stall_timeout_s = 300", None),
+            (
+                "cameras",
+                "stall_timeout_s = 301",
+                Some("must be between 1 and 300, got 301"),
+            ),
+            ("cameras", "transport = \"tcp\"", None),
+            ("cameras", "transport = \"udp\"", None),
+            (
+                "cameras",
+                "transport = \"TCP\"",
+                Some("`TCP` is not a transport: use `tcp` or `udp`"),
+            ),
+            ("cameras", "decoder = \"auto\"", None),
+            ("cameras", "decoder = \"v4l2_h264-2\"", None),
+            (
+                "cameras",
+                "decoder = \"V4L2\"",
+                Some("`V4L2` is not a decoder"),
+            ),
+            ("cameras", "decoder = \"\"", Some("`` is not a decoder")),
+            (
+                "cameras",
+                "decoder = \"a/b\"",
+                Some("`a/b` is not a decoder"),
+            ),
+        ];
+        for &(section, line, expected) in cases {
+            let text = with(section, line);
+            match (parse(&text, file()), expected) {
+                (Ok(_), None) => {}
+                (Ok(_), Some(e)) => panic!("{section}: `{line}` accepted, expected `{e}`"),
+                (Err(err), None) => panic!("{section}: `{line}` refused: {err}"),
+                (Err(err), Some(e)) => {
+                    let [p] = err.problems() else {
+                        panic!("{section}: `{line}`: not one problem: {err}")
+                    };
+                    assert!(p.message.contains(e), "{section}: `{line}`: {err}");
+                    let field = line.split(' ').next().unwrap();
+                    assert!(p.key.ends_with(field), "{section}: `{line}`: {err}");
+                }
+            }
+        }
+
+        // detect_fps replaces the minimal file's value: 0 < x <= 60.
+        let fps_cases: &[(&str, bool)] = &[
+            ("0", false),
+            ("-1", false),
+            ("0.001", true),
+            ("1", true),
+            ("59.9", true),
+            ("60", true),
+            ("60.0", true),
+            ("60.01", false),
+            ("61", false),
+            ("nan", false),
+            ("inf", false),
+        ];
+        for &(value, ok) in fps_cases {
+            let text = MINIMAL.replace("detect_fps = 5", &format!("detect_fps = {value}"));
+            match parse(&text, file()) {
+                Ok(config) => {
+                    assert!(ok, "detect_fps = {value} accepted");
+                    assert_eq!(config.cameras[0].detect_fps, value.parse::<f32>().unwrap());
+                }
+                Err(err) => {
+                    assert!(!ok, "detect_fps = {value} refused: {err}");
+                    let p = &err.problems()[0];
+                    assert_eq!(p.key, "cameras[0].detect_fps");
+                    assert_eq!(p.line, Some(9));
+                    assert!(
+                        p.message
+                            .contains("must be more than 0 and at most 60, got"),
+                        "{err}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn topic_names() {
+        let long = "a".repeat(64);
+        let too_long = "a".repeat(65);
+        let cases: &[(&str, Result<(), &str>)] = &[
+            ("gate-east", Ok(())),
+            ("Gate_East_2", Ok(())),
+            ("a", Ok(())),
+            ("_x", Ok(())),
+            ("0", Ok(())),
+            (&long, Ok(())),
+            (&too_long, Err("must be at most 64 characters, got 65")),
+            ("", Err("must not be empty")),
+            ("-gate", Err("must not start with `-`")),
+            (
+                "gate east",
+                Err("`gate east` is not usable in an MQTT topic: ` `"),
+            ),
+            ("gate/east", Err("`/` is not allowed")),
+            ("gate+", Err("`+` is not allowed")),
+            ("gate#", Err("`#` is not allowed")),
+            ("kapija-č", Err("`č` is not allowed")),
+            ("a.b", Err("`.` is not allowed")),
+        ];
+        for &(name, expected) in cases {
+            match (TopicName::parse(name), expected) {
+                (Ok(n), Ok(())) => assert_eq!(n.as_str(), name),
+                (Err(message), Err(e)) => {
+                    assert!(message.contains(e), "{name}: `{message}` lacks `{e}`");
+                    // The same message, with key and line, from the file.
+                    let text = MINIMAL.replace("\"gate-east\"", &format!("{name:?}"));
+                    let p = problem(&text);
+                    assert_eq!(
+                        (p.key.as_str(), p.line, p.message.as_str()),
+                        ("cameras[0].name", Some(7), message.as_str())
+                    );
+                }
+                (got, _) => panic!("{name}: got {got:?}, expected {expected:?}"),
+            }
+        }
+        let p = problem(&MINIMAL.replace("\"post-07\"", "\"post 07\""));
+        assert_eq!((p.key.as_str(), p.line), ("device.id", Some(3)));
+        let p = problem(&MINIMAL.replace("\"bihac-north\"", "\"bihac/north\""));
+        assert_eq!((p.key.as_str(), p.line), ("device.site", Some(2)));
+    }
+
+    #[test]
+    fn mqtt_urls() {
+        // url, Ok((scheme, host, port)) or Err(message part)
+        type Expected = Result<(MqttScheme, &'static str, u16), &'static str>;
+        let cases: &[(&str, Expected)] = &[
+            ("mqtt://broker", Ok((MqttScheme::Mqtt, "broker", 1883))),
+            ("mqtts://broker", Ok((MqttScheme::Mqtts, "broker", 8883))),
+            (
+                "MQTT://broker:1884/",
+                Ok((MqttScheme::Mqtt, "broker", 1884)),
+            ),
+            ("mqtt://[::1]", Ok((MqttScheme::Mqtt, "::1", 1883))),
+            ("mqtts://[::1]:9999", Ok((MqttScheme::Mqtts, "::1", 9999))),
+            (
+                "tcp://broker:1883",
+                Err("`tcp://broker:1883` is not an MQTT URL"),
+            ),
+            ("broker:1883", Err("`broker:1883` is not a URL")),
+            ("mqtt://", Err("`mqtt://` has no host")),
+            ("mqtt://broker:99999", Err("has port `99999`")),
+            (
+                "mqtt://broker/topic",
+                Err("`mqtt://broker/topic` has a path"),
+            ),
+            (
+                "mqtt://agent:s3cr3t-pw@broker",
+                Err(
+                    "`mqtt://agent:***@broker` has a user name or password in it: put them in `username`",
+                ),
+            ),
+            (
+                "mqtt://agent@broker",
+                Err("`mqtt://agent@broker` has a user name"),
+            ),
+        ];
+        for &(url, expected) in cases {
+            let text = MINIMAL.replace("mqtt://127.0.0.1:1883", url);
+            match (parse(&text, file()), expected) {
+                (Ok(config), Ok((scheme, host, port))) => {
+                    assert_eq!(
+                        config.mqtt.url,
+                        BrokerUrl {
+                            scheme,
+                            host: host.into(),
+                            port
+                        },
+                        "{url}"
+                    );
+                }
+                (Err(err), Err(e)) => {
+                    let [p] = err.problems() else {
+                        panic!("{url}: {err}")
+                    };
+                    assert_eq!((p.key.as_str(), p.line), ("mqtt.url", Some(5)), "{url}");
+                    assert!(p.message.contains(e), "{url}: `{}` lacks `{e}`", p.message);
+                    assert!(!p.message.contains("s3cr3t"), "{}", p.message);
+                }
+                (Ok(_), Err(e)) => panic!("{url}: accepted, expected `{e}`"),
+                (Err(err), Ok(_)) => panic!("{url}: {err}"),
+            }
+        }
+    }
+
+    #[test]
+    fn client_id_and_topic_prefix() {
+        let long_id = "c".repeat(128);
+        let too_long_id = format!("client_id = \"{}\"", "c".repeat(129));
+        let cases: &[(&str, Option<&str>)] = &[
+            ("client_id = \"x\"", None),
+            (&format!("client_id = \"{long_id}\""), None),
+            ("client_id = \"Posten 7 – Bihać\"", None),
+            (
+                &too_long_id,
+                Some("must be at most 128 characters, got 129"),
+            ),
+            ("client_id = \"\"", Some("must not be empty")),
+            (
+                "client_id = \"a\\tb\"",
+                Some("must not contain control characters, got '\\t'"),
+            ),
+            ("topic_prefix = \"watchpost\"", None),
+            ("topic_prefix = \"org/border/posts\"", None),
+            ("topic_prefix = \"\"", Some("must not be empty")),
+            (
+                "topic_prefix = \"/watchpost\"",
+                Some("`/watchpost` must not start or end with `/`"),
+            ),
+            (
+                "topic_prefix = \"watchpost/\"",
+                Some("`watchpost/` must not start or end"),
+            ),
+            ("topic_prefix = \"a//b\"", Some("`a//b` has an empty level")),
+            (
+                "topic_prefix = \"a/+/b\"",
+                Some("`a/+/b` must not contain the MQTT wildcards"),
+            ),
+            (
+                "topic_prefix = \"a/#\"",
+                Some("`a/#` must not contain the MQTT wildcards"),
+            ),
+            (
+                "topic_prefix = \"a\\u0000b\"",
+                Some("must not contain control characters"),
+            ),
+        ];
+        for &(line, expected) in cases {
+            let text = with("mqtt", line);
+            match (parse(&text, file()), expected) {
+                (Ok(_), None) => {}
+                (Err(err), Some(e)) => {
+                    let p = problem(&text);
+                    assert_eq!(p.line, Some(5), "{err}");
+                    assert!(p.message.contains(e), "{line}: {err}");
+                }
+                (Ok(_), Some(e)) => panic!("`{line}` accepted, expected `{e}`"),
+                (Err(err), None) => panic!("`{line}`: {err}"),
+            }
+        }
+    }
+
+    #[test]
+    fn camera_credentials() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("pw"), "s3cr3t-file\n").unwrap();
+        std::fs::write(dir.path().join("empty"), "\nsecond").unwrap();
+        let config_path = dir.path().join("watchpost.toml");
+        let url = "rtsp://10.0.0.21:554/stream1";
+        // url, extra camera lines, Ok((url kept, username, password)) or Err((key, message))
+        #[allow(clippy::type_complexity)]
+        let cases: &[(
+            &str,
+            &str,
+            Result<(&str, Option<&str>, Option<&str>), (&str, &str)>,
+        )] = &[
+            (url, "", Ok((url, None, None))),
+            (
+                "rtsp://admin:s3cr3t-pw@10.0.0.21:554/stream1",
+                "",
+                Ok((url, Some("admin"), Some("s3cr3t-pw"))),
+            ),
+            (
+                "rtsp://ad%40min:s3%3Acr%2F3t@10.0.0.21:554/stream1",
+                "",
+                Ok((url, Some("ad@min"), Some("s3:cr/3t"))),
+            ),
+            (
+                "rtsp://viewer@10.0.0.21:554/stream1",
+                "",
+                Ok((url, Some("viewer"), None)),
+            ),
+            (
+                url,
+                "username = \"admin\"\npassword = \"s3cr3t-pw\"",
+                Ok((url, Some("admin"), Some("s3cr3t-pw"))),
+            ),
+            (
+                url,
+                "username = \"admin\"\npassword_file = \"pw\"",
+                Ok((url, Some("admin"), Some("s3cr3t-file"))),
+            ),
+            (url, "username = \"admin\"", Ok((url, Some("admin"), None))),
+            (
+                "rtsp://admin:s3cr3t-pw@10.0.0.21:554/stream1",
+                "username = \"admin\"",
+                Err((
+                    "cameras[0].url",
+                    "`rtsp://admin:***@10.0.0.21:554/stream1` has a user name or password in it, and `username`",
+                )),
+            ),
+            (
+                "rtsp://admin@10.0.0.21:554/stream1",
+                "password_file = \"pw\"",
+                Err(("cameras[0].url", "keep them in one place")),
+            ),
+            (
+                url,
+                "username = \"admin\"\npassword = \"s3cr3t-pw\"\npassword_file = \"pw\"",
+                Err((
+                    "cameras[0].password_file",
+                    "`password` and `password_file` are both set",
+                )),
+            ),
+            (
+                url,
+                "username = \"admin\"\npassword_file = \"missing\"",
+                Err((
+                    "cameras[0].password_file",
+                    "/missing`: No such file or directory",
+                )),
+            ),
+            (
+                url,
+                "username = \"admin\"\npassword_file = \"empty\"",
+                Err(("cameras[0].password_file", "/empty` is empty")),
+            ),
+            (
+                url,
+                "username = \"admin\"\npassword = \"\"",
+                Err(("cameras[0].password", "must not be empty")),
+            ),
+            (
+                url,
+                "password = \"s3cr3t-pw\"",
+                Err(("cameras[0].username", "a password is set but no user name")),
+            ),
+            (
+                "rtsp://:s3cr3t-pw@10.0.0.21/",
+                "",
+                Err(("cameras[0].username", "a password is set but no user name")),
+            ),
+            (
+                url,
+                "username = \"admin\"\npassword = 12345",
+                Err((
+                    "cameras[0].password",
+                    "must be a string (the value is not shown)",
+                )),
+            ),
+        ];
+        for &(url, extra, expected) in cases {
+            let text = format!(
+                "{}{extra}\n",
+                MINIMAL.replace("rtsp://10.0.0.21:554/stream1", url)
+            );
+            match (parse(&text, &config_path), expected) {
+                (Ok(config), Ok((clean, user, password))) => {
+                    let camera = &config.cameras[0];
+                    assert_eq!(camera.url, clean, "{url} {extra}");
+                    assert_eq!(camera.username.as_deref(), user, "{url} {extra}");
+                    assert_eq!(
+                        camera.password.as_ref().map(Secret::expose),
+                        password,
+                        "{url} {extra}"
+                    );
+                    assert!(!format!("{config:?}").contains("s3cr3t"));
+                }
+                (Err(err), Err((key, message))) => {
+                    let text = err.to_string();
+                    let [p] = err.problems() else {
+                        panic!("{url} {extra}: {err}")
+                    };
+                    assert_eq!(p.key, key, "{url} {extra}: {err}");
+                    assert!(p.message.contains(message), "{url} {extra}: {err}");
+                    assert!(
+                        !text.contains("s3cr3t") && !text.contains("12345"),
+                        "{text}"
+                    );
+                }
+                (Ok(_), Err(e)) => panic!("{url} {extra}: accepted, expected {e:?}"),
+                (Err(err), Ok(_)) => panic!("{url} {extra}: {err}"),
+            }
+        }
+    }
+
+    #[test]
+    fn mqtt_passwords_and_ca_file() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("pw"), "mqtt-secret").unwrap();
+        let config_path = dir.path().join("watchpost.toml");
+        type Expected = Result<Option<&'static str>, (&'static str, &'static str)>;
+        let cases: &[(&str, Expected)] = &[
+            (
+                "username = \"a\"\npassword_file = \"pw\"",
+                Ok(Some("mqtt-secret")),
+            ),
+            ("username = \"a\"", Ok(None)),
+            (
+                "password = \"mqtt-secret\"",
+                Err(("mqtt.username", "a password is set but no user name")),
+            ),
+            (
+                "username = \"a\"\npassword = \"x\"\npassword_file = \"pw\"",
+                Err(("mqtt.password_file", "both set")),
+            ),
+            (
+                "username = \"a\"\npassword_file = \"nope\"",
+                Err(("mqtt.password_file", "nope`: No such file")),
+            ),
+            ("ca_file = \"pw\"", Ok(None)),
+            (
+                "ca_file = \"missing.pem\"",
+                Err(("mqtt.ca_file", "missing.pem`: No such file")),
+            ),
+            ("ca_file = \".\"", Err(("mqtt.ca_file", "is not a file"))),
+            ("ca_file = \"\"", Err(("mqtt.ca_file", "must not be empty"))),
+        ];
+        for &(lines, expected) in cases {
+            let text = with("mqtt", lines);
+            match (parse(&text, &config_path), expected) {
+                (Ok(config), Ok(password)) => {
+                    assert_eq!(config.mqtt.password.as_ref().map(Secret::expose), password);
+                }
+                (Err(err), Err((key, message))) => {
+                    let [p] = err.problems() else {
+                        panic!("{lines}: {err}")
+                    };
+                    assert_eq!(p.key, key, "{lines}: {err}");
+                    assert!(p.message.contains(message), "{lines}: {err}");
+                    assert!(!err.to_string().contains("mqtt-secret"), "{err}");
+                }
+                (Ok(_), Err(e)) => panic!("{lines}: accepted, expected {e:?}"),
+                (Err(err), Ok(_)) => panic!("{lines}: {err}"),
+            }
+        }
+    }
+
+    #[test]
+    fn shape_errors_name_key_and_line() {
+        // text, key, line, message part
+        let cases: &[(&str, &str, Option<usize>, &str)] = &[
+            (
+                &with("device", "colour = \"red\""),
+                "device.colour",
+                Some(2),
+                "unknown field `colour`, expected one of `site`, `id`, `state_dir`",
+            ),
+            (
+                &format!("{MINIMAL}[extra]\n"),
+                "extra",
+                Some(10),
+                "unknown key `extra`",
+            ),
+            (
+                &format!("site = 1\n{MINIMAL}"),
+                "site",
+                Some(1),
+                "unknown key `site`",
+            ),
+            (
+                &with("cameras", "fps = 5"),
+                "cameras[0].fps",
+                Some(10),
+                "unknown field `fps`",
+            ),
+            (
+                &MINIMAL.replace("detect_fps = 5", "detect_fps = \"fast\""),
+                "cameras[0].detect_fps",
+                Some(9),
+                "invalid type: string \"fast\", expected a number",
+            ),
+            (
+                &with("mqtt", "keep_alive_s = 2.5"),
+                "mqtt.keep_alive_s",
+                Some(5),
+                "invalid type: floating point `2.5`, expected a whole number",
+            ),
+            (
+                &MINIMAL.replace("name = \"gate-east\"\n", ""),
+                "cameras[0]",
+                Some(6),
+                "missing field `name`",
+            ),
+            (
+                &MINIMAL.replace("[device]\nsite = \"bihac-north\"\nid = \"post-07\"\n", ""),
+                "device",
+                None,
+                "missing: a [device] table",
+            ),
+            (
+                &MINIMAL.replace("[mqtt]\nurl = \"mqtt://127.0.0.1:1883\"\n", ""),
+                "mqtt",
+                None,
+                "missing: an [mqtt] table",
+            ),
+            (
+                &MINIMAL[..MINIMAL.find("[[cameras]]").unwrap()],
+                "cameras",
+                None,
+                "missing: at least one [[cameras]] table",
+            ),
+            (
+                &format!(
+                    "cameras = []\n{}",
+                    &MINIMAL[..MINIMAL.find("[[cameras]]").unwrap()]
+                ),
+                "cameras",
+                Some(1),
+                "at least one camera is needed",
+            ),
+            (
+                &MINIMAL.replace("[[cameras]]", "[cameras]"),
+                "cameras",
+                Some(6),
+                "must be written as [[cameras]] tables, one per camera, got a table",
+            ),
+            (
+                &format!("health = 5\n{MINIMAL}"),
+                "health",
+                Some(1),
+                "must be a table, got an integer",
+            ),
+            (&format!("{MINIMAL}[mqtt]\n"), "", Some(10), "duplicate key"),
+            (
+                &format!("{MINIMAL}name = \n"),
+                "",
+                Some(10),
+                "string values must be quoted",
+            ),
+        ];
+        for &(text, key, line, message) in cases {
+            let p = problem(text);
+            assert_eq!((p.key.as_str(), p.line), (key, line), "{text}\n{p:?}");
+            assert!(p.message.contains(message), "{text}\n{p:?}");
+        }
+    }
+
+    #[test]
+    fn every_problem_at_once_in_line_order() {
+        let text = r#"[device]
+site = "bihac north"
+id = "post-07"
+[mqtt]
+url = "http://broker"
+keep_alive_s = 1
+[health]
+interval_s = "often"
+[[cameras]]
+name = "gate-east"
+url = "rtsp://cam-1/s"
+[[cameras]]
+name = "gate-east"
+url = "rtsp:///s"
+detect_fps = 0
+[[cameras]]
+name = "gate-west"
+colour = "red"
+"#;
+        let problems: Vec<_> = problems(text)
+            .into_iter()
+            .map(|p| (p.line, p.key))
+            .collect();
+        let expected: Vec<(Option<usize>, String)> = [
+            (2, "device.site"),
+            (5, "mqtt.url"),
+            (6, "mqtt.keep_alive_s"),
+            (8, "health.interval_s"),
+            (13, "cameras[1].name"),
+            (14, "cameras[1].url"),
+            (15, "cameras[1].detect_fps"),
+            (18, "cameras[2].colour"),
+        ]
+        .into_iter()
+        .map(|(l, k)| (Some(l), k.to_owned()))
+        .collect();
+        assert_eq!(problems, expected);
+        let err = parse(text, Path::new("w.toml")).unwrap_err().to_string();
+        assert!(
+            err.contains(
+                "w.toml:13: cameras[1].name: `gate-east` is already the name of cameras[0]"
+            ),
+            "{err}"
+        );
+        assert_eq!(err.lines().count(), expected.len());
+    }
+
+    #[test]
+    fn load_reads_the_file_or_says_why_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("watchpost.toml");
+        let err = load(&path).unwrap_err();
+        assert!(matches!(err, ConfigError::Read { .. }));
+        assert!(err.problems().is_empty());
+        std::fs::write(&path, MINIMAL).unwrap();
+        assert_eq!(load(&path).unwrap().cameras.len(), 1);
+    }
+
+    #[test]
+    fn the_deploy_example_is_valid() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/watchpost.toml");
+        let config = load(&path).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(config.cameras.len(), 1);
+        assert_eq!(config.mqtt.url.to_string(), "mqtt://127.0.0.1:1883");
+    }
+}

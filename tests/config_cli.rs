@@ -1,0 +1,321 @@
+//! `watchpost config validate` driven as a technician would: real binary, files on disk.
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::cargo::cargo_bin_cmd;
+
+const MINIMAL: &str = r#"[device]
+site = "bihac-north"
+id = "post-07"
+[mqtt]
+url = "mqtt://127.0.0.1:1883"
+[[cameras]]
+name = "gate-east"
+url = "rtsp://10.0.0.21:554/stream1"
+detect_fps = 5
+"#;
+
+struct Run {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+fn validate(path: &Path) -> Run {
+    let output = cargo_bin_cmd!("watchpost")
+        .args(["config", "validate"])
+        .arg(path)
+        .output()
+        .unwrap();
+    Run {
+        code: output.status.code(),
+        stdout: String::from_utf8(output.stdout).unwrap(),
+        stderr: String::from_utf8(output.stderr).unwrap(),
+    }
+}
+
+/// Writes `text` as `watchpost.toml` in a fresh folder (kept alive by the returned guard).
+fn write_config(text: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("watchpost.toml");
+    std::fs::write(&path, text).unwrap();
+    (dir, path)
+}
+
+#[test]
+fn minimal_file_is_valid() {
+    let (_dir, path) = write_config(MINIMAL);
+    let run = validate(&path);
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    assert_eq!(run.stdout, format!("{}: ok (1 camera)\n", path.display()));
+    assert_eq!(run.stderr, "");
+}
+
+#[test]
+fn deploy_example_is_valid() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/watchpost.toml");
+    let run = validate(&path);
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    assert_eq!(run.stdout, format!("{}: ok (1 camera)\n", path.display()));
+}
+
+#[test]
+fn two_cameras_are_counted() {
+    let text = format!("{MINIMAL}[[cameras]]\nname = \"gate-west\"\nurl = \"rtsp://cam-2/s\"\n");
+    let (_dir, path) = write_config(&text);
+    let run = validate(&path);
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    assert_eq!(run.stdout, format!("{}: ok (2 cameras)\n", path.display()));
+}
+
+#[test]
+fn each_bad_file_names_the_line_and_the_problem() {
+    let no_cameras = &MINIMAL[..MINIMAL.find("[[cameras]]").unwrap()];
+    // name, file text, expected line, expected text after `FILE:LINE: `
+    let cases: &[(&str, String, Option<usize>, &str)] = &[
+        (
+            "unknown top-level key",
+            format!("{MINIMAL}[tracking]\nenabled = true\n"),
+            Some(10),
+            "tracking: unknown key `tracking`",
+        ),
+        (
+            "unknown key in mqtt",
+            MINIMAL.replace("[mqtt]\n", "[mqtt]\nhost = \"broker\"\n"),
+            Some(5),
+            "mqtt.host: unknown field `host`, expected one of",
+        ),
+        (
+            "unknown key in a camera",
+            format!("{MINIMAL}fps = 5\n"),
+            Some(10),
+            "cameras[0].fps: unknown field `fps`",
+        ),
+        (
+            "wrong type",
+            MINIMAL.replace("detect_fps = 5", "detect_fps = \"5\""),
+            Some(9),
+            "cameras[0].detect_fps: invalid type: string \"5\", expected a number",
+        ),
+        (
+            "duplicate camera names",
+            format!("{MINIMAL}[[cameras]]\nname = \"gate-east\"\nurl = \"rtsp://cam-2/s\"\n"),
+            Some(11),
+            "cameras[1].name: `gate-east` is already the name of cameras[0]",
+        ),
+        (
+            "camera name with a space",
+            MINIMAL.replace("\"gate-east\"", "\"gate east\""),
+            Some(7),
+            "cameras[0].name: `gate east` is not usable in an MQTT topic: ` ` is not allowed",
+        ),
+        (
+            "camera name with a slash",
+            MINIMAL.replace("\"gate-east\"", "\"gate/east\""),
+            Some(7),
+            "cameras[0].name: `gate/east` is not usable in an MQTT topic: `/` is not allowed",
+        ),
+        (
+            "http camera URL",
+            MINIMAL.replace("rtsp://10.0.0.21:554", "http://10.0.0.21:80"),
+            Some(8),
+            "cameras[0].url: `http://10.0.0.21:80/stream1` is not an RTSP URL",
+        ),
+        (
+            "camera URL without host",
+            MINIMAL.replace("rtsp://10.0.0.21:554", "rtsp://"),
+            Some(8),
+            "cameras[0].url: `rtsp:///stream1` has no host",
+        ),
+        (
+            "bad mqtt URL",
+            MINIMAL.replace("mqtt://127.0.0.1:1883", "mqtt://127.0.0.1:99999"),
+            Some(5),
+            "mqtt.url: `mqtt://127.0.0.1:99999` has port `99999`",
+        ),
+        (
+            "mqtt URL of another scheme",
+            MINIMAL.replace("mqtt://127.0.0.1:1883", "tcp://127.0.0.1:1883"),
+            Some(5),
+            "mqtt.url: `tcp://127.0.0.1:1883` is not an MQTT URL",
+        ),
+        (
+            "detect_fps 0",
+            MINIMAL.replace("detect_fps = 5", "detect_fps = 0"),
+            Some(9),
+            "cameras[0].detect_fps: must be more than 0 and at most 60, got 0",
+        ),
+        (
+            "detect_fps 61",
+            MINIMAL.replace("detect_fps = 5", "detect_fps = 61"),
+            Some(9),
+            "cameras[0].detect_fps: must be more than 0 and at most 60, got 61",
+        ),
+        (
+            "no cameras at all",
+            no_cameras.to_owned(),
+            None,
+            "cameras: missing: at least one [[cameras]] table",
+        ),
+        (
+            "empty camera list",
+            format!("cameras = []\n{no_cameras}"),
+            Some(1),
+            "cameras: at least one camera is needed",
+        ),
+        (
+            "password and password_file",
+            format!(
+                "{MINIMAL}username = \"viewer\"\npassword = \"pw\"\npassword_file = \"pw.txt\"\n"
+            ),
+            Some(12),
+            "cameras[0].password_file: `password` and `password_file` are both set",
+        ),
+        (
+            "missing password_file",
+            format!("{MINIMAL}username = \"viewer\"\npassword_file = \"gate-east.pw\"\n"),
+            Some(11),
+            "cameras[0].password_file: cannot read `",
+        ),
+        (
+            "TOML syntax error",
+            MINIMAL.replace("id = \"post-07\"", "id = post-07"),
+            Some(3),
+            "string values must be quoted",
+        ),
+    ];
+    for (name, text, line, expected) in cases {
+        let (_dir, path) = write_config(text);
+        let run = validate(&path);
+        assert_eq!(run.code, Some(2), "{name}: {}", run.stderr);
+        assert_eq!(run.stdout, "", "{name}");
+        let prefix = match line {
+            Some(line) => format!("{}:{line}: ", path.display()),
+            None => format!("{}: ", path.display()),
+        };
+        let lines: Vec<&str> = run.stderr.lines().collect();
+        assert_eq!(
+            lines.len(),
+            1,
+            "{name}: one problem expected:\n{}",
+            run.stderr
+        );
+        assert!(
+            lines[0].starts_with(&prefix) && lines[0][prefix.len()..].starts_with(expected),
+            "{name}: expected `{prefix}{expected}...`, got:\n{}",
+            run.stderr
+        );
+    }
+}
+
+#[test]
+fn every_problem_is_reported_at_once() {
+    let text = r#"[device]
+site = "bihac-north"
+id = "post/07"
+colour = "green"
+[mqtt]
+url = "mqtt://broker:1883/watchpost"
+detections_qos = 3
+[[cameras]]
+name = "gate-east"
+url = "http://10.0.0.21/stream1"
+[[cameras]]
+name = "gate-west"
+url = "rtsp://10.0.0.22/stream1"
+detect_fps = 0
+"#;
+    let (_dir, path) = write_config(text);
+    let run = validate(&path);
+    assert_eq!(run.code, Some(2), "{}", run.stderr);
+    assert_eq!(run.stdout, "");
+    let file = path.display();
+    let expected = [
+        format!("{file}:4: device.colour: unknown field `colour`"),
+        format!("{file}:6: mqtt.url: `mqtt://broker:1883/watchpost` has a path"),
+        format!("{file}:7: mqtt.detections_qos: must be between 0 and 2, got 3"),
+        format!("{file}:10: cameras[0].url: `http://10.0.0.21/stream1` is not an RTSP URL"),
+        format!("{file}:14: cameras[1].detect_fps: must be more than 0 and at most 60, got 0"),
+    ];
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    assert_eq!(lines.len(), expected.len(), "{}", run.stderr);
+    for (line, expected) in lines.iter().zip(&expected) {
+        assert!(
+            line.starts_with(expected.as_str()),
+            "`{line}` is not `{expected}...`"
+        );
+    }
+}
+
+#[test]
+fn camera_passwords_are_never_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("pw.txt"), "s3cr3t-pw-file\n").unwrap();
+    let in_url = MINIMAL.replace("rtsp://", "rtsp://admin:s3cr3t-pw@");
+    let files = [
+        // valid
+        in_url.clone(),
+        format!("{MINIMAL}username = \"admin\"\npassword = \"s3cr3t-pw\"\n"),
+        format!("{MINIMAL}username = \"admin\"\npassword_file = \"pw.txt\"\n"),
+        // invalid, with the password in the URL or field
+        format!("{in_url}username = \"admin\"\n"),
+        in_url.replace("10.0.0.21:554", "10.0.0.21:rtsp"),
+        in_url.replace("rtsp://", "http://"),
+        in_url.replace("@10.0.0.21:554", "@"),
+        MINIMAL.replace("rtsp://", "rtsp://admin:s3cr3t/pw@"),
+        MINIMAL.replace("rtsp://10.0.0.21:554/stream1", "admin:s3cr3t-pw@10.0.0.21"),
+        format!("{in_url}detect_fps = 0\n").replace("detect_fps = 5\n", ""),
+        format!("{MINIMAL}password = \"s3cr3t-pw\"\npassword_file = \"pw.txt\"\n"),
+        format!("{MINIMAL}password = \"s3cr3t-pw\"\ncolour = 1\n"),
+        format!("{MINIMAL}username = \"admin\"\npassword = 5123123\n"),
+        format!("{MINIMAL}username = \"admin\"\npassword = 3.14159\n"),
+        format!("{MINIMAL}password_file = \"pw.txt\"\n"),
+        MINIMAL.replace("mqtt://", "mqtt://agent:s3cr3t-pw@"),
+    ];
+    for (i, text) in files.iter().enumerate() {
+        let path = dir.path().join(format!("watchpost-{i}.toml"));
+        std::fs::write(&path, text).unwrap();
+        let run = validate(&path);
+        let expected_code = if i < 3 { 0 } else { 2 };
+        assert_eq!(run.code, Some(expected_code), "{text}\n{}", run.stderr);
+        for secret in ["s3cr3t", "5123123", "3.14159"] {
+            assert!(
+                !run.stdout.contains(secret) && !run.stderr.contains(secret),
+                "`{secret}` printed for\n{text}\nstdout: {}\nstderr: {}",
+                run.stdout,
+                run.stderr
+            );
+        }
+    }
+}
+
+#[test]
+fn unreadable_file_is_one_line_and_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("missing.toml");
+    let run = validate(&path);
+    assert_eq!(run.code, Some(2));
+    assert_eq!(run.stdout, "");
+    assert_eq!(
+        run.stderr,
+        format!(
+            "{}: cannot read: No such file or directory (os error 2)\n",
+            path.display()
+        )
+    );
+}
+
+#[test]
+fn help_has_an_example() {
+    let output = cargo_bin_cmd!("watchpost")
+        .args(["config", "validate", "--help"])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let help = String::from_utf8(output.stdout).unwrap();
+    assert!(help.contains("Example:"), "{help}");
+    assert!(
+        help.contains("watchpost config validate /etc/watchpost/watchpost.toml"),
+        "{help}"
+    );
+}
