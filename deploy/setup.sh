@@ -23,7 +23,7 @@ fi
 command -v apt-get >/dev/null || die "apt-get not found: this script targets Debian 12"
 
 PACKAGES=(
-  build-essential pkg-config ca-certificates curl unzip python3 python3-pip
+  build-essential pkg-config ca-certificates openssl curl unzip python3 python3-pip
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstrtspserver-1.0-dev
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-rtsp gstreamer1.0-tools

@@ -2,6 +2,8 @@
 //! ground truth checked by eye.
 #![allow(dead_code)]
 
+pub mod mosquitto;
+
 use std::path::{Path, PathBuf};
 
 pub fn repo_path(relative: &str) -> PathBuf {
