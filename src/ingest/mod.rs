@@ -1,6 +1,45 @@
 //! Camera ingest: one GStreamer pipeline per camera, built from a template in `pipelines/`,
 //! delivering decoded BGR frames to a [`FrameSink`].
+//!
+//! ```text
+//!  rtspsrc (TCP/UDP, jitter buffer, RTCP → NTP reference meta)
+//!    ! depay ! parse ! decode          (template: software = decodebin on libav, or hardware)
+//!    ! videoconvert ! BGR appsink      (max-buffers=1 drop=true: only the newest frame)
+//!        │ new-sample (GStreamer streaming thread)
+//!        ▼
+//!  CapturedFrame {seq, frame, arrived, captured_at, clock} ──▶ FrameSink::offer
+//! ```
+//!
+//! - [`spawn_camera`]: one OS thread per camera (`cam-{name}`, tracing span `camera{name}`),
+//!   looping `run_once` with capped exponential backoff (0.5 s ×2 up to 30 s, reset after a
+//!   connection that streamed for 10 s) until the shutdown token is cancelled. Reconnects on
+//!   a bus error, EOS, or no frame for `stall_timeout` (the first frame of a connection may take
+//!   up to `max(stall_timeout, 10 s)`). Counts frames, reconnects and errors in
+//!   [`CameraStats`](crate::health::CameraStats).
+//! - [`template`]: the pipeline templates, embedded in the binary; `decoder = auto` takes the
+//!   first hardware template whose elements exist, else `software`. Pure, tested from tables.
+//! - Capture time: rtspsrc's `add-reference-timestamp-meta` puts the camera's NTP time (from
+//!   its RTCP sender reports) on each buffer; it survives depayloading, parsing, decoding and
+//!   conversion, so the appsink reads it directly ([`CaptureClock::Camera`]). Until the first
+//!   sender report (a few seconds) frames carry the agent's arrival time
+//!   ([`CaptureClock::Agent`]).
+//!
+//! Invariant: credentials never appear in a pipeline description, a log line or an error
+//! message: rtspsrc's `user-id`/`user-pw` are set as properties, URLs are logged through
+//! [`redact_url`], GStreamer messages through [`redact_text`].
 
+mod camera;
+mod clock;
+mod error;
 mod frame;
+mod redact;
+pub mod template;
 
+pub use camera::{
+    BACKOFF_INITIAL, BACKOFF_MAX, FIRST_FRAME_MIN_WAIT, HEALTHY_CONNECTION, choose_decoder,
+    init_gstreamer, spawn_camera,
+};
+pub use clock::{Backoff, ntp_ns_to_system_time};
+pub use error::IngestError;
 pub use frame::{CaptureClock, CapturedFrame, FrameSink};
+pub use redact::{redact_text, redact_url};

@@ -1,0 +1,671 @@
+//! One camera: a dedicated OS thread running [`Camera::run`], a loop around
+//! [`Camera::run_once`] (build the pipeline, play it, deliver frames until an error, the end of
+//! the stream, a stall or shutdown), with capped exponential backoff between attempts.
+//!
+//! ```text
+//!  run()  ─▶ choose template (once; logged)
+//!    loop:  Connecting ─▶ run_once ─▶ (error | EOS | stall) ─▶ Retrying, wait backoff ─┐
+//!             ▲                 └── first frame: Streaming                            │
+//!             └──────────────────────────────────────────────────────────────────────┘
+//!    shutdown (checked every 100 ms, in every wait) ─▶ pipeline NULL ─▶ Stopped
+//! ```
+//!
+//! Frames are handed over in the appsink's `new-sample` callback, on a GStreamer streaming
+//! thread: mapped with `VideoFrameRef` (stride honoured), copied tightly packed into a
+//! [`Frame`], timestamped, offered to the [`FrameSink`]. The callback never panics: a sample it
+//! cannot read posts an error on the bus (which ends the connection) and returns
+//! `FlowError::Error`.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use gstreamer as gst;
+use gstreamer::prelude::*;
+use gstreamer_app as gst_app;
+use gstreamer_video as gst_video;
+use gstreamer_video::prelude::*;
+use tokio_util::sync::CancellationToken;
+use tracing::Span;
+
+use super::clock::{Backoff, ntp_ns_to_system_time};
+use super::error::IngestError;
+use super::frame::{CaptureClock, CapturedFrame, FrameSink};
+use super::redact::redact_text;
+use super::template::{
+    Choice, DecoderKind, Template, bundled_templates, choose_template, fill_placeholders,
+    is_hardware_decoder,
+};
+use crate::config::{CameraConfig, RtspTransport};
+use crate::health::{CameraState, CameraStats};
+use crate::imaging::Frame;
+
+/// First wait after a failed connection.
+pub const BACKOFF_INITIAL: Duration = Duration::from_millis(500);
+/// Longest wait between two attempts.
+pub const BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// A connection that delivered frames for this long resets the backoff.
+pub const HEALTHY_CONNECTION: Duration = Duration::from_secs(10);
+/// The first frame of a connection may take this long even when `stall_timeout` is shorter
+/// (RTSP handshake plus waiting for the first keyframe).
+pub const FIRST_FRAME_MIN_WAIT: Duration = Duration::from_secs(10);
+/// How often the camera thread looks at the bus, the stall clock and the shutdown token.
+const POLL: Duration = Duration::from_millis(100);
+/// Longest error message kept in the stats.
+const MAX_MESSAGE_CHARS: usize = 300;
+
+/// Initialises GStreamer (once per process; later calls are cheap).
+///
+/// # Errors
+/// [`IngestError::Init`] when GStreamer cannot be loaded (not retryable).
+pub fn init_gstreamer() -> Result<(), IngestError> {
+    gst::init().map_err(|e| IngestError::Init(e.to_string()))
+}
+
+/// The decoder template `camera` would use on this machine, and why: for checking the
+/// configuration at start-up ([`spawn_camera`] chooses the same way).
+///
+/// # Errors
+/// An unknown template name or missing elements (not retryable).
+pub fn choose_decoder(camera: &CameraConfig) -> Result<Choice<'static>, IngestError> {
+    init_gstreamer()?;
+    let templates = bundled_templates().map_err(|source| IngestError::Template {
+        camera: camera.name.to_string(),
+        cause: source,
+    })?;
+    choose_template(&camera.decoder, templates, |element| {
+        gst::ElementFactory::find(element).is_some()
+    })
+    .map_err(|source| IngestError::Decoder {
+        camera: camera.name.to_string(),
+        cause: source,
+    })
+}
+
+/// Starts camera `index` on a thread named `cam-{name}`. The thread runs until `shutdown` is
+/// cancelled (or a non-retryable error such as a missing decoder, which it logs and records in
+/// `stats`), leaving `stats` in [`CameraState::Stopped`].
+///
+/// # Errors
+/// The thread cannot be spawned.
+pub fn spawn_camera(
+    index: usize,
+    config: CameraConfig,
+    sink: Arc<dyn FrameSink>,
+    stats: Arc<CameraStats>,
+    shutdown: CancellationToken,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name(format!("cam-{}", config.name))
+        .spawn(move || {
+            let span = tracing::info_span!("camera", name = %config.name);
+            let _entered = span.enter();
+            let camera = Camera {
+                index,
+                config,
+                sink,
+                stats,
+                shutdown,
+                span: span.clone(),
+                seq: Arc::new(AtomicU64::new(0)),
+            };
+            camera.run();
+        })
+}
+
+struct Camera {
+    index: usize,
+    config: CameraConfig,
+    sink: Arc<dyn FrameSink>,
+    stats: Arc<CameraStats>,
+    shutdown: CancellationToken,
+    span: Span,
+    /// Per camera, across connections.
+    seq: Arc<AtomicU64>,
+}
+
+/// Why a connection ended (other than shutdown).
+struct Ended {
+    error: IngestError,
+    /// From the first to the last frame of the connection, if it delivered any.
+    streamed: Option<Duration>,
+}
+
+impl Camera {
+    fn run(self) {
+        match choose_decoder(&self.config) {
+            Ok(choice) => {
+                tracing::info!(
+                    decoder = %choice.template.name,
+                    reason = %choice.reason,
+                    url = %super::redact_url(&self.config.url),
+                    "decoder template chosen"
+                );
+                self.run_with(choice.template);
+            }
+            Err(error) => self.give_up(&error),
+        }
+        self.stats.set_state(CameraState::Stopped);
+        tracing::info!("camera stopped");
+    }
+
+    fn run_with(&self, template: &Template) {
+        let mut backoff = Backoff::new(BACKOFF_INITIAL, BACKOFF_MAX);
+        while !self.shutdown.is_cancelled() {
+            self.stats.set_state(CameraState::Connecting);
+            let Some(ended) = self.run_once(template) else {
+                return;
+            };
+            if !ended.error.is_retryable() {
+                self.give_up(&ended.error);
+                return;
+            }
+            if ended.streamed.is_some_and(|d| d >= HEALTHY_CONNECTION) {
+                backoff.reset();
+            }
+            let delay = backoff.next_delay();
+            let message = truncate(&ended.error.to_string(), MAX_MESSAGE_CHARS);
+            self.stats.set_state(CameraState::Retrying);
+            self.stats.count_error(message.clone());
+            self.stats.count_reconnect();
+            tracing::warn!(
+                error = %message,
+                retry_in = %humantime::format_duration(delay),
+                "connection ended; reconnecting"
+            );
+            if sleep_unless_cancelled(&self.shutdown, delay) {
+                return;
+            }
+        }
+    }
+
+    fn give_up(&self, error: &IngestError) {
+        let message = truncate(&error.to_string(), MAX_MESSAGE_CHARS);
+        tracing::error!(error = %message, "camera disabled: retrying cannot help");
+        self.stats.count_error(message);
+    }
+
+    /// One connection: `None` when shutdown was requested, else why it ended. The pipeline is
+    /// always set to NULL before returning.
+    fn run_once(&self, template: &Template) -> Option<Ended> {
+        let connection = Arc::new(Connection::new());
+        let pipeline = match self.build(template, &connection) {
+            Ok(pipeline) => pipeline,
+            Err(error) => {
+                return Some(Ended {
+                    error,
+                    streamed: None,
+                });
+            }
+        };
+        let ended = self.drive(&pipeline, &connection);
+        if pipeline.set_state(gst::State::Null).is_err() {
+            tracing::warn!("the pipeline did not stop cleanly");
+        }
+        ended
+    }
+
+    /// Plays `pipeline` until an error, EOS, a stall or shutdown.
+    fn drive(&self, pipeline: &gst::Pipeline, connection: &Connection) -> Option<Ended> {
+        let camera = self.config.name.to_string();
+        let ended = |error| Ended {
+            error,
+            streamed: connection.streamed(),
+        };
+        let Some(bus) = pipeline.bus() else {
+            return Some(ended(IngestError::Build {
+                camera,
+                template: String::new(),
+                reason: "the pipeline has no bus".to_owned(),
+            }));
+        };
+        if pipeline.set_state(gst::State::Playing).is_err() {
+            let error = bus
+                .pop_filtered(&[gst::MessageType::Error])
+                .and_then(|msg| self.error_from(&msg))
+                .unwrap_or_else(|| IngestError::Stream {
+                    camera: camera.clone(),
+                    element: pipeline.name().to_string(),
+                    message: "cannot start playing".to_owned(),
+                });
+            return Some(ended(error));
+        }
+        let first_frame_wait = self.config.stall_timeout.max(FIRST_FRAME_MIN_WAIT);
+        loop {
+            if self.shutdown.is_cancelled() {
+                return None;
+            }
+            let wanted = [
+                gst::MessageType::Error,
+                gst::MessageType::Eos,
+                gst::MessageType::Warning,
+            ];
+            if let Some(msg) = bus.timed_pop_filtered(
+                gst::ClockTime::from_mseconds(POLL.as_millis() as u64),
+                &wanted,
+            ) {
+                match msg.view() {
+                    gst::MessageView::Eos(_) => {
+                        return Some(ended(IngestError::EndOfStream { camera }));
+                    }
+                    gst::MessageView::Error(_) => {
+                        if let Some(error) = self.error_from(&msg) {
+                            return Some(ended(error));
+                        }
+                    }
+                    gst::MessageView::Warning(warning) => tracing::debug!(
+                        element = %source_name(&msg),
+                        warning = %redact_text(&warning.error().to_string()),
+                        "pipeline warning"
+                    ),
+                    _ => {}
+                }
+            }
+            let (silent_for, limit) = match connection.since_last_frame() {
+                Some(silent_for) => (silent_for, self.config.stall_timeout),
+                None => (connection.started.elapsed(), first_frame_wait),
+            };
+            if silent_for > limit {
+                return Some(ended(IngestError::Stalled {
+                    camera,
+                    timeout: limit,
+                }));
+            }
+        }
+    }
+
+    /// An [`IngestError::Stream`] from a bus error message (credential-free).
+    fn error_from(&self, msg: &gst::Message) -> Option<IngestError> {
+        let gst::MessageView::Error(err) = msg.view() else {
+            return None;
+        };
+        let mut message = err.error().to_string();
+        if let Some(detail) = err.debug().as_deref().and_then(error_detail) {
+            message = format!("{message} ({detail})");
+        }
+        Some(IngestError::Stream {
+            camera: self.config.name.to_string(),
+            element: source_name(msg),
+            message: truncate(&redact_text(&message), MAX_MESSAGE_CHARS),
+        })
+    }
+
+    /// Parses the filled-in template, sets the camera's URL and credentials on `src`, and
+    /// installs the appsink callback.
+    fn build(
+        &self,
+        template: &Template,
+        connection: &Arc<Connection>,
+    ) -> Result<gst::Pipeline, IngestError> {
+        let camera = self.config.name.to_string();
+        let build_error = |reason: String| IngestError::Build {
+            camera: camera.clone(),
+            template: template.name.clone(),
+            reason,
+        };
+        let description =
+            fill_placeholders(template, &self.placeholder_values()).map_err(|source| {
+                IngestError::Template {
+                    camera: camera.clone(),
+                    cause: source,
+                }
+            })?;
+        let pipeline = gst::parse::launch(&description)
+            .map_err(|e| build_error(e.to_string()))?
+            .downcast::<gst::Pipeline>()
+            .map_err(|_| build_error("the description is not a pipeline".to_owned()))?;
+        pipeline.set_property("name", format!("cam-{}", self.config.name));
+
+        let src = pipeline
+            .by_name("src")
+            .ok_or_else(|| build_error("no element named `src`".to_owned()))?;
+        if src.find_property("location").is_none() || src.find_property("user-pw").is_none() {
+            return Err(build_error("`src` is not an rtspsrc".to_owned()));
+        }
+        src.set_property("location", &self.config.url);
+        if let Some(user) = &self.config.username {
+            src.set_property("user-id", user);
+        }
+        if let Some(password) = &self.config.password {
+            src.set_property("user-pw", password.expose());
+        }
+
+        let appsink = pipeline
+            .by_name("sink")
+            .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
+            .ok_or_else(|| build_error("no appsink named `sink`".to_owned()))?;
+        let delivery = Delivery {
+            camera: self.index,
+            sink: Arc::clone(&self.sink),
+            stats: Arc::clone(&self.stats),
+            seq: Arc::clone(&self.seq),
+            connection: Arc::clone(connection),
+            span: self.span.clone(),
+        };
+        appsink.set_callbacks(
+            gst_app::AppSinkCallbacks::builder()
+                .new_sample(move |appsink| {
+                    let _entered = delivery.span.enter();
+                    delivery.on_sample(appsink)
+                })
+                .build(),
+        );
+
+        if template.kind == DecoderKind::Software {
+            keep_decodebins_off_hardware(&pipeline);
+        }
+        Ok(pipeline)
+    }
+
+    fn placeholder_values(&self) -> [(&'static str, String); 2] {
+        let protocols = match self.config.transport {
+            RtspTransport::Tcp => "tcp",
+            RtspTransport::Udp => "udp",
+        };
+        [
+            (
+                "latency_ms",
+                self.config
+                    .latency
+                    .as_millis()
+                    .min(u128::from(u32::MAX))
+                    .to_string(),
+            ),
+            ("protocols", protocols.to_owned()),
+        ]
+    }
+}
+
+/// Frame timing of one connection, shared with the appsink callback.
+struct Connection {
+    started: Instant,
+    frames: AtomicU64,
+    /// Nanoseconds after `started`; `u64::MAX` = none yet.
+    first_frame_ns: AtomicU64,
+    last_frame_ns: AtomicU64,
+}
+
+impl Connection {
+    fn new() -> Connection {
+        Connection {
+            started: Instant::now(),
+            frames: AtomicU64::new(0),
+            first_frame_ns: AtomicU64::new(u64::MAX),
+            last_frame_ns: AtomicU64::new(u64::MAX),
+        }
+    }
+
+    /// Records a frame; true for the connection's first one.
+    fn record_frame(&self, at: Instant) -> bool {
+        let ns = at.saturating_duration_since(self.started).as_nanos() as u64;
+        self.last_frame_ns.store(ns, Ordering::Relaxed);
+        let first = self.frames.fetch_add(1, Ordering::Relaxed) == 0;
+        if first {
+            self.first_frame_ns.store(ns, Ordering::Relaxed);
+        }
+        first
+    }
+
+    fn since_last_frame(&self) -> Option<Duration> {
+        match self.last_frame_ns.load(Ordering::Relaxed) {
+            u64::MAX => None,
+            ns => Some(
+                self.started
+                    .elapsed()
+                    .saturating_sub(Duration::from_nanos(ns)),
+            ),
+        }
+    }
+
+    fn streamed(&self) -> Option<Duration> {
+        let first = self.first_frame_ns.load(Ordering::Relaxed);
+        let last = self.last_frame_ns.load(Ordering::Relaxed);
+        (first != u64::MAX && last != u64::MAX)
+            .then(|| Duration::from_nanos(last.saturating_sub(first)))
+    }
+}
+
+/// What the appsink callback needs. Holds no pipeline reference.
+struct Delivery {
+    camera: usize,
+    sink: Arc<dyn FrameSink>,
+    stats: Arc<CameraStats>,
+    seq: Arc<AtomicU64>,
+    connection: Arc<Connection>,
+    span: Span,
+}
+
+impl Delivery {
+    fn on_sample(&self, appsink: &gst_app::AppSink) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let sample = appsink
+            .pull_sample()
+            .map_err(|_| gst::FlowError::Flushing)?;
+        let arrived = Instant::now();
+        let (frame, camera_time) = match frame_from_sample(&sample) {
+            Ok(v) => v,
+            Err(reason) => {
+                gst::element_error!(
+                    appsink,
+                    gst::StreamError::Format,
+                    ("cannot read a decoded frame: {}", reason)
+                );
+                return Err(gst::FlowError::Error);
+            }
+        };
+        let now = SystemTime::now();
+        let (captured_at, clock) = match camera_time {
+            Some(t) => (t, CaptureClock::Camera),
+            None => (now, CaptureClock::Agent),
+        };
+        if self.connection.record_frame(arrived) {
+            self.stats.set_state(CameraState::Streaming);
+            tracing::info!(width = frame.width, height = frame.height, "streaming");
+        }
+        self.stats.count_frame_in(now);
+        let seq = self.seq.fetch_add(1, Ordering::Relaxed);
+        self.sink.offer(CapturedFrame {
+            camera: self.camera,
+            seq,
+            frame,
+            arrived,
+            captured_at,
+            clock,
+        });
+        Ok(gst::FlowSuccess::Ok)
+    }
+}
+
+/// The BGR frame of `sample` (rows packed tightly) and its camera capture time, if the buffer
+/// carries an NTP reference timestamp (after the camera's first RTCP sender report).
+fn frame_from_sample(sample: &gst::Sample) -> Result<(Frame, Option<SystemTime>), String> {
+    let buffer = sample.buffer().ok_or("a sample without a buffer")?;
+    let caps = sample.caps().ok_or("a sample without caps")?;
+    let info = gst_video::VideoInfo::from_caps(caps).map_err(|e| format!("caps {caps}: {e}"))?;
+    if info.format() != gst_video::VideoFormat::Bgr {
+        return Err(format!("expected BGR, got {:?}", info.format()));
+    }
+    let camera_time = ntp_reference_time(buffer);
+    let video = gst_video::VideoFrameRef::from_buffer_ref_readable(buffer, &info)
+        .map_err(|_| "cannot map the buffer".to_owned())?;
+    let (width, height) = (video.width() as usize, video.height() as usize);
+    let stride = usize::try_from(video.plane_stride()[0]).map_err(|_| "negative stride")?;
+    let data = video.plane_data(0).map_err(|e| e.to_string())?;
+    let packed = pack_rows(data, width * 3, height, stride).ok_or_else(|| {
+        format!(
+            "buffer of {} bytes too short for {width}x{height}, stride {stride}",
+            data.len()
+        )
+    })?;
+    let frame = Frame::from_bgr(width, height, width * 3, packed).map_err(|e| e.to_string())?;
+    Ok((frame, camera_time))
+}
+
+/// The `timestamp/x-ntp` reference time of `buffer` as a wall-clock time.
+fn ntp_reference_time(buffer: &gst::BufferRef) -> Option<SystemTime> {
+    buffer
+        .iter_meta::<gst::ReferenceTimestampMeta>()
+        .find(|meta| {
+            meta.reference()
+                .structure(0)
+                .is_some_and(|s| s.name() == "timestamp/x-ntp")
+        })
+        .and_then(|meta| ntp_ns_to_system_time(meta.timestamp().nseconds()))
+}
+
+/// `height` rows of `row_bytes` each, `stride` bytes apart in `data`, copied without padding.
+/// `None` when `data` is too short or `stride < row_bytes`.
+pub(crate) fn pack_rows(
+    data: &[u8],
+    row_bytes: usize,
+    height: usize,
+    stride: usize,
+) -> Option<Vec<u8>> {
+    if stride < row_bytes {
+        return None;
+    }
+    let needed = match height {
+        0 => 0,
+        h => stride.checked_mul(h - 1)?.checked_add(row_bytes)?,
+    };
+    if data.len() < needed {
+        return None;
+    }
+    if stride == row_bytes {
+        return Some(data[..needed].to_vec());
+    }
+    let mut out = Vec::with_capacity(row_bytes * height);
+    for row in 0..height {
+        out.extend_from_slice(&data[row * stride..row * stride + row_bytes]);
+    }
+    Some(out)
+}
+
+/// Makes every `decodebin` in `pipeline` skip hardware decoders (the software template must
+/// not end up on a hardware decoder whose output `videoconvert` cannot read).
+fn keep_decodebins_off_hardware(pipeline: &gst::Pipeline) {
+    let Some(result_type) = glib_enum_type("GstAutoplugSelectResult") else {
+        tracing::debug!(
+            "decodebin's select result type is unknown; hardware decoders not filtered"
+        );
+        return;
+    };
+    for element in pipeline.iterate_recurse().into_iter().flatten() {
+        if element.factory().is_none_or(|f| f.name() != "decodebin") {
+            continue;
+        }
+        element.connect("autoplug-select", false, move |values| {
+            let factory = values.get(3)?.get::<gst::ElementFactory>().ok()?;
+            // GstAutoplugSelectResult: 0 = try, 2 = skip.
+            let skip = is_hardware_decoder(factory.name().as_str(), factory.klass());
+            if skip {
+                tracing::debug!(decoder = %factory.name(), "skipping a hardware decoder");
+            }
+            glib_enum_value(result_type, if skip { 2 } else { 0 })
+        });
+    }
+}
+
+fn glib_enum_type(name: &str) -> Option<gst::glib::Type> {
+    gst::glib::Type::from_name(name)
+}
+
+fn glib_enum_value(enum_type: gst::glib::Type, value: i32) -> Option<gst::glib::Value> {
+    gst::glib::EnumClass::with_type(enum_type)?.to_value(value)
+}
+
+/// The name of the element that posted `msg`.
+fn source_name(msg: &gst::Message) -> String {
+    msg.src()
+        .map(|s| s.name().to_string())
+        .unwrap_or_else(|| "pipeline".to_owned())
+}
+
+/// The useful part of a GStreamer debug string: its last line, unless that is only a source
+/// location (`../gst/rtsp/gstrtspsrc.c(6012): gst_rtspsrc_send (): /GstPipeline:p/GstRTSPSrc:src:`).
+pub(crate) fn error_detail(debug: &str) -> Option<&str> {
+    let last = debug.lines().map(str::trim).rfind(|l| !l.is_empty())?;
+    let is_location = last.ends_with(':') && (last.contains(".c(") || last.contains("/Gst"));
+    (!is_location).then_some(last)
+}
+
+/// At most `max_chars` characters of `text` (an ellipsis marks the cut).
+fn truncate(text: &str, max_chars: usize) -> String {
+    match text.char_indices().nth(max_chars) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_owned(),
+    }
+}
+
+/// Sleeps `duration` in short steps; true if `shutdown` was cancelled meanwhile.
+fn sleep_unless_cancelled(shutdown: &CancellationToken, duration: Duration) -> bool {
+    let deadline = Instant::now() + duration;
+    loop {
+        if shutdown.is_cancelled() {
+            return true;
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return false;
+        }
+        std::thread::sleep(left.min(Duration::from_millis(50)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn packs_rows() {
+        // 2x2 BGR with 8-byte rows (2 bytes of padding).
+        let data = [1, 2, 3, 4, 5, 6, 0, 0, 7, 8, 9, 10, 11, 12];
+        assert_eq!(
+            pack_rows(&data, 6, 2, 8),
+            Some(vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12])
+        );
+        assert_eq!(pack_rows(&data[..12], 6, 2, 6), Some(data[..12].to_vec()));
+        assert_eq!(pack_rows(&data[..13], 6, 2, 8), None, "short buffer");
+        assert_eq!(pack_rows(&data, 6, 2, 4), None, "stride shorter than a row");
+        assert_eq!(pack_rows(&[], 6, 0, 8), Some(vec![]));
+    }
+
+    #[test]
+    fn extracts_error_details() {
+        let cases = [
+            (
+                "../gst/rtsp/gstrtspsrc.c(8216): gst_rtspsrc_open (): /GstPipeline:cam-a/GstRTSPSrc:src:\nFailed to connect. (Generic error)",
+                Some("Failed to connect. (Generic error)"),
+            ),
+            (
+                "../gst/rtsp/gstrtspsrc.c(6012): gst_rtspsrc_send (): /GstPipeline:cam-a/GstRTSPSrc:src:",
+                None,
+            ),
+            (
+                "streaming stopped, reason not-linked (-1)",
+                Some("streaming stopped, reason not-linked (-1)"),
+            ),
+            ("", None),
+        ];
+        for (debug, expected) in cases {
+            assert_eq!(error_detail(debug), expected, "{debug}");
+        }
+    }
+
+    #[test]
+    fn truncates_on_char_boundaries() {
+        assert_eq!(truncate("abc", 5), "abc");
+        assert_eq!(truncate("abcdef", 3), "abc…");
+        assert_eq!(truncate("ééé", 2), "éé…");
+    }
+
+    #[test]
+    fn connection_timing() {
+        let c = Connection::new();
+        assert_eq!(c.since_last_frame(), None);
+        assert_eq!(c.streamed(), None);
+        assert!(c.record_frame(c.started + Duration::from_millis(10)));
+        assert!(!c.record_frame(c.started + Duration::from_millis(30)));
+        assert_eq!(c.streamed(), Some(Duration::from_millis(20)));
+        assert!(c.since_last_frame().is_some());
+    }
+}
