@@ -50,6 +50,7 @@
 //! Modules return typed errors (`thiserror`) that name the file, tensor or key at fault; the
 //! command line wraps them with `anyhow` and prints the whole chain on one line.
 
+pub mod agent;
 pub mod cli;
 pub mod config;
 pub mod demo;

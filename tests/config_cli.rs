@@ -319,3 +319,24 @@ fn help_has_an_example() {
         "{help}"
     );
 }
+
+#[test]
+fn run_refuses_a_bad_config_with_exit_code_2_before_starting_anything() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.toml");
+    std::fs::write(
+        &path,
+        "[device]\nsite = \"s\"\nid = \"d\"\n[mqtt]\nurl = \"mqtt://127.0.0.1:1\"\n[[cameras]]\nname = \"a b\"\nurl = \"rtsp://h/x\"\ndetect_fps = 0\n",
+    )
+    .unwrap();
+    let output = assert_cmd::cargo::cargo_bin_cmd!("watchpost")
+        .args(["run", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(stderr.lines().count(), 2, "{stderr}");
+    assert!(stderr.contains(":7: cameras[0].name: "), "{stderr}");
+    assert!(stderr.contains(":9: cameras[0].detect_fps: "), "{stderr}");
+}

@@ -6,7 +6,9 @@
 //! configuration.
 
 mod config;
+mod demo;
 mod detect;
+mod run;
 
 use std::process::ExitCode;
 
@@ -26,8 +28,9 @@ pub const EXIT_FAILURE: u8 = 1;
 )]
 struct Cli {
     /// Log filter for diagnostics on stderr (tracing syntax, e.g. `info` or `watchpost=debug`).
-    #[arg(long, global = true, env = "WATCHPOST_LOG", default_value = "warn")]
-    log: String,
+    /// Default: `info` for `run`, `warn` for the other commands.
+    #[arg(long, global = true, env = "WATCHPOST_LOG")]
+    log: Option<String>,
 
     #[command(subcommand)]
     command: Command,
@@ -35,6 +38,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    Run(run::RunArgs),
+    Demo(demo::DemoArgs),
     Detect(detect::DetectArgs),
     #[command(subcommand)]
     Config(config::ConfigCommand),
@@ -51,8 +56,16 @@ pub fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
-    init_logging(&cli.log);
+    // rumqttd (the demo's embedded broker) logs every client that disconnects as an error.
+    let default_log = match cli.command {
+        Command::Run(_) => "info",
+        Command::Demo(_) => "warn,rumqttd=off",
+        _ => "warn",
+    };
+    init_logging(cli.log.as_deref().unwrap_or(default_log));
     let result = match cli.command {
+        Command::Run(args) => run::run(args),
+        Command::Demo(args) => demo::run(args),
         Command::Detect(args) => detect::run(args),
         Command::Config(command) => config::run(command),
     };
@@ -84,5 +97,6 @@ fn init_logging(filter: &str) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
 }

@@ -1,0 +1,172 @@
+//! The supervisor: wires a validated [`Config`] into cameras → frame path → publisher, and shuts
+//! them down in order.
+//!
+//! Start order: model and ONNX Runtime (fail before anything else runs), GStreamer, the
+//! publisher (so `status` goes online and the last will is registered), the inference threads,
+//! then the cameras.
+//!
+//! Shutdown order, on the first signal: cameras stop (pipelines set to NULL, threads joined);
+//! the frame board is closed and the inference threads finish the frame they hold; the results
+//! channel closes, the publisher publishes what it still has, then `offline`, then disconnects.
+//! A second signal exits at once (handled by the command line).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::detect::{
+    ClassFilter, Detector, DetectorOptions, ModelSpec, Runtime, find_bundled_manifest,
+};
+use crate::framepath::{self, AnalysedFrame, FrameBoard};
+use crate::health::{CameraState, CameraStats};
+use crate::ingest;
+use crate::publish;
+
+/// Results waiting for the publisher, per camera. Small on purpose: a result older than a few
+/// frames is not worth publishing late; when full, results are dropped and counted.
+const RESULTS_PER_CAMERA: usize = 8;
+
+/// How long shutdown waits for each stage before giving up on it.
+const STAGE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Loads the model once and makes one detector per inference thread.
+fn load_detectors(config: &Config) -> anyhow::Result<Vec<Detector>> {
+    let runtime = Runtime::load(config.detection.ort_lib.as_deref())?;
+    let manifest = match &config.detection.model {
+        Some(path) => path.clone(),
+        None => find_bundled_manifest()?,
+    };
+    let spec = ModelSpec::load(&manifest)?;
+    let options = DetectorOptions {
+        intra_threads: 1,
+        class_filter: ClassFilter::CoarseClassesOnly,
+    };
+    (0..config.detection.inference_threads.max(1))
+        .map(|_| Detector::from_spec(&runtime, spec.clone(), &options).map_err(anyhow::Error::from))
+        .collect()
+}
+
+/// Runs the agent until `shutdown` is cancelled, then shuts down gracefully.
+///
+/// # Errors
+/// The model, the ONNX Runtime library or GStreamer cannot be loaded, a thread cannot be
+/// started, or the publisher fails in a way retrying cannot fix (bad TLS files).
+pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let detectors = tokio::task::block_in_place(|| load_detectors(&config))?;
+    let model_name = detectors[0].spec().name.clone();
+    ingest::init_gstreamer()?;
+    // A decoder template that does not exist or cannot work here is a configuration error:
+    // refuse to start rather than run with a camera that will never stream.
+    for camera in &config.cameras {
+        ingest::choose_decoder(camera)?;
+    }
+
+    let stats: Vec<Arc<CameraStats>> = config
+        .cameras
+        .iter()
+        .map(|c| Arc::new(CameraStats::new(c.name.clone())))
+        .collect();
+    let board = Arc::new(FrameBoard::new(
+        config
+            .cameras
+            .iter()
+            .map(|c| framepath::pacing_interval(c.detect_fps))
+            .collect(),
+        stats.clone(),
+        config.detection.max_frame_age,
+    ));
+    let (results_tx, results_rx) =
+        mpsc::channel::<AnalysedFrame>(RESULTS_PER_CAMERA * config.cameras.len().max(1));
+
+    // The publisher has its own token: it stops last, after the frame path has drained.
+    let publisher_shutdown = CancellationToken::new();
+    let publisher = tokio::spawn(publish::run_publisher(
+        publish::PublisherConfig::from_config(&config, &model_name),
+        stats.clone(),
+        results_rx,
+        publisher_shutdown.clone(),
+    ));
+
+    let n_threads = detectors.len();
+    let workers =
+        framepath::spawn_workers(detectors, Arc::clone(&board), stats.clone(), results_tx)
+            .context("starting inference threads")?;
+
+    let cameras_shutdown = shutdown.child_token();
+    let mut cameras = Vec::new();
+    for (index, camera) in config.cameras.iter().enumerate() {
+        let sink: Arc<dyn ingest::FrameSink> = Arc::clone(&board) as Arc<dyn ingest::FrameSink>;
+        let handle = ingest::spawn_camera(
+            index,
+            camera.clone(),
+            sink,
+            Arc::clone(&stats[index]),
+            cameras_shutdown.clone(),
+        )
+        .with_context(|| format!("starting camera {}", camera.name))?;
+        cameras.push(handle);
+    }
+    tracing::info!(
+        cameras = config.cameras.len(),
+        inference_threads = n_threads,
+        model = %model_name,
+        "agent running"
+    );
+
+    // Run until asked to stop, or until the publisher gives up.
+    let mut publisher = publisher;
+    let publisher_result = tokio::select! {
+        () = shutdown.cancelled() => None,
+        result = &mut publisher => Some(result),
+    };
+    if publisher_result.is_some() {
+        tracing::error!("the publisher stopped; shutting down");
+    }
+    tracing::info!("shutting down: stopping cameras");
+    cameras_shutdown.cancel();
+    let joined = tokio::time::timeout(
+        STAGE_TIMEOUT,
+        tokio::task::spawn_blocking(move || {
+            for handle in cameras {
+                let _ = handle.join();
+            }
+        }),
+    )
+    .await;
+    if joined.is_err() {
+        tracing::warn!("cameras did not stop within {STAGE_TIMEOUT:?}");
+    }
+    for s in &stats {
+        s.set_state(CameraState::Stopped);
+    }
+
+    tracing::info!("shutting down: finishing in-flight inference");
+    board.close();
+    let joined = tokio::time::timeout(
+        STAGE_TIMEOUT,
+        tokio::task::spawn_blocking(move || workers.join()),
+    )
+    .await;
+    if joined.is_err() {
+        tracing::warn!("inference threads did not finish within {STAGE_TIMEOUT:?}");
+    }
+
+    tracing::info!("shutting down: publishing offline");
+    publisher_shutdown.cancel();
+    let result = match publisher_result {
+        Some(result) => result,
+        None => match tokio::time::timeout(STAGE_TIMEOUT, publisher).await {
+            Ok(result) => result,
+            Err(_) => anyhow::bail!("the publisher did not stop within {STAGE_TIMEOUT:?}"),
+        },
+    };
+    match result {
+        Ok(Ok(_report)) => Ok(()),
+        Ok(Err(e)) => Err(anyhow::Error::from(e).context("MQTT publisher")),
+        Err(join_error) => Err(anyhow::anyhow!("the publisher task failed: {join_error}")),
+    }
+}

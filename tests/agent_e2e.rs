@@ -1,0 +1,569 @@
+//! The agent end to end, as deployed: the real `watchpost run` binary against an in-process
+//! RTSP server playing the sample clip and a real mosquitto, with a subscriber standing in for
+//! the central system. Every message received is validated against its JSON Schema.
+//!
+//! The tests run one at a time (they share two cores and measure latency).
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime};
+
+use common::mosquitto::{Message, Mosquitto, Subscriber};
+use watchpost::demo::clip_server::ClipServer;
+
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn clip_server() -> ClipServer {
+    watchpost::ingest::init_gstreamer().expect("GStreamer");
+    ClipServer::start(&common::repo_path("tests/data/sample-clip.mp4"), 0).expect("RTSP server")
+}
+
+/// Settings of one agent run.
+struct AgentSetup {
+    cameras: Vec<String>,
+    detect_fps: f32,
+    inference_threads: usize,
+    stall_timeout_s: u64,
+}
+
+impl AgentSetup {
+    fn one_camera(url: String) -> AgentSetup {
+        AgentSetup {
+            cameras: vec![url],
+            detect_fps: 5.0,
+            inference_threads: 2,
+            stall_timeout_s: 3,
+        }
+    }
+}
+
+/// A `watchpost run` child process with its config and log in a temporary folder.
+struct Agent {
+    child: Child,
+    dir: tempfile::TempDir,
+}
+
+const SITE: &str = "test-site";
+const DEVICE: &str = "post-1";
+
+fn topic(rest: &str) -> String {
+    format!("watchpost/{SITE}/{DEVICE}/{rest}")
+}
+
+impl Agent {
+    fn start(broker: &Mosquitto, setup: &AgentSetup) -> Agent {
+        let dir = tempfile::tempdir().unwrap();
+        let mut text = format!(
+            r#"[device]
+site = "{SITE}"
+id = "{DEVICE}"
+state_dir = "{state}"
+
+[mqtt]
+url = "{url}"
+keep_alive_s = 5
+
+[detection]
+inference_threads = {threads}
+max_frame_age_ms = 1000
+
+[health]
+interval_s = 1
+"#,
+            state = dir.path().join("state").display(),
+            url = broker.url(),
+            threads = setup.inference_threads,
+        );
+        for (i, url) in setup.cameras.iter().enumerate() {
+            text.push_str(&format!(
+                "\n[[cameras]]\nname = \"cam{i}\"\nurl = \"{url}\"\ndetect_fps = {}\nstall_timeout_s = {}\n",
+                setup.detect_fps, setup.stall_timeout_s
+            ));
+        }
+        let config = dir.path().join("watchpost.toml");
+        std::fs::write(&config, text).unwrap();
+        let log = std::fs::File::create(dir.path().join("agent.log")).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_watchpost"))
+            .args(["run", "--log", "info", "--config"])
+            .arg(&config)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start watchpost run");
+        Agent { child, dir }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("agent.log")).unwrap_or_default()
+    }
+
+    fn signal(&self, signal: i32) {
+        // SAFETY: kill(2) on our own child's pid.
+        let rc = unsafe { libc::kill(self.child.id() as i32, signal) };
+        assert_eq!(rc, 0, "kill({signal})");
+    }
+
+    /// Waits for the process to exit; `None` if it did not within `timeout`.
+    fn wait(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        None
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn is_status(state: &'static str) -> impl Fn(&Message) -> bool {
+    move |m| m.topic == topic("status") && m.json()["state"] == state
+}
+
+fn is_detection_with_person(camera: &'static str) -> impl Fn(&Message) -> bool {
+    move |m| {
+        m.topic == topic(&format!("{camera}/detections"))
+            && m.json()["objects"]
+                .as_array()
+                .is_some_and(|o| o.iter().any(|o| o["class"] == "person"))
+    }
+}
+
+/// A subscriber arriving now is handed the retained `status` at once, in state `state`.
+#[track_caller]
+fn assert_retained(broker: &Mosquitto, state: &'static str) {
+    let late = Subscriber::connect(broker.port(), &topic("status"));
+    let retained = late
+        .wait_for(|m| m.retain, Duration::from_secs(5))
+        .expect("a retained status for a subscriber that arrives later");
+    assert_eq!(retained.json()["state"], state, "retained status");
+}
+
+fn detections(subscriber: &Subscriber, from: usize) -> Vec<serde_json::Value> {
+    subscriber
+        .messages()
+        .into_iter()
+        .filter(|m| m.index >= from && m.kind() == "detections")
+        .map(|m| m.json())
+        .collect()
+}
+
+fn parse_time(value: &serde_json::Value) -> SystemTime {
+    humantime::parse_rfc3339(value.as_str().expect("a timestamp string")).expect("RFC 3339")
+}
+
+/// Fails with the agent's log attached.
+#[track_caller]
+fn expect<T>(value: Option<T>, what: &str, agent: &Agent) -> T {
+    match value {
+        Some(v) => v,
+        None => panic!("{what}\n--- agent log ---\n{}", agent.log()),
+    }
+}
+
+#[test]
+fn publishes_detections_status_and_health_then_goes_offline_on_sigterm() {
+    let _serial = serial();
+    let server = clip_server();
+    let broker = Mosquitto::start();
+    let central = Subscriber::connect(broker.port(), "watchpost/#");
+    let mut agent = Agent::start(&broker, &AgentSetup::one_camera(server.url("cam0")));
+
+    let online = expect(
+        central.wait_for(
+            |m| is_status("online")(m) && m.json()["cameras"][0]["state"] == "streaming",
+            Duration::from_secs(40),
+        ),
+        "status online with the camera streaming",
+        &agent,
+    );
+    assert_retained(&broker, "online");
+    let status = online.json();
+    assert_eq!(status["cameras"][0]["name"], "cam0");
+    assert_eq!(status["version"], env!("CARGO_PKG_VERSION"));
+
+    let start = central.len();
+    let mut n_with_persons = 0;
+    let deadline = Instant::now() + Duration::from_secs(40);
+    while n_with_persons < 10 && Instant::now() < deadline {
+        n_with_persons = detections(&central, start)
+            .iter()
+            .filter(|d| {
+                d["objects"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|o| o["class"] == "person")
+            })
+            .count();
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(
+        n_with_persons >= 10,
+        "persons detected on the clip: {n_with_persons}\n{}",
+        agent.log()
+    );
+    let health = expect(
+        central.wait_for_from(
+            start,
+            |m| m.kind() == "health" && m.json()["cameras"][0]["fps_analysed"].as_f64() > Some(0.0),
+            Duration::from_secs(15),
+        ),
+        "health with analysed frames",
+        &agent,
+    );
+    let health = health.json();
+    let fps_analysed = health["cameras"][0]["fps_analysed"].as_f64().unwrap();
+    assert!(
+        fps_analysed <= 5.0 * 1.3,
+        "detect_fps = 5 caps the analysed rate: {health}"
+    );
+
+    let messages = detections(&central, start);
+    let mut previous_seq = 0;
+    for d in &messages {
+        assert_eq!(d["camera"], "cam0");
+        assert_eq!(d["model"], "nanodet-m-416");
+        assert_eq!(
+            (d["frame"]["width"].as_u64(), d["frame"]["height"].as_u64()),
+            (Some(640), Some(360))
+        );
+        let seq = d["seq"].as_u64().unwrap();
+        assert!(
+            seq > previous_seq,
+            "seq increases: {seq} after {previous_seq}"
+        );
+        previous_seq = seq;
+        let latency = d["latency_ms"].as_f64().unwrap();
+        assert!((0.0..1500.0).contains(&latency), "plausible latency: {d}");
+        let captured = parse_time(&d["captured_at"]);
+        let age = SystemTime::now()
+            .duration_since(captured)
+            .unwrap_or_default();
+        assert!(age < Duration::from_secs(60), "captured_at is recent: {d}");
+        assert!(
+            parse_time(&d["published_at"]) >= captured,
+            "published after captured: {d}"
+        );
+    }
+
+    let before_stop = central.len();
+    agent.signal(libc::SIGTERM);
+    let status = expect(
+        agent.wait(Duration::from_secs(30)),
+        "agent exits after SIGTERM",
+        &agent,
+    );
+    assert!(status.success(), "clean exit: {status:?}\n{}", agent.log());
+    let offline = expect(
+        central.wait_for_from(before_stop, is_status("offline"), Duration::from_secs(10)),
+        "status offline after a clean shutdown",
+        &agent,
+    );
+    drop(offline);
+    assert_retained(&broker, "offline");
+    let checked = central.validate_all();
+    assert!(checked > 20, "validated {checked} messages");
+}
+
+#[test]
+fn last_will_marks_the_agent_offline_after_kill_9() {
+    let _serial = serial();
+    let server = clip_server();
+    let broker = Mosquitto::start();
+    let central = Subscriber::connect(broker.port(), "watchpost/#");
+    let mut agent = Agent::start(&broker, &AgentSetup::one_camera(server.url("cam0")));
+    expect(
+        central.wait_for(is_status("online"), Duration::from_secs(40)),
+        "online",
+        &agent,
+    );
+    let before = central.len();
+    agent.signal(libc::SIGKILL);
+    agent.wait(Duration::from_secs(10));
+    let offline = expect(
+        central.wait_for_from(before, is_status("offline"), Duration::from_secs(20)),
+        "the broker publishes the last will",
+        &agent,
+    );
+    drop(offline);
+    assert_retained(&broker, "offline");
+    central.validate_all();
+}
+
+#[test]
+fn camera_outage_reconnects_and_detections_resume() {
+    let _serial = serial();
+    let mut server = clip_server();
+    let broker = Mosquitto::start();
+    let central = Subscriber::connect(broker.port(), "watchpost/#");
+    let agent = Agent::start(&broker, &AgentSetup::one_camera(server.url("cam0")));
+    expect(
+        central.wait_for(is_detection_with_person("cam0"), Duration::from_secs(40)),
+        "detections before the outage",
+        &agent,
+    );
+
+    server.stop();
+    let outage = central.len();
+    expect(
+        central.wait_for_from(
+            outage,
+            |m| m.kind() == "health" && m.json()["cameras"][0]["state"] != "streaming",
+            Duration::from_secs(20),
+        ),
+        "health shows the camera not streaming during the outage",
+        &agent,
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    server.start_again().expect("RTSP server back");
+    let back = central.len();
+    let started = Instant::now();
+    expect(
+        central.wait_for_from(
+            back,
+            is_detection_with_person("cam0"),
+            Duration::from_secs(45),
+        ),
+        "detections resume after the camera returns",
+        &agent,
+    );
+    eprintln!(
+        "detections resumed {:?} after the camera returned",
+        started.elapsed()
+    );
+    let health = expect(
+        central.wait_for_from(
+            back,
+            |m| m.kind() == "health" && m.json()["cameras"][0]["reconnects"].as_u64() >= Some(1),
+            Duration::from_secs(15),
+        ),
+        "reconnects counted",
+        &agent,
+    );
+    assert_eq!(health.json()["cameras"][0]["state"], "streaming");
+    central.validate_all();
+}
+
+#[test]
+fn broker_outage_reconnects_and_the_frame_path_keeps_analysing() {
+    let _serial = serial();
+    let server = clip_server();
+    let mut broker = Mosquitto::start();
+    let central = Subscriber::connect(broker.port(), "watchpost/#");
+    let agent = Agent::start(&broker, &AgentSetup::one_camera(server.url("cam0")));
+    expect(
+        central.wait_for(is_detection_with_person("cam0"), Duration::from_secs(40)),
+        "detections before the outage",
+        &agent,
+    );
+
+    broker.stop();
+    let down_for = Duration::from_secs(8);
+    std::thread::sleep(down_for);
+    let restarted = SystemTime::now();
+    broker.start_again();
+    assert!(
+        central.wait_subscriptions(2, Duration::from_secs(20)),
+        "the test's subscriber is back"
+    );
+    let back = central.len();
+    let fresh = expect(
+        central.wait_for_from(
+            back,
+            |m| {
+                is_detection_with_person("cam0")(m)
+                    && parse_time(&m.json()["published_at"]) > restarted
+            },
+            Duration::from_secs(40),
+        ),
+        "new detections after the broker returns, without restarting the agent",
+        &agent,
+    );
+    drop(fresh);
+    // While the broker was down the frame path kept analysing: those results could not be
+    // published and were counted, not queued.
+    let health = expect(
+        central.wait_for_from(
+            back,
+            |m| {
+                m.kind() == "health"
+                    && m.json()["cameras"][0]["drops_total"]["broker_down"].as_u64() > Some(0)
+            },
+            Duration::from_secs(15),
+        ),
+        "health counts detections analysed while the broker was down",
+        &agent,
+    );
+    let health = health.json();
+    let dropped = health["cameras"][0]["drops_total"]["broker_down"]
+        .as_u64()
+        .unwrap();
+    assert!(
+        dropped as f64 >= down_for.as_secs_f64() * 5.0 * 0.3,
+        "analysis went on at about detect_fps during the outage: {dropped} results dropped: {health}"
+    );
+    assert!(
+        health["broker"]["reconnects"].as_u64() >= Some(1),
+        "{health}"
+    );
+    central.validate_all();
+}
+
+#[test]
+fn overload_skips_frames_and_keeps_latency_flat() {
+    let _serial = serial();
+    let server = clip_server();
+    let broker = Mosquitto::start();
+    let central = Subscriber::connect(broker.port(), "watchpost/#");
+    // Four 30 fps cameras asking for every frame, one inference thread: about four times more
+    // than the model can serve.
+    let setup = AgentSetup {
+        cameras: (0..4).map(|i| server.url(&format!("cam{i}"))).collect(),
+        detect_fps: 30.0,
+        inference_threads: 1,
+        stall_timeout_s: 5,
+    };
+    let agent = Agent::start(&broker, &setup);
+    expect(
+        central.wait_for(is_detection_with_person("cam3"), Duration::from_secs(60)),
+        "every camera analysed",
+        &agent,
+    );
+    let start = central.len();
+    std::thread::sleep(Duration::from_secs(24));
+    let latencies: Vec<f64> = detections(&central, start)
+        .iter()
+        .map(|d| d["latency_ms"].as_f64().unwrap())
+        .collect();
+    assert!(
+        latencies.len() > 40,
+        "detections during the run: {}",
+        latencies.len()
+    );
+    let third = latencies.len() / 3;
+    let median = |values: &[f64]| {
+        let mut v = values.to_vec();
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (early, late) = (
+        median(&latencies[..third]),
+        median(&latencies[latencies.len() - third..]),
+    );
+    eprintln!(
+        "overload: {} results, median latency {early:.0} ms early, {late:.0} ms late",
+        latencies.len()
+    );
+    assert!(
+        late <= early * 1.5 + 50.0,
+        "latency does not grow: {early:.0} ms → {late:.0} ms"
+    );
+    let worst = latencies.iter().copied().fold(0.0, f64::max);
+    assert!(
+        worst < 2500.0,
+        "frames older than max_frame_age are never analysed: worst {worst:.0} ms"
+    );
+
+    let health = expect(
+        central.wait_for_from(start, |m| m.kind() == "health", Duration::from_secs(10)),
+        "health",
+        &agent,
+    )
+    .json();
+    let cameras = health["cameras"].as_array().unwrap();
+    let busy: u64 = cameras
+        .iter()
+        .map(|c| c["drops_total"]["busy"].as_u64().unwrap())
+        .sum();
+    assert!(
+        busy > 0,
+        "frames skipped because the model is busy are counted: {health}"
+    );
+    for camera in cameras {
+        assert!(
+            camera["fps_analysed"].as_f64() > Some(0.5),
+            "no camera starves: {health}"
+        );
+    }
+    central.validate_all();
+}
+
+#[test]
+fn demo_runs_alone_and_shows_detections() {
+    let _serial = serial();
+    let output = Command::new(env!("CARGO_BIN_EXE_watchpost"))
+        .args([
+            "demo",
+            "--seconds",
+            "25",
+            "--mqtt-port",
+            "0",
+            "--rtsp-port",
+            "0",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run watchpost demo");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "demo exits cleanly\n{stdout}\n{stderr}"
+    );
+    let lines_with_persons = stdout
+        .lines()
+        .filter(|l| l.contains("demo-cam-1"))
+        .filter(|l| {
+            l.split("persons")
+                .nth(1)
+                .and_then(|rest| rest.split_whitespace().next())
+                .and_then(|n| n.parse::<u32>().ok())
+                .is_some_and(|n| n > 0)
+        })
+        .count();
+    assert!(
+        lines_with_persons >= 5,
+        "per-second lines with persons:\n{stdout}\n{stderr}"
+    );
+    assert!(stdout.contains("latency"), "{stdout}");
+}
+
+#[test]
+fn a_decoder_this_box_does_not_have_is_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("watchpost.toml");
+    std::fs::write(
+        &config,
+        "[device]\nsite = \"s\"\nid = \"d\"\n[mqtt]\nurl = \"mqtt://127.0.0.1:1\"\n\
+         [[cameras]]\nname = \"gate\"\nurl = \"rtsp://127.0.0.1:1/x\"\ndecoder = \"nvv4l2\"\n",
+    )
+    .unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_watchpost"))
+        .args(["run", "--log", "off", "--config"])
+        .arg(&config)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("gate") && stderr.contains("nvv4l2"),
+        "{stderr}"
+    );
+}
