@@ -5,50 +5,66 @@
 //! MQTT to the central system. This page is the map of the code; the README's "How it works"
 //! says the same for operators.
 //!
-//! ## Data flow (today: still pictures)
+//! ## Data flow
 //!
 //! ```text
-//!  picture file ──▶ imaging::read_image (OpenCV decode → BGR Frame)
-//!                        │
-//!                        ▼
-//!                  detect::Detector::detect
-//!                        │  preprocess_into   resize + normalise into a reused tensor   (pure)
-//!                        │  ort Session::run  one session, one thread at a time
-//!                        │  decode::*         NanoDet GFL / YOLOv8 / YOLOv5 → candidates (pure)
-//!                        │  nms               class-aware, bounded                      (pure)
-//!                        ▼
-//!                  Vec<Object> {class, label, score, bbox: normalised [x, y, w, h]}
-//!                        │
-//!          ┌─────────────┴──────────────┐
-//!          ▼                            ▼
-//!   cli: JSON line / text        imaging::annotate → JPEG
+//!  camera ──RTSP──▶ ingest::spawn_camera: one GStreamer pipeline per camera, its own threads
+//!                     │ rtspsrc → depay → decode → videoconvert → appsink (newest frame only)
+//!                     ▼ FrameSink::offer (never blocks)
+//!               framepath::FrameBoard: one slot per camera; a replaced frame is a counted drop
+//!                     │
+//!                     ▼ FrameBoard::take: next due camera in fair rotation, max_frame_age
+//!               framepath workers: N OS threads, each its own detect::Detector
+//!                     │  preprocess → ort Session::run → decode → NMS → Vec<Object>
+//!                     ▼ try_send on a bounded channel (full: counted drop)
+//!               publish::run_publisher (tokio): detections, status + last will, health → MQTT
 //! ```
 //!
-//! Live cameras (GStreamer ingest, the bounded-latency frame path) and MQTT publishing attach
-//! to the same `Detector` and `Object`: the `Object` shape is the one the MQTT payloads carry.
+//! `watchpost detect` runs the same `Detector` on still pictures (`imaging::read_image` →
+//! `Detector::detect` → JSON lines / `imaging::annotate`); its `Object` shape is the one the
+//! MQTT payloads carry. `agent::run` wires the live path from a validated `config::Config` and
+//! shuts it down in order (cameras, then inference, then the publisher with `offline`).
 //!
 //! ## Code map (a folder is a concept)
+//! - [`config`]: TOML → validated [`config::Config`]; every problem at once with key and line;
+//!   [`config::Secret`] for passwords.
+//! - [`ingest`]: pipeline templates (`pipelines/`, embedded), decoder choice, the camera loop
+//!   with backoff and stall detection, capture time from RTCP sender reports.
+//! - [`framepath`]: the bounded-latency frame path: slots, scheduler, inference threads.
 //! - [`detect`]: the model manifest ([`detect::ModelSpec`]), loading ONNX Runtime
 //!   ([`detect::Runtime`]), the [`detect::Detector`], and its pure core:
 //!   [`detect::preprocess`], [`detect::decode`], [`detect::nms`].
+//! - [`publish`]: the MQTT contract: topics, payloads, JSON Schemas, the connection.
+//! - [`health`]: per-camera counters, histograms, process RSS/CPU.
+//! - [`agent`]: the supervisor (start order, graceful shutdown).
+//! - [`demo`]: the in-process RTSP clip server (tests, bench, demo) and embedded broker.
 //! - [`geometry`]: boxes and IoU, shared by detection and (later) tracking.
 //! - [`imaging`]: the [`imaging::Frame`] type, picture decode/encode, drawing. The only module
 //!   that knows OpenCV.
 //! - [`cli`]: the `watchpost` command line; thin, calls into the modules above.
 //!
 //! ## Invariants
-//! - Pre-processing, decoding, NMS and geometry are pure functions over slices and ndarray
-//!   views: no `ort`, GStreamer or OpenCV types, tested from tables.
-//! - A model is checked against its manifest when loaded (input name, type, shape; every output
-//!   the decoder reads). A mismatch is refused then, naming it.
-//! - ONNX Runtime is loaded from an explicit path ([`detect::Runtime::load`]); a missing or
-//!   too old library is an error, never a panic.
-//! - Bad input (a picture, a manifest, an argument) is a one-line error naming where it is;
-//!   commands over several inputs go on with the others and exit non-zero.
+//! - Nothing between a camera and the broker queues without bound: appsink keeps one frame, the
+//!   board one per camera, the results channel a few per camera, the MQTT request queue 64.
+//!   Every place that drops says so in a counter, by reason ([`health::DropReason`]).
+//! - When the model is slower than the cameras, frames are skipped, never delayed.
+//! - Inference never runs on an async worker thread; GStreamer callbacks never wait for the
+//!   model or the broker; the frame path never waits for the broker.
+//! - Only `publish` knows MQTT and the JSON shapes; payloads carry a versioned `schema` field
+//!   and are described by the JSON Schema files the tests validate against.
+//! - Secrets are [`config::Secret`] values whose `Debug`/`Display` print `***`; credentials are
+//!   never part of a pipeline string, a URL in a log, or an error message.
+//! - Pre-processing, decoding, NMS, geometry, the slot scheduler and template selection are pure
+//!   functions over plain data, tested from tables.
+//! - A model is checked against its manifest when loaded; ONNX Runtime is loaded from an
+//!   explicit path ([`detect::Runtime::load`]); a missing or too old library is an error, never
+//!   a panic.
 //!
 //! ## Errors
-//! Modules return typed errors (`thiserror`) that name the file, tensor or key at fault; the
-//! command line wraps them with `anyhow` and prints the whole chain on one line.
+//! Modules return typed errors (`thiserror`) that name the camera, file, tensor or key at fault
+//! and, where it matters, whether retrying helps. The command line wraps them with `anyhow` and
+//! prints the chain on one line; configuration problems are printed one per line as
+//! `FILE:LINE: KEY: MESSAGE` with exit code 2.
 
 pub mod agent;
 pub mod cli;
