@@ -59,6 +59,184 @@ fn deploy_example_is_valid() {
     assert_eq!(run.stdout, format!("{}: ok (1 camera)\n", path.display()));
 }
 
+/// The zone and line of the tracking issue; appended to MINIMAL they are lines 10 to 17.
+const ZONE_AND_LINE: &str = r#"[[cameras.zones]]
+name = "road"
+points = [[0.1, 0.4], [0.9, 0.4], [0.9, 0.95], [0.1, 0.95]]
+classes = ["person", "vehicle"]
+[[cameras.lines]]
+name = "border"
+points = [[0.5, 0.2], [0.5, 0.95]]
+direction_names = ["in", "out"]   # first: crossing from the left to the right side, looking from the first point to the last
+"#;
+
+#[test]
+fn the_issue_example_zone_and_line_are_valid() {
+    let text = format!(
+        "{MINIMAL}{ZONE_AND_LINE}[tracking]\ninertia = 5\n[events]\nsnapshots = \"redacted\"\n"
+    );
+    let (_dir, path) = write_config(&text);
+    let run = validate(&path);
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    assert_eq!(run.stdout, format!("{}: ok (1 camera)\n", path.display()));
+    assert_eq!(run.stderr, "");
+}
+
+#[test]
+fn each_bad_zone_line_or_event_setting_names_the_line_and_the_problem() {
+    let with = |from: &str, to: &str| {
+        let text = format!("{MINIMAL}{ZONE_AND_LINE}");
+        assert!(text.contains(from), "{from}");
+        text.replacen(from, to, 1)
+    };
+    // name, file text, expected line, expected text after `FILE:LINE: `
+    let cases: &[(&str, String, usize, &str)] = &[
+        (
+            "self-intersecting polygon",
+            with("[0.9, 0.95], [0.1, 0.95]", "[0.1, 0.95], [0.9, 0.95]"),
+            12,
+            "cameras[0].zones[0].points: edges 2 and 4 cross",
+        ),
+        (
+            "2-point polygon",
+            with(
+                "[[0.1, 0.4], [0.9, 0.4], [0.9, 0.95], [0.1, 0.95]]",
+                "[[0.1, 0.4], [0.9, 0.4]]",
+            ),
+            12,
+            "cameras[0].zones[0].points: a polygon needs at least 3 points, got 2",
+        ),
+        (
+            "coordinate 1.2",
+            with("[0.9, 0.4]", "[1.2, 0.4]"),
+            12,
+            "cameras[0].zones[0].points: point 2 (1.2, 0.4) is outside 0..1",
+        ),
+        (
+            "polygon closed by repeating the first point",
+            with("[0.1, 0.95]]", "[0.1, 0.95], [0.1, 0.4]]"),
+            12,
+            "cameras[0].zones[0].points: the last point repeats the first (0.1, 0.4): leave it out",
+        ),
+        (
+            "point that is not a pair",
+            with("[0.9, 0.4]", "[0.9, 0.4, 0.5]"),
+            12,
+            "cameras[0].zones[0].points: a point is [x, y], got 3 numbers",
+        ),
+        (
+            "line with identical points",
+            with("[[0.5, 0.2], [0.5, 0.95]]", "[[0.5, 0.2], [0.5, 0.2]]"),
+            16,
+            "cameras[0].lines[0].points: points 1 and 2 are the same (0.5, 0.2): leave one out",
+        ),
+        (
+            "duplicate zone/line name",
+            with("name = \"border\"", "name = \"road\""),
+            15,
+            "cameras[0].lines[0].name: `road` is already the name of cameras[0].zones[0]; zone and \
+             line names must differ within a camera",
+        ),
+        (
+            "duplicate zone name",
+            format!(
+                "{MINIMAL}{}",
+                ZONE_AND_LINE
+                    .replace("border", "road")
+                    .replace("cameras.lines", "cameras.zones")
+            )
+            .replace(
+                "points = [[0.5, 0.2], [0.5, 0.95]]",
+                "points = [[0.5, 0.2], [0.5, 0.95], [0.2, 0.9]]",
+            )
+            .replace("direction_names = [\"in\", \"out\"]", ""),
+            15,
+            "cameras[0].zones[1].name: `road` is already the name of cameras[0].zones[0]",
+        ),
+        (
+            "bad class",
+            with("[\"person\", \"vehicle\"]", "[\"person\", \"bicycle\"]"),
+            13,
+            "cameras[0].zones[0].classes: `bicycle` is not a class: use `person` or `vehicle`",
+        ),
+        (
+            "bad direction name",
+            with("[\"in\", \"out\"]", "[\"in\", \"out/back\"]"),
+            17,
+            "cameras[0].lines[0].direction_names: `out/back` is not usable in an MQTT topic: `/` \
+             is not allowed",
+        ),
+        (
+            "same direction name twice",
+            with("[\"in\", \"out\"]", "[\"in\", \"in\"]"),
+            17,
+            "cameras[0].lines[0].direction_names: `in` is given for both directions",
+        ),
+        (
+            "three direction names",
+            with("[\"in\", \"out\"]", "[\"in\", \"out\", \"up\"]"),
+            17,
+            "cameras[0].lines[0].direction_names: must be exactly 2 names, got 3",
+        ),
+        (
+            "loiter_s 0",
+            with("classes = [\"person\", \"vehicle\"]", "loiter_s = 0"),
+            13,
+            "cameras[0].zones[0].loiter_s: must be more than 0 and at most 86400",
+        ),
+        (
+            "zone inertia 0",
+            with("classes = [\"person\", \"vehicle\"]", "inertia = 0"),
+            13,
+            "cameras[0].zones[0].inertia: must be between 1 and 100, got 0",
+        ),
+        (
+            "bad snapshots mode",
+            format!("{MINIMAL}{ZONE_AND_LINE}[events]\nsnapshots = \"blurred\"\n"),
+            19,
+            "events.snapshots: `blurred` is not a snapshot mode: use `off`, `annotated` or \
+             `redacted`",
+        ),
+        (
+            "bad snapshot kind",
+            format!("{MINIMAL}[events]\nsnapshot_kinds = [\"zone_entry\"]\n"),
+            11,
+            "events.snapshot_kinds: `zone_entry` is not an event kind",
+        ),
+        (
+            "tracking inertia out of range",
+            format!("{MINIMAL}[tracking]\ninertia = 0\n"),
+            11,
+            "tracking.inertia: must be between 1 and 100, got 0",
+        ),
+        (
+            "tracking max_age_s out of range",
+            format!("{MINIMAL}[tracking]\nmax_age_s = 0\n"),
+            11,
+            "tracking.max_age_s: must be between 0.1 and 60, got 0",
+        ),
+    ];
+    for (name, text, line, expected) in cases {
+        let (_dir, path) = write_config(text);
+        let run = validate(&path);
+        assert_eq!(run.code, Some(2), "{name}: {}", run.stderr);
+        assert_eq!(run.stdout, "", "{name}");
+        let prefix = format!("{}:{line}: ", path.display());
+        let lines: Vec<&str> = run.stderr.lines().collect();
+        assert_eq!(
+            lines.len(),
+            1,
+            "{name}: one problem expected:\n{}",
+            run.stderr
+        );
+        assert!(
+            lines[0].starts_with(&prefix) && lines[0][prefix.len()..].starts_with(expected),
+            "{name}: expected `{prefix}{expected}...`, got:\n{}",
+            run.stderr
+        );
+    }
+}
+
 #[test]
 fn two_cameras_are_counted() {
     let text = format!("{MINIMAL}[[cameras]]\nname = \"gate-west\"\nurl = \"rtsp://cam-2/s\"\n");
@@ -75,9 +253,15 @@ fn each_bad_file_names_the_line_and_the_problem() {
     let cases: &[(&str, String, Option<usize>, &str)] = &[
         (
             "unknown top-level key",
-            format!("{MINIMAL}[tracking]\nenabled = true\n"),
+            format!("{MINIMAL}[recording]\nenabled = true\n"),
             Some(10),
-            "tracking: unknown key `tracking`",
+            "recording: unknown key `recording`",
+        ),
+        (
+            "unknown key in tracking",
+            format!("{MINIMAL}[tracking]\nenabled = true\n"),
+            Some(11),
+            "tracking.enabled: unknown field `enabled`, expected one of",
         ),
         (
             "unknown key in mqtt",

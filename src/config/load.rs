@@ -1,8 +1,9 @@
 //! TOML text → [`Config`], reporting every problem at once.
 //!
-//! The text is parsed once into a spanned [`DeTable`]; each top-level table and each
-//! `[[cameras]]` entry is then deserialized on its own into a raw struct
-//! (`deny_unknown_fields`), so a mistake in one does not hide mistakes in the others. Serde
+//! The text is parsed once into a spanned [`DeTable`]; each top-level table, each `[[cameras]]`
+//! entry and each of its `[[cameras.zones]]` and `[[cameras.lines]]` is then deserialized on its
+//! own into a raw struct (`deny_unknown_fields`), so a mistake in one does not hide mistakes in
+//! the others. Serde
 //! errors carry a span into the whole text (the spanned values are deserialized directly);
 //! semantic checks find their line by walking the table along the key path.
 
@@ -14,23 +15,34 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
-use serde::de::{DeserializeOwned, IntoDeserializer};
+use serde::de::{DeserializeOwned, IgnoredAny, IntoDeserializer};
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 use super::error::{ConfigError, Problem};
 use super::url::{Url, parse_url, redact};
 use super::{
-    BrokerUrl, CameraConfig, Config, DecoderChoice, DetectionConfig, DeviceConfig, HealthConfig,
-    MqttConfig, MqttScheme, Qos, RtspTransport, Secret, TopicName,
+    BrokerUrl, CameraConfig, Config, DecoderChoice, DetectionConfig, DeviceConfig, EventKind,
+    EventsConfig, HealthConfig, LineConfig, MqttConfig, MqttScheme, Qos, RtspTransport, Secret,
+    SnapshotMode, TopicName, TrackingConfig, ZoneConfig,
 };
+use crate::detect::CoarseClass;
+use crate::geometry::{Point, Polygon, Polyline};
 
 /// Where the agent keeps its state unless `device.state_dir` says otherwise.
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/watchpost";
 /// The first topic level unless `mqtt.topic_prefix` says otherwise.
 pub const DEFAULT_TOPIC_PREFIX: &str = "watchpost";
 
-const SECTIONS: [&str; 5] = ["device", "mqtt", "detection", "health", "cameras"];
+const SECTIONS: [&str; 7] = [
+    "device",
+    "mqtt",
+    "detection",
+    "health",
+    "tracking",
+    "events",
+    "cameras",
+];
 
 /// Reads and validates the configuration file at `path`.
 ///
@@ -136,6 +148,85 @@ struct RawCamera {
     latency_ms: Option<Int>,
     stall_timeout_s: Option<Int>,
     decoder: Option<String>,
+    /// Checked on their own, item by item: see [`Checker::zones`].
+    #[serde(rename = "zones")]
+    _zones: Option<IgnoredAny>,
+    /// Checked on their own, item by item: see [`Checker::lines`].
+    #[serde(rename = "lines")]
+    _lines: Option<IgnoredAny>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTracking {
+    min_hits: Option<Int>,
+    max_age_s: Option<Float>,
+    high_score: Option<Float>,
+    match_iou: Option<Float>,
+    inertia: Option<Int>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEvents {
+    snapshots: Option<String>,
+    snapshot_kinds: Option<Vec<String>>,
+    snapshot_max_width: Option<Int>,
+    snapshot_quality: Option<Int>,
+    metadata_only: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawZone {
+    name: String,
+    points: Vec<RawPoint>,
+    classes: Option<Vec<String>>,
+    loiter_s: Option<Float>,
+    inertia: Option<Int>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLine {
+    name: String,
+    points: Vec<RawPoint>,
+    direction_names: Option<Vec<String>>,
+    classes: Option<Vec<String>>,
+    inertia: Option<Int>,
+}
+
+/// `[x, y]`: exactly two numbers.
+struct RawPoint(f64, f64);
+
+impl<'de> Deserialize<'de> for RawPoint {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<RawPoint, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = RawPoint;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a point [x, y]")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<RawPoint, A::Error> {
+                let mut numbers = Vec::with_capacity(2);
+                while let Some(Float(v)) = seq.next_element::<Float>()? {
+                    numbers.push(v);
+                }
+                match numbers[..] {
+                    [x, y] => Ok(RawPoint(x, y)),
+                    _ => Err(serde::de::Error::custom(format!(
+                        "a point is [x, y], got {} number{}",
+                        numbers.len(),
+                        if numbers.len() == 1 { "" } else { "s" }
+                    ))),
+                }
+            }
+        }
+        deserializer.deserialize_seq(Visitor)
+    }
 }
 
 /// An integer; "expected a whole number" when it is not.
@@ -266,7 +357,7 @@ impl<'a> Checker<'a> {
                     key.span().start,
                     format!(
                         "unknown key `{}`: expected one of the tables `device`, `mqtt`, \
-                         `detection`, `health`, `cameras`",
+                         `detection`, `health`, `tracking`, `events`, `cameras`",
                         key.get_ref()
                     ),
                 );
@@ -299,6 +390,16 @@ impl<'a> Checker<'a> {
             Part::Missing => self.health(RawHealth::default()),
             Part::Refused => None,
         };
+        let tracking = match self.section::<RawTracking>("tracking") {
+            Part::Found(raw) => self.tracking(raw),
+            Part::Missing => self.tracking(RawTracking::default()),
+            Part::Refused => None,
+        };
+        let events = match self.section::<RawEvents>("events") {
+            Part::Found(raw) => self.events(raw),
+            Part::Missing => self.events(RawEvents::default()),
+            Part::Refused => None,
+        };
         let cameras = self.cameras();
 
         Some(Config {
@@ -306,6 +407,8 @@ impl<'a> Checker<'a> {
             mqtt: mqtt?,
             detection: detection?,
             health: health?,
+            tracking: tracking?,
+            events: events?,
             cameras: cameras?,
         })
     }
@@ -483,9 +586,17 @@ impl<'a> Checker<'a> {
             let camera = self
                 .deserialize::<RawCamera>(&format!("cameras[{i}]"), item)
                 .and_then(|raw| self.camera(i, raw, &mut names));
-            match camera {
-                Some(camera) => cameras.push(camera),
-                None => all_good = false,
+            // Zones and lines are checked even when the rest of the camera is refused.
+            let mut shape_names = HashMap::new();
+            let zones = self.zones(i, item, &mut shape_names);
+            let lines = self.lines(i, item, &mut shape_names);
+            match (camera, zones, lines) {
+                (Some(camera), Some(zones), Some(lines)) => cameras.push(CameraConfig {
+                    zones,
+                    lines,
+                    ..camera
+                }),
+                _ => all_good = false,
             }
         }
         all_good.then_some(cameras)
@@ -607,7 +718,346 @@ impl<'a> Checker<'a> {
             latency: latency?,
             stall_timeout: stall_timeout?,
             decoder: decoder?,
+            zones: Vec::new(),
+            lines: Vec::new(),
         })
+    }
+
+    fn tracking(&mut self, raw: RawTracking) -> Option<TrackingConfig> {
+        let default = TrackingConfig::default();
+        let min_hits = self.int(
+            "tracking.min_hits",
+            raw.min_hits,
+            1..=100,
+            default.min_hits.into(),
+        );
+        let max_age = self
+            .float(
+                "tracking.max_age_s",
+                raw.max_age_s,
+                0.1..=60.0,
+                default.max_age.as_secs_f64(),
+            )
+            .map(Duration::from_secs_f64);
+        let high_score = self.float(
+            "tracking.high_score",
+            raw.high_score,
+            0.0..=1.0,
+            default.high_score.into(),
+        );
+        let match_iou = self.float(
+            "tracking.match_iou",
+            raw.match_iou,
+            0.01..=1.0,
+            default.match_iou.into(),
+        );
+        let inertia = self.int(
+            "tracking.inertia",
+            raw.inertia,
+            1..=100,
+            default.inertia.into(),
+        );
+        #[allow(clippy::cast_possible_truncation)]
+        Some(TrackingConfig {
+            min_hits: u32::try_from(min_hits?).ok()?,
+            max_age: max_age?,
+            high_score: high_score? as f32,
+            match_iou: match_iou? as f32,
+            inertia: u32::try_from(inertia?).ok()?,
+        })
+    }
+
+    fn events(&mut self, raw: RawEvents) -> Option<EventsConfig> {
+        let default = EventsConfig::default();
+        let snapshots = match raw.snapshots.as_deref() {
+            None => Some(default.snapshots),
+            Some(name) => {
+                let mode = SnapshotMode::parse(name);
+                if mode.is_none() {
+                    let message = format!(
+                        "`{name}` is not a snapshot mode: use {}",
+                        one_of(SnapshotMode::ALL.map(SnapshotMode::as_str))
+                    );
+                    self.problem("events.snapshots", message);
+                }
+                mode
+            }
+        };
+        let snapshot_kinds = match raw.snapshot_kinds {
+            None => Some(default.snapshot_kinds),
+            Some(names) => self.event_kinds("events.snapshot_kinds", &names),
+        };
+        let snapshot_max_width = self.int(
+            "events.snapshot_max_width",
+            raw.snapshot_max_width,
+            64..=7680,
+            default.snapshot_max_width.into(),
+        );
+        let snapshot_quality = self.int(
+            "events.snapshot_quality",
+            raw.snapshot_quality,
+            1..=100,
+            default.snapshot_quality.into(),
+        );
+        Some(EventsConfig {
+            snapshots: snapshots?,
+            snapshot_kinds: snapshot_kinds?,
+            snapshot_max_width: u32::try_from(snapshot_max_width?).ok()?,
+            snapshot_quality: u8::try_from(snapshot_quality?).ok()?,
+            metadata_only: raw.metadata_only.unwrap_or(default.metadata_only),
+        })
+    }
+
+    fn event_kinds(&mut self, key: &str, names: &[String]) -> Option<Vec<EventKind>> {
+        let mut kinds = Vec::with_capacity(names.len());
+        let mut good = true;
+        for name in names {
+            match EventKind::parse(name) {
+                Some(kind) if kinds.contains(&kind) => {
+                    self.problem(key, format!("`{name}` is listed twice"));
+                    good = false;
+                }
+                Some(kind) => kinds.push(kind),
+                None => {
+                    let message = format!(
+                        "`{name}` is not an event kind: use {}",
+                        one_of(EventKind::ALL.map(EventKind::as_str))
+                    );
+                    self.problem(key, message);
+                    good = false;
+                }
+            }
+        }
+        good.then_some(kinds)
+    }
+
+    /// The items of the array `field` (`zones`, `lines`) of camera `i` that deserialize, each on
+    /// its own, with their key path; and whether all did. No array: no items.
+    fn camera_items<T: DeserializeOwned>(
+        &mut self,
+        i: usize,
+        camera: &'a Spanned<DeValue<'a>>,
+        field: &str,
+        what: &str,
+    ) -> (Vec<(String, T)>, bool) {
+        let DeValue::Table(table) = camera.get_ref() else {
+            return (Vec::new(), true); // refused as a camera already
+        };
+        let Some((key, value)) = table.get_key_value(field) else {
+            return (Vec::new(), true);
+        };
+        let DeValue::Array(items) = value.get_ref() else {
+            self.problem_at(
+                format!("cameras[{i}].{field}"),
+                key.span().start,
+                format!(
+                    "must be written as [[cameras.{field}]] tables, one per {what}, got {}",
+                    kind(value.get_ref())
+                ),
+            );
+            return (Vec::new(), false);
+        };
+        let mut raws = Vec::with_capacity(items.len());
+        let mut all_good = true;
+        for (j, item) in items.iter().enumerate() {
+            let prefix = format!("cameras[{i}].{field}[{j}]");
+            match self.deserialize::<T>(&prefix, item) {
+                Some(raw) => raws.push((prefix, raw)),
+                None => all_good = false,
+            }
+        }
+        (raws, all_good)
+    }
+
+    /// `[[cameras.zones]]` of camera `i`. `names`: zone and line names of the camera so far.
+    fn zones(
+        &mut self,
+        i: usize,
+        camera: &'a Spanned<DeValue<'a>>,
+        names: &mut HashMap<TopicName, String>,
+    ) -> Option<Vec<ZoneConfig>> {
+        let (raws, mut all_good) = self.camera_items::<RawZone>(i, camera, "zones", "zone");
+        let mut zones = Vec::new();
+        for (prefix, raw) in raws {
+            let key = |field: &str| format!("{prefix}.{field}");
+            let name = self.shape_name(&key("name"), &raw.name, &prefix, names);
+            let polygon = Polygon::new(points(&raw.points))
+                .map_err(|e| self.problem(key("points"), e.to_string()))
+                .ok();
+            let classes = self.classes(&key("classes"), raw.classes.as_deref());
+            let loiter = match raw.loiter_s {
+                None => Some(None),
+                Some(Float(s)) if s > 0.0 && s <= 86_400.0 => {
+                    Some(Some(Duration::from_secs_f64(s)))
+                }
+                Some(Float(s)) => {
+                    self.problem(
+                        key("loiter_s"),
+                        format!("must be more than 0 and at most 86400 (a day), got {s}"),
+                    );
+                    None
+                }
+            };
+            let inertia = self.inertia(&key("inertia"), raw.inertia);
+            match (name, polygon, classes, loiter, inertia) {
+                (Some(name), Some(polygon), Some(classes), Some(loiter), Some(inertia)) => {
+                    zones.push(ZoneConfig {
+                        name,
+                        polygon,
+                        classes,
+                        loiter,
+                        inertia,
+                    });
+                }
+                _ => all_good = false,
+            }
+        }
+        all_good.then_some(zones)
+    }
+
+    /// `[[cameras.lines]]` of camera `i`. `names`: zone and line names of the camera so far.
+    fn lines(
+        &mut self,
+        i: usize,
+        camera: &'a Spanned<DeValue<'a>>,
+        names: &mut HashMap<TopicName, String>,
+    ) -> Option<Vec<LineConfig>> {
+        let (raws, mut all_good) = self.camera_items::<RawLine>(i, camera, "lines", "line");
+        let mut lines = Vec::new();
+        for (prefix, raw) in raws {
+            let key = |field: &str| format!("{prefix}.{field}");
+            let name = self.shape_name(&key("name"), &raw.name, &prefix, names);
+            let polyline = Polyline::new(points(&raw.points))
+                .map_err(|e| self.problem(key("points"), e.to_string()))
+                .ok();
+            let direction_names =
+                self.direction_names(&key("direction_names"), raw.direction_names.as_deref());
+            let classes = self.classes(&key("classes"), raw.classes.as_deref());
+            let inertia = self.inertia(&key("inertia"), raw.inertia);
+            match (name, polyline, direction_names, classes, inertia) {
+                (
+                    Some(name),
+                    Some(polyline),
+                    Some(direction_names),
+                    Some(classes),
+                    Some(inertia),
+                ) => {
+                    lines.push(LineConfig {
+                        name,
+                        polyline,
+                        direction_names,
+                        classes,
+                        inertia,
+                    });
+                }
+                _ => all_good = false,
+            }
+        }
+        all_good.then_some(lines)
+    }
+
+    /// A zone or line name, unique among the camera's zones and lines (`names`, by the path of
+    /// the zone or line that has it).
+    fn shape_name(
+        &mut self,
+        key: &str,
+        name: &str,
+        prefix: &str,
+        names: &mut HashMap<TopicName, String>,
+    ) -> Option<TopicName> {
+        let name = self.topic_name(key, name)?;
+        match names.entry(name.clone()) {
+            Entry::Occupied(first) => {
+                let message = format!(
+                    "`{name}` is already the name of {}; zone and line names must differ within \
+                     a camera",
+                    first.get()
+                );
+                self.problem(key, message);
+                None
+            }
+            Entry::Vacant(slot) => {
+                slot.insert(prefix.to_owned());
+                Some(name)
+            }
+        }
+    }
+
+    /// `classes = [...]`: default both, not empty, no duplicates.
+    fn classes(&mut self, key: &str, names: Option<&[String]>) -> Option<Vec<CoarseClass>> {
+        let Some(names) = names else {
+            return Some(CoarseClass::ALL.to_vec());
+        };
+        if names.is_empty() {
+            self.problem(
+                key,
+                "must not be empty: list `person`, `vehicle` or both (leave it out for both)",
+            );
+            return None;
+        }
+        let mut classes = Vec::with_capacity(names.len());
+        let mut good = true;
+        for name in names {
+            match CoarseClass::parse(name) {
+                Some(class) if classes.contains(&class) => {
+                    self.problem(key, format!("`{name}` is listed twice"));
+                    good = false;
+                }
+                Some(class) => classes.push(class),
+                None => {
+                    let message = format!(
+                        "`{name}` is not a class: use {}",
+                        one_of(CoarseClass::ALL.map(CoarseClass::as_str))
+                    );
+                    self.problem(key, message);
+                    good = false;
+                }
+            }
+        }
+        good.then_some(classes)
+    }
+
+    /// `direction_names = [first, second]`: default `["in", "out"]`.
+    fn direction_names(&mut self, key: &str, names: Option<&[String]>) -> Option<[TopicName; 2]> {
+        let Some(names) = names else {
+            return Some(["in", "out"].map(|n| TopicName(n.to_owned())));
+        };
+        let [first, second] = match names {
+            [first, second] => [first, second],
+            _ => {
+                self.problem(
+                    key,
+                    format!(
+                        "must be exactly 2 names, got {}: the first for crossing from the left \
+                         to the right side, the second for the other way",
+                        names.len()
+                    ),
+                );
+                return None;
+            }
+        };
+        let first = self.topic_name(key, first);
+        let second = self.topic_name(key, second);
+        let (first, second) = (first?, second?);
+        if first == second {
+            self.problem(
+                key,
+                format!("`{first}` is given for both directions: the two names must differ"),
+            );
+            return None;
+        }
+        Some([first, second])
+    }
+
+    /// An optional `inertia` override, 1..=100.
+    fn inertia(&mut self, key: &str, value: Option<Int>) -> Option<Option<u32>> {
+        match value {
+            None => Some(None),
+            Some(value) => {
+                let inertia = self.int(key, Some(value), 1..=100, 0)?;
+                u32::try_from(inertia).ok().map(Some)
+            }
+        }
     }
 
     // -- single values -------------------------------------------------------------------------
@@ -630,6 +1080,31 @@ impl<'a> Checker<'a> {
             None => Some(default),
             Some(Int(v)) if range.contains(&v) => Some(v),
             Some(Int(v)) => {
+                self.problem(
+                    key,
+                    format!(
+                        "must be between {} and {}, got {v}",
+                        range.start(),
+                        range.end()
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    /// `value` (or `default`) when in `range`.
+    fn float(
+        &mut self,
+        key: &str,
+        value: Option<Float>,
+        range: RangeInclusive<f64>,
+        default: f64,
+    ) -> Option<f64> {
+        match value {
+            None => Some(default),
+            Some(Float(v)) if range.contains(&v) => Some(v),
+            Some(Float(v)) => {
                 self.problem(
                     key,
                     format!(
@@ -881,6 +1356,24 @@ impl<'a> Checker<'a> {
     }
 }
 
+/// Points from the file; coordinates far out of range become infinite and are refused as outside
+/// 0..1.
+#[allow(clippy::cast_possible_truncation)]
+fn points(raw: &[RawPoint]) -> Vec<Point> {
+    raw.iter()
+        .map(|&RawPoint(x, y)| Point::new(x as f32, y as f32))
+        .collect()
+}
+
+/// "`a`, `b` or `c`".
+fn one_of<const N: usize>(names: [&str; N]) -> String {
+    let quoted: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
+    match quoted.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+        _ => quoted.concat(),
+    }
+}
+
 fn millis(ms: i64) -> Duration {
     Duration::from_millis(ms.unsigned_abs())
 }
@@ -999,9 +1492,524 @@ detect_fps = 5
         assert_eq!(camera.stall_timeout, Duration::from_secs(5));
         assert_eq!(camera.decoder, DecoderChoice::Auto);
 
+        assert!(camera.zones.is_empty());
+        assert!(camera.lines.is_empty());
+        assert_eq!(config.tracking, TrackingConfig::default());
+        assert_eq!(config.events, EventsConfig::default());
+
         let without_fps = MINIMAL.replace("detect_fps = 5\n", "");
         let config = parse(&without_fps, file()).expect("valid");
         assert_eq!(config.cameras[0].detect_fps, 5.0, "default detect_fps");
+    }
+
+    /// The zone and line of the tracking issue, appended to MINIMAL (lines 10 to 18).
+    const ZONE_AND_LINE: &str = r#"[[cameras.zones]]
+name = "road"
+points = [[0.1, 0.4], [0.9, 0.4], [0.9, 0.95], [0.1, 0.95]]
+classes = ["person", "vehicle"]
+[[cameras.lines]]
+name = "border"
+points = [[0.5, 0.2], [0.5, 0.95]]
+direction_names = ["in", "out"]   # first: crossing from the left to the right side
+"#;
+
+    fn pts(points: &[(f32, f32)]) -> Vec<Point> {
+        points.iter().map(|&(x, y)| Point::new(x, y)).collect()
+    }
+
+    fn name(text: &str) -> TopicName {
+        TopicName::parse(text).unwrap()
+    }
+
+    #[test]
+    fn zones_and_lines_are_read() {
+        let config = parse(&format!("{MINIMAL}{ZONE_AND_LINE}"), file()).expect("valid");
+        let camera = &config.cameras[0];
+        let road = ZoneConfig {
+            name: name("road"),
+            polygon: Polygon::new(pts(&[(0.1, 0.4), (0.9, 0.4), (0.9, 0.95), (0.1, 0.95)]))
+                .unwrap(),
+            classes: vec![CoarseClass::Person, CoarseClass::Vehicle],
+            loiter: None,
+            inertia: None,
+        };
+        let border = LineConfig {
+            name: name("border"),
+            polyline: Polyline::new(pts(&[(0.5, 0.2), (0.5, 0.95)])).unwrap(),
+            direction_names: [name("in"), name("out")],
+            classes: vec![CoarseClass::Person, CoarseClass::Vehicle],
+            inertia: None,
+        };
+        assert_eq!(camera.zones, vec![road]);
+        assert_eq!(camera.lines, vec![border]);
+
+        // Every optional key, two of each, and defaults where left out.
+        let text = format!(
+            r#"{MINIMAL}[[cameras.zones]]
+name = "dock"
+points = [[0, 0], [1, 0], [0.5, 1]]
+classes = ["vehicle"]
+loiter_s = 90.5
+inertia = 5
+[[cameras.zones]]
+name = "yard"
+points = [[0.2, 0.2], [0.4, 0.2], [0.4, 0.4]]
+[[cameras.lines]]
+name = "fence"
+points = [[0.1, 0.5], [0.5, 0.6], [0.9, 0.5]]
+direction_names = ["north", "south"]
+classes = ["person"]
+inertia = 1
+[[cameras.lines]]
+name = "gate"
+points = [[0.1, 0.1], [0.2, 0.2]]
+"#
+        );
+        let config = parse(&text, file()).expect("valid");
+        let camera = &config.cameras[0];
+        let zones: Vec<_> = camera
+            .zones
+            .iter()
+            .map(|z| (z.name.as_str(), z.classes.clone(), z.loiter, z.inertia))
+            .collect();
+        assert_eq!(
+            zones,
+            vec![
+                (
+                    "dock",
+                    vec![CoarseClass::Vehicle],
+                    Some(Duration::from_millis(90_500)),
+                    Some(5)
+                ),
+                ("yard", CoarseClass::ALL.to_vec(), None, None),
+            ]
+        );
+        assert_eq!(
+            camera.zones[0].polygon.points(),
+            pts(&[(0.0, 0.0), (1.0, 0.0), (0.5, 1.0)])
+        );
+        let lines: Vec<_> = camera
+            .lines
+            .iter()
+            .map(|l| {
+                (
+                    l.name.as_str(),
+                    l.polyline.points().len(),
+                    [l.direction_names[0].as_str(), l.direction_names[1].as_str()],
+                    l.classes.clone(),
+                    l.inertia,
+                )
+            })
+            .collect();
+        assert_eq!(
+            lines,
+            vec![
+                (
+                    "fence",
+                    3,
+                    ["north", "south"],
+                    vec![CoarseClass::Person],
+                    Some(1)
+                ),
+                ("gate", 2, ["in", "out"], CoarseClass::ALL.to_vec(), None),
+            ]
+        );
+    }
+
+    #[test]
+    fn zone_and_line_problems_name_key_and_line() {
+        // Appended to MINIMAL after a zone `road` (lines 10 to 12): text, key, line, message.
+        let zone =
+            "[[cameras.zones]]\nname = \"road\"\npoints = [[0.1, 0.4], [0.9, 0.4], [0.5, 0.9]]\n";
+        let cases: &[(&str, &str, usize, &str)] = &[
+            (
+                "[[cameras.zones]]\nname = \"z\"\npoints = [[0.1, 0.1], [0.9, 0.9], [0.9, 0.1], [0.1, 0.9]]",
+                "cameras[0].zones[1].points",
+                15,
+                "edges 1 and 3 cross",
+            ),
+            (
+                "[[cameras.zones]]\nname = \"z\"\npoints = [[0.1, 0.1], [0.9, 0.9]]",
+                "cameras[0].zones[1].points",
+                15,
+                "a polygon needs at least 3 points, got 2",
+            ),
+            (
+                "[[cameras.zones]]\nname = \"z\"\npoints = [[0.1, 0.1], [1.2, 0.5], [0.1, 0.9]]",
+                "cameras[0].zones[1].points",
+                15,
+                "point 2 (1.2, 0.5) is outside 0..1",
+            ),
+            (
+                "[[cameras.zones]]\nname = \"z\"\npoints = [[0.1, 0.1], [0.5, 0.5, 0.5], [0.1, 0.9]]",
+                "cameras[0].zones[1].points",
+                15,
+                "a point is [x, y], got 3 numbers",
+            ),
+            (
+                "[[cameras.zones]]\nname = \"z\"\npoints = [0.1, 0.1, 0.5]",
+                "cameras[0].zones[1].points",
+                15,
+                "invalid type: floating point `0.1`, expected a point [x, y]",
+            ),
+            (
+                "[[cameras.zones]]\nname = \"z\"",
+                "cameras[0].zones[1]",
+                13,
+                "missing field `points`",
+            ),
+            (
+                "[[cameras.zones]]\nname = \"road\"\npoints = [[0.1, 0.1], [0.9, 0.1], [0.1, 0.9]]",
+                "cameras[0].zones[1].name",
+                14,
+                "`road` is already the name of cameras[0].zones[0]; zone and line names must differ",
+            ),
+            (
+                "[[cameras.lines]]\nname = \"road\"\npoints = [[0.1, 0.1], [0.9, 0.1]]",
+                "cameras[0].lines[0].name",
+                14,
+                "`road` is already the name of cameras[0].zones[0]",
+            ),
+            (
+                "[[cameras.zones]]\nname = \"z 1\"\npoints = [[0.1, 0.1], [0.9, 0.1], [0.1, 0.9]]",
+                "cameras[0].zones[1].name",
+                14,
+                "`z 1` is not usable in an MQTT topic",
+            ),
+            (
+                "classes = [\"bicycle\"]",
+                "cameras[0].zones[0].classes",
+                13,
+                "`bicycle` is not a class: use `person` or `vehicle`",
+            ),
+            (
+                "classes = [\"person\", \"person\"]",
+                "cameras[0].zones[0].classes",
+                13,
+                "`person` is listed twice",
+            ),
+            (
+                "classes = []",
+                "cameras[0].zones[0].classes",
+                13,
+                "must not be empty",
+            ),
+            (
+                "loiter_s = 0",
+                "cameras[0].zones[0].loiter_s",
+                13,
+                "must be more than 0 and at most 86400 (a day), got 0",
+            ),
+            (
+                "loiter_s = 86401",
+                "cameras[0].zones[0].loiter_s",
+                13,
+                "must be more than 0 and at most 86400 (a day), got 86401",
+            ),
+            (
+                "inertia = 0",
+                "cameras[0].zones[0].inertia",
+                13,
+                "must be between 1 and 100, got 0",
+            ),
+            (
+                "inertia = 101",
+                "cameras[0].zones[0].inertia",
+                13,
+                "must be between 1 and 100, got 101",
+            ),
+            (
+                "colour = 1",
+                "cameras[0].zones[0].colour",
+                13,
+                "unknown field `colour`",
+            ),
+            (
+                "[cameras.zones]\nname = \"x\"",
+                "cameras[0].zones",
+                0, // the zone above makes `zones` an array already: a TOML error
+                "",
+            ),
+            (
+                "[[cameras.lines]]\nname = \"l\"\npoints = [[0.5, 0.2], [0.5, 0.2]]",
+                "cameras[0].lines[0].points",
+                15,
+                "points 1 and 2 are the same (0.5, 0.2): leave one out",
+            ),
+            (
+                "[[cameras.lines]]\nname = \"l\"\npoints = [[0.5, 0.2]]",
+                "cameras[0].lines[0].points",
+                15,
+                "a line needs at least 2 points, got 1",
+            ),
+            (
+                "[[cameras.lines]]\nname = \"l\"\npoints = [[0.5, 0.2], [0.5, 0.9]]\ndirection_names = [\"in\", \"in bound\"]",
+                "cameras[0].lines[0].direction_names",
+                16,
+                "`in bound` is not usable in an MQTT topic",
+            ),
+            (
+                "[[cameras.lines]]\nname = \"l\"\npoints = [[0.5, 0.2], [0.5, 0.9]]\ndirection_names = [\"in\", \"in\"]",
+                "cameras[0].lines[0].direction_names",
+                16,
+                "`in` is given for both directions: the two names must differ",
+            ),
+            (
+                "[[cameras.lines]]\nname = \"l\"\npoints = [[0.5, 0.2], [0.5, 0.9]]\ndirection_names = [\"in\"]",
+                "cameras[0].lines[0].direction_names",
+                16,
+                "must be exactly 2 names, got 1",
+            ),
+            (
+                "[[cameras.lines]]\nname = \"l\"\npoints = [[0.5, 0.2], [0.5, 0.9]]\ndirection_names = []",
+                "cameras[0].lines[0].direction_names",
+                16,
+                "must be exactly 2 names, got 0",
+            ),
+            (
+                "[[cameras.lines]]\nname = \"l\"\npoints = [[0.5, 0.2], [0.5, 0.9]]\nclasses = [\"truck\"]",
+                "cameras[0].lines[0].classes",
+                16,
+                "`truck` is not a class",
+            ),
+            (
+                "[[cameras.lines]]\nname = \"l\"\npoints = [[0.5, 0.2], [0.5, 0.9]]\ninertia = 0",
+                "cameras[0].lines[0].inertia",
+                16,
+                "must be between 1 and 100, got 0",
+            ),
+        ];
+        for &(extra, key, line, message) in cases {
+            let text = format!("{MINIMAL}{zone}{extra}\n");
+            let p = problem(&text);
+            if line == 0 {
+                assert_eq!(p.key, "", "{extra}\n{p:?}");
+                continue;
+            }
+            assert_eq!(
+                (p.key.as_str(), p.line),
+                (key, Some(line)),
+                "{extra}\n{p:?}"
+            );
+            assert!(p.message.starts_with(message), "{extra}\n{p:?}");
+        }
+        // Not an array of tables.
+        let p = problem(&format!("{MINIMAL}[cameras.lines]\nname = \"l\"\n"));
+        assert_eq!(
+            (p.key.as_str(), p.line),
+            ("cameras[0].lines", Some(10)),
+            "{p:?}"
+        );
+        assert!(
+            p.message.starts_with(
+                "must be written as [[cameras.lines]] tables, one per line, got a table"
+            ),
+            "{p:?}"
+        );
+    }
+
+    #[test]
+    fn zone_problems_are_reported_beside_camera_problems() {
+        let text = format!(
+            "{MINIMAL}colour = 1\n[[cameras.zones]]\nname = \"a\"\npoints = [[0.1, 0.1]]\n\
+             [[cameras.zones]]\nname = \"b\"\npoints = 5\n[[cameras.lines]]\nname = \"a\"\n\
+             points = [[0.1, 0.1], [0.1, 0.1]]\n"
+        );
+        let got: Vec<_> = problems(&text)
+            .into_iter()
+            .map(|p| (p.line, p.key))
+            .collect();
+        let expected: Vec<_> = [
+            (10, "cameras[0].colour"),
+            (13, "cameras[0].zones[0].points"),
+            (16, "cameras[0].zones[1].points"),
+            (18, "cameras[0].lines[0].name"),
+            (19, "cameras[0].lines[0].points"),
+        ]
+        .into_iter()
+        .map(|(l, k)| (Some(l), k.to_owned()))
+        .collect();
+        assert_eq!(got, expected);
+    }
+
+    #[test]
+    fn tracking_and_events_from_table() {
+        let defaults = TrackingConfig::default();
+        let cases: &[(&str, &str, Result<TrackingConfig, &str>)] = &[
+            ("tracking", "", Ok(defaults.clone())),
+            (
+                "tracking",
+                "min_hits = 1\nmax_age_s = 0.1\nhigh_score = 0\nmatch_iou = 0.01\ninertia = 1",
+                Ok(TrackingConfig {
+                    min_hits: 1,
+                    max_age: Duration::from_millis(100),
+                    high_score: 0.0,
+                    match_iou: 0.01,
+                    inertia: 1,
+                }),
+            ),
+            (
+                "tracking",
+                "min_hits = 100\nmax_age_s = 60\nhigh_score = 1\nmatch_iou = 1\ninertia = 100",
+                Ok(TrackingConfig {
+                    min_hits: 100,
+                    max_age: Duration::from_secs(60),
+                    high_score: 1.0,
+                    match_iou: 1.0,
+                    inertia: 100,
+                }),
+            ),
+            (
+                "tracking",
+                "min_hits = 0",
+                Err("tracking.min_hits: must be between 1 and 100, got 0"),
+            ),
+            (
+                "tracking",
+                "min_hits = 2.5",
+                Err(
+                    "tracking.min_hits: invalid type: floating point `2.5`, expected a whole number",
+                ),
+            ),
+            (
+                "tracking",
+                "max_age_s = 0.05",
+                Err("tracking.max_age_s: must be between 0.1 and 60, got 0.05"),
+            ),
+            (
+                "tracking",
+                "max_age_s = 61",
+                Err("tracking.max_age_s: must be between 0.1 and 60, got 61"),
+            ),
+            (
+                "tracking",
+                "high_score = 1.5",
+                Err("tracking.high_score: must be between 0 and 1, got 1.5"),
+            ),
+            (
+                "tracking",
+                "high_score = nan",
+                Err("tracking.high_score: must be between 0 and 1, got NaN"),
+            ),
+            (
+                "tracking",
+                "match_iou = 0",
+                Err("tracking.match_iou: must be between 0.01 and 1, got 0"),
+            ),
+            (
+                "tracking",
+                "inertia = 101",
+                Err("tracking.inertia: must be between 1 and 100, got 101"),
+            ),
+            (
+                "tracking",
+                "enabled = true",
+                Err("tracking.enabled: unknown field `enabled`"),
+            ),
+        ];
+        for &(section, lines, ref expected) in cases {
+            let text = with(section, lines);
+            match (parse(&text, file()), expected) {
+                (Ok(config), Ok(tracking)) => assert_eq!(&config.tracking, tracking, "{lines}"),
+                (Err(_), Err(message)) => {
+                    let p = problem(&text);
+                    assert_eq!(p.line, Some(11), "{lines}: {p:?}");
+                    assert!(
+                        format!("{}: {}", p.key, p.message).starts_with(message),
+                        "{lines}: {p:?}"
+                    );
+                }
+                (Ok(_), Err(e)) => panic!("{lines}: accepted, expected {e}"),
+                (Err(e), Ok(_)) => panic!("{lines}: {e}"),
+            }
+        }
+
+        let defaults = EventsConfig::default();
+        let cases: &[(&str, Result<EventsConfig, &str>)] = &[
+            ("", Ok(defaults.clone())),
+            (
+                "snapshots = \"off\"\nsnapshot_kinds = []\nsnapshot_max_width = 64\n\
+                 snapshot_quality = 1\nmetadata_only = true",
+                Ok(EventsConfig {
+                    snapshots: SnapshotMode::Off,
+                    snapshot_kinds: vec![],
+                    snapshot_max_width: 64,
+                    snapshot_quality: 1,
+                    metadata_only: true,
+                }),
+            ),
+            (
+                "snapshots = \"redacted\"\nsnapshot_kinds = [\"track_start\", \"track_end\", \
+                 \"zone_enter\", \"zone_exit\", \"loitering\", \"line_cross\"]\n\
+                 snapshot_max_width = 7680\nsnapshot_quality = 100",
+                Ok(EventsConfig {
+                    snapshots: SnapshotMode::Redacted,
+                    snapshot_kinds: EventKind::ALL.to_vec(),
+                    snapshot_max_width: 7680,
+                    snapshot_quality: 100,
+                    metadata_only: false,
+                }),
+            ),
+            (
+                "snapshots = \"annotated\"",
+                Ok(EventsConfig {
+                    snapshots: SnapshotMode::Annotated,
+                    ..defaults.clone()
+                }),
+            ),
+            (
+                "snapshots = \"blurred\"",
+                Err(
+                    "events.snapshots: `blurred` is not a snapshot mode: use `off`, `annotated` or `redacted`",
+                ),
+            ),
+            (
+                "snapshot_kinds = [\"zone_entry\"]",
+                Err(
+                    "events.snapshot_kinds: `zone_entry` is not an event kind: use `track_start`, `track_end`, `zone_enter`, `zone_exit`, `loitering` or `line_cross`",
+                ),
+            ),
+            (
+                "snapshot_kinds = [\"loitering\", \"loitering\"]",
+                Err("events.snapshot_kinds: `loitering` is listed twice"),
+            ),
+            (
+                "snapshot_max_width = 63",
+                Err("events.snapshot_max_width: must be between 64 and 7680, got 63"),
+            ),
+            (
+                "snapshot_max_width = 7681",
+                Err("events.snapshot_max_width: must be between 64 and 7680, got 7681"),
+            ),
+            (
+                "snapshot_quality = 0",
+                Err("events.snapshot_quality: must be between 1 and 100, got 0"),
+            ),
+            (
+                "snapshot_quality = 101",
+                Err("events.snapshot_quality: must be between 1 and 100, got 101"),
+            ),
+            (
+                "metadata_only = \"yes\"",
+                Err("events.metadata_only: invalid type: string \"yes\", expected a boolean"),
+            ),
+        ];
+        for (lines, expected) in cases {
+            let text = with("events", lines);
+            match (parse(&text, file()), expected) {
+                (Ok(config), Ok(events)) => assert_eq!(&config.events, events, "{lines}"),
+                (Err(_), Err(message)) => {
+                    let p = problem(&text);
+                    assert_eq!(p.line, Some(11), "{lines}: {p:?}");
+                    assert!(
+                        format!("{}: {}", p.key, p.message).starts_with(message),
+                        "{lines}: {p:?}"
+                    );
+                }
+                (Ok(_), Err(e)) => panic!("{lines}: accepted, expected {e}"),
+                (Err(e), Ok(_)) => panic!("{lines}: {e}"),
+            }
+        }
     }
 
     #[test]
@@ -1767,5 +2775,46 @@ colour = "red"
         let config = load(&path).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(config.cameras.len(), 1);
         assert_eq!(config.mqtt.url.to_string(), "mqtt://127.0.0.1:1883");
+        assert_eq!(config.tracking, TrackingConfig::default());
+        assert_eq!(config.events, EventsConfig::default());
+    }
+
+    /// The commented examples of `deploy/watchpost.toml` (`#[[cameras.zones]]`, `#key = ...`),
+    /// uncommented, are valid and give the documented defaults.
+    #[test]
+    fn the_deploy_example_uncommented_is_valid() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/watchpost.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        // Uncomment the keys of the sections tracking and events and the zone and line examples.
+        let mut out = String::new();
+        let mut section = "";
+        for line in text.lines() {
+            let trimmed = line.trim_start_matches('#');
+            if trimmed.starts_with('[') {
+                section = trimmed;
+            }
+            let example_table = line.starts_with('#')
+                && matches!(trimmed, "[[cameras.zones]]" | "[[cameras.lines]]");
+            let in_example = matches!(
+                section,
+                "[tracking]" | "[events]" | "[[cameras.zones]]" | "[[cameras.lines]]"
+            );
+            let is_key = line.starts_with('#')
+                && trimmed.split_once(" = ").is_some_and(|(k, _)| {
+                    !k.is_empty() && k.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+                });
+            if example_table || (in_example && is_key) {
+                out.push_str(trimmed);
+            } else {
+                out.push_str(line);
+            }
+            out.push('\n');
+        }
+        let config = parse(&out, &path).unwrap_or_else(|e| panic!("{e}\n{out}"));
+        assert_eq!(config.tracking, TrackingConfig::default(), "{out}");
+        assert_eq!(config.events, EventsConfig::default(), "{out}");
+        let camera = &config.cameras[0];
+        assert_eq!(camera.zones.len(), 1, "{out}");
+        assert_eq!(camera.lines.len(), 1, "{out}");
     }
 }

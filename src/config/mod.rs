@@ -76,6 +76,8 @@ pub struct Config {
     pub mqtt: MqttConfig,
     pub detection: DetectionConfig,
     pub health: HealthConfig,
+    pub tracking: TrackingConfig,
+    pub events: EventsConfig,
     /// At least one camera; names unique.
     pub cameras: Vec<CameraConfig>,
 }
@@ -203,4 +205,169 @@ pub struct CameraConfig {
     /// No frame for this long tears the pipeline down and reconnects (default 5 s).
     pub stall_timeout: Duration,
     pub decoder: DecoderChoice,
+    /// `[[cameras.zones]]`: names unique within the camera.
+    pub zones: Vec<ZoneConfig>,
+    /// `[[cameras.lines]]`: names unique within the camera (and distinct from zone names).
+    pub lines: Vec<LineConfig>,
+}
+
+/// `[tracking]` (all optional). Times are in seconds because the analysed rate varies with load.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrackingConfig {
+    /// Matches before a track is confirmed (gets a `track_id`, `track_start`), default 3.
+    pub min_hits: u32,
+    /// A track not matched for this long ends (default 1.5 s).
+    pub max_age: Duration,
+    /// Detections at or above this score are matched first and may start tracks (ByteTrack's
+    /// first stage); lower ones only keep existing tracks alive. Default 0.4: the bundled model
+    /// scores most persons 0.35–0.6, and at 0.5 most people on the sample footage never got a
+    /// track.
+    pub high_score: f32,
+    /// Minimum IoU between a track's predicted box and a detection to match (default 0.3).
+    pub match_iou: f32,
+    /// Consecutive updates on the new side before a zone enter/exit or a line crossing counts
+    /// (default 3); zones and lines may override it.
+    pub inertia: u32,
+}
+
+/// What pictures go with events.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SnapshotMode {
+    /// No pictures.
+    Off,
+    /// The frame with the object's box and label and the zone or line drawn (default).
+    Annotated,
+    /// As annotated, with every person box blurred.
+    Redacted,
+}
+
+/// The kinds of event, as in the `type` field of `events` messages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    TrackStart,
+    TrackEnd,
+    ZoneEnter,
+    ZoneExit,
+    Loitering,
+    LineCross,
+}
+
+impl SnapshotMode {
+    pub const ALL: [SnapshotMode; 3] = [
+        SnapshotMode::Off,
+        SnapshotMode::Annotated,
+        SnapshotMode::Redacted,
+    ];
+
+    /// The name used in the configuration file (`off`, `annotated`, `redacted`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SnapshotMode::Off => "off",
+            SnapshotMode::Annotated => "annotated",
+            SnapshotMode::Redacted => "redacted",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<SnapshotMode> {
+        SnapshotMode::ALL.into_iter().find(|m| m.as_str() == name)
+    }
+}
+
+impl EventKind {
+    pub const ALL: [EventKind; 6] = [
+        EventKind::TrackStart,
+        EventKind::TrackEnd,
+        EventKind::ZoneEnter,
+        EventKind::ZoneExit,
+        EventKind::Loitering,
+        EventKind::LineCross,
+    ];
+
+    /// The name in the configuration file and in the `type` field of `events` messages.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::TrackStart => "track_start",
+            EventKind::TrackEnd => "track_end",
+            EventKind::ZoneEnter => "zone_enter",
+            EventKind::ZoneExit => "zone_exit",
+            EventKind::Loitering => "loitering",
+            EventKind::LineCross => "line_cross",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<EventKind> {
+        EventKind::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+}
+
+/// `[events]` (all optional).
+#[derive(Clone, Debug, PartialEq)]
+pub struct EventsConfig {
+    /// Default annotated.
+    pub snapshots: SnapshotMode,
+    /// Which event kinds get a snapshot (default: zone_enter, loitering, line_cross).
+    pub snapshot_kinds: Vec<EventKind>,
+    /// Snapshots wider than this are scaled down (default 1280 px).
+    pub snapshot_max_width: u32,
+    /// JPEG quality 1..=100 (default 80).
+    pub snapshot_quality: u8,
+    /// Device-wide data minimisation: no pixels leave the box, whatever `snapshots` says.
+    pub metadata_only: bool,
+}
+
+/// `[[cameras.zones]]`: a named polygon in normalised image coordinates.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ZoneConfig {
+    pub name: TopicName,
+    pub polygon: crate::geometry::Polygon,
+    /// Which classes the zone reacts to (default both).
+    pub classes: Vec<crate::detect::CoarseClass>,
+    /// `loitering` fires once after this long inside (default: never).
+    pub loiter: Option<Duration>,
+    /// Overrides `[tracking] inertia`.
+    pub inertia: Option<u32>,
+}
+
+/// `[[cameras.lines]]`: a named segment or polyline with named crossing directions.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LineConfig {
+    pub name: TopicName,
+    pub polyline: crate::geometry::Polyline,
+    /// `[first, second]`: first = crossing from the left to the right side, looking from the
+    /// first point to the last (default `["in", "out"]`).
+    pub direction_names: [TopicName; 2],
+    /// Which classes the line counts (default both).
+    pub classes: Vec<crate::detect::CoarseClass>,
+    /// Overrides `[tracking] inertia`.
+    pub inertia: Option<u32>,
+}
+
+impl Default for TrackingConfig {
+    fn default() -> Self {
+        TrackingConfig {
+            min_hits: 3,
+            max_age: Duration::from_millis(1500),
+            high_score: 0.4,
+            match_iou: 0.3,
+            inertia: 3,
+        }
+    }
+}
+
+impl Default for EventsConfig {
+    fn default() -> Self {
+        EventsConfig {
+            snapshots: SnapshotMode::Annotated,
+            snapshot_kinds: vec![
+                EventKind::ZoneEnter,
+                EventKind::Loitering,
+                EventKind::LineCross,
+            ],
+            snapshot_max_width: 1280,
+            snapshot_quality: 80,
+            metadata_only: false,
+        }
+    }
 }

@@ -3,6 +3,9 @@
 //! Everything here is pure arithmetic on `f32` and never panics, whatever the input
 //! (NaN, infinities, inverted corners): degenerate boxes simply have zero area.
 
+pub mod shapes;
+pub use shapes::{Point, Polygon, Polyline};
+
 use serde::{Deserialize, Serialize};
 
 /// Axis-aligned box by corners, `x1 <= x2`, `y1 <= y2`.
