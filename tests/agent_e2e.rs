@@ -30,6 +30,8 @@ struct AgentSetup {
     detect_fps: f32,
     inference_threads: usize,
     stall_timeout_s: u64,
+    /// TOML appended to every camera's table (zones, lines).
+    camera_extra: String,
 }
 
 impl AgentSetup {
@@ -39,6 +41,7 @@ impl AgentSetup {
             detect_fps: 5.0,
             inference_threads: 2,
             stall_timeout_s: 3,
+            camera_extra: String::new(),
         }
     }
 }
@@ -82,8 +85,8 @@ interval_s = 1
         );
         for (i, url) in setup.cameras.iter().enumerate() {
             text.push_str(&format!(
-                "\n[[cameras]]\nname = \"cam{i}\"\nurl = \"{url}\"\ndetect_fps = {}\nstall_timeout_s = {}\n",
-                setup.detect_fps, setup.stall_timeout_s
+                "\n[[cameras]]\nname = \"cam{i}\"\nurl = \"{url}\"\ndetect_fps = {}\nstall_timeout_s = {}\n{}\n",
+                setup.detect_fps, setup.stall_timeout_s, setup.camera_extra
             ));
         }
         let config = dir.path().join("watchpost.toml");
@@ -437,6 +440,7 @@ fn overload_skips_frames_and_keeps_latency_flat() {
         detect_fps: 30.0,
         inference_threads: 1,
         stall_timeout_s: 5,
+        camera_extra: String::new(),
     };
     let agent = Agent::start(&broker, &setup);
     expect(
@@ -566,4 +570,117 @@ fn a_decoder_this_box_does_not_have_is_refused_at_start() {
         stderr.contains("gate") && stderr.contains("nvv4l2"),
         "{stderr}"
     );
+}
+
+#[test]
+fn a_line_across_the_street_gives_crossings_both_ways_with_snapshots() {
+    let _serial = serial();
+    let server = clip_server();
+    let broker = Mosquitto::start();
+    let central = Subscriber::connect(broker.port(), "watchpost/#");
+    // A vertical line down the street, left of the middle where people cross both ways in
+    // every loop of the clip (the footage is shot from a moving cable car, so people near the
+    // sides drift outwards). Looking from its first point (top) to its last (bottom), its left
+    // side is the screen's right: crossing from there to the screen's left is the first
+    // direction.
+    let setup = AgentSetup {
+        detect_fps: 10.0,
+        camera_extra: r#"
+[[cameras.lines]]
+name = "middle"
+points = [[0.45, 0.3], [0.45, 0.99]]
+direction_names = ["to_left", "to_right"]
+classes = ["person"]
+"#
+        .to_owned(),
+        ..AgentSetup::one_camera(server.url("cam0"))
+    };
+    let agent = Agent::start(&broker, &setup);
+    let is_crossing = |direction: &'static str| {
+        move |m: &Message| {
+            m.topic == topic("cam0/events")
+                && m.json()["type"] == "line_cross"
+                && m.json()["direction"] == direction
+        }
+    };
+    // People cross both ways within one 14 s loop of the clip; allow three.
+    expect(
+        central.wait_for(is_crossing("to_left"), Duration::from_secs(60)),
+        "a crossing to the left",
+        &agent,
+    );
+    expect(
+        central.wait_for(is_crossing("to_right"), Duration::from_secs(60)),
+        "a crossing to the right",
+        &agent,
+    );
+    std::thread::sleep(Duration::from_secs(2)); // let the last snapshots arrive
+
+    let messages = central.messages();
+    let events: Vec<serde_json::Value> = messages
+        .iter()
+        .filter(|m| m.topic == topic("cam0/events"))
+        .map(|m| m.json())
+        .collect();
+    // seq: +1 for every event, in order.
+    for pair in events.windows(2) {
+        assert_eq!(
+            pair[1]["seq"].as_u64().unwrap(),
+            pair[0]["seq"].as_u64().unwrap() + 1,
+            "seq continuity: {pair:?}"
+        );
+    }
+    assert!(
+        events.iter().any(|e| e["type"] == "track_start"),
+        "tracks are announced"
+    );
+
+    let crossings: Vec<&serde_json::Value> = events
+        .iter()
+        .filter(|e| e["type"] == "line_cross")
+        .collect();
+    let mut last_direction: std::collections::HashMap<u64, String> = Default::default();
+    for crossing in &crossings {
+        assert_eq!(crossing["line"], "middle");
+        assert_eq!(crossing["class"], "person", "class filter");
+        let track = crossing["track_id"].as_u64().unwrap();
+        let direction = crossing["direction"].as_str().unwrap().to_owned();
+        if let Some(previous) = last_direction.insert(track, direction.clone()) {
+            assert_ne!(
+                previous, direction,
+                "track {track} crossed {direction} twice without crossing back"
+            );
+        }
+        // The snapshot was published and shows the person's box.
+        let topic_name = crossing["snapshot"].as_str().expect("a snapshot topic");
+        let snapshot = messages
+            .iter()
+            .find(|m| m.topic == topic_name)
+            .expect("the snapshot message");
+        let picture = watchpost::imaging::decode_image(&snapshot.payload).expect("a JPEG");
+        // To look at them: WATCHPOST_TEST_SNAPSHOTS=/some/dir cargo test --release --test agent_e2e a_line
+        if let Some(dir) = std::env::var_os("WATCHPOST_TEST_SNAPSHOTS") {
+            let name = format!("{}.jpg", crossing["event_id"].as_str().unwrap());
+            std::fs::write(std::path::Path::new(&dir).join(name), &snapshot.payload).unwrap();
+        }
+        assert_eq!((picture.width, picture.height), (640, 360));
+        let bbox: Vec<f64> = crossing["bbox"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        let x = ((bbox[0] + bbox[2] / 2.0) * 640.0) as usize;
+        let bottom = (((bbox[1] + bbox[3]) * 360.0) as usize).min(359);
+        let green = (bottom.saturating_sub(3)..=bottom).any(|y| {
+            let p = picture.pixel(x.min(639), y).unwrap();
+            p[1] > 150 && p[0] < 140 && p[2] < 140
+        });
+        assert!(
+            green,
+            "the person's box is drawn on the snapshot of {crossing}"
+        );
+    }
+    eprintln!("{} events, {} crossings", events.len(), crossings.len());
+    central.validate_all();
 }

@@ -114,6 +114,8 @@ fn camera_config(name: &str, url: String, stall_timeout: Duration) -> CameraConf
         latency: Duration::from_millis(200),
         stall_timeout,
         decoder: DecoderChoice::Auto,
+        zones: Vec::new(),
+        lines: Vec::new(),
     }
 }
 

@@ -98,6 +98,8 @@ fn frame(camera: usize, seq: u64, objects: Vec<Object>) -> AnalysedFrame {
         width: 1280,
         height: 720,
         objects,
+        track_ids: Vec::new(),
+        events: Vec::new(),
         inference: Duration::from_millis(45),
     }
 }

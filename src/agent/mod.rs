@@ -10,7 +10,7 @@
 //! channel closes, the publisher publishes what it still has, then `offline`, then disconnects.
 //! A second signal exits at once (handled by the command line).
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -21,6 +21,7 @@ use crate::config::Config;
 use crate::detect::{
     ClassFilter, Detector, DetectorOptions, ModelSpec, Runtime, find_bundled_manifest,
 };
+use crate::events::{CameraEvents, SeqStore};
 use crate::framepath::{self, AnalysedFrame, FrameBoard};
 use crate::health::{CameraState, CameraStats};
 use crate::ingest;
@@ -79,6 +80,27 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         stats.clone(),
         config.detection.max_frame_age,
     ));
+    let seq_dir = config.device.state_dir.join("seq");
+    let camera_events: Vec<Mutex<CameraEvents>> = config
+        .cameras
+        .iter()
+        .map(|camera| {
+            let seq = SeqStore::open(&seq_dir, camera.name.as_str()).unwrap_or_else(|e| {
+                tracing::error!(
+                    camera = %camera.name,
+                    error = %e,
+                    "event numbers will not survive a restart (state_dir not usable)"
+                );
+                SeqStore::in_memory()
+            });
+            Mutex::new(CameraEvents::new(
+                camera,
+                &config.tracking,
+                &config.events,
+                seq,
+            ))
+        })
+        .collect();
     let (results_tx, results_rx) =
         mpsc::channel::<AnalysedFrame>(RESULTS_PER_CAMERA * config.cameras.len().max(1));
 
@@ -92,9 +114,14 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     ));
 
     let n_threads = detectors.len();
-    let workers =
-        framepath::spawn_workers(detectors, Arc::clone(&board), stats.clone(), results_tx)
-            .context("starting inference threads")?;
+    let workers = framepath::spawn_workers(
+        detectors,
+        Arc::clone(&board),
+        stats.clone(),
+        Arc::new(camera_events),
+        results_tx,
+    )
+    .context("starting inference threads")?;
 
     let cameras_shutdown = shutdown.child_token();
     let mut cameras = Vec::new();

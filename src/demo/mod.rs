@@ -15,8 +15,8 @@ use tokio_util::sync::CancellationToken;
 pub use broker::{BrokerError, EmbeddedBroker};
 
 use crate::config::{
-    BrokerUrl, CameraConfig, Config, DecoderChoice, DetectionConfig, DeviceConfig, HealthConfig,
-    MqttConfig, MqttScheme, Qos, RtspTransport, TopicName,
+    BrokerUrl, CameraConfig, Config, DecoderChoice, DetectionConfig, DeviceConfig, EventsConfig,
+    HealthConfig, MqttConfig, MqttScheme, Qos, RtspTransport, TopicName, TrackingConfig,
 };
 
 /// The bundled clip's file name.
@@ -107,6 +107,8 @@ pub fn demo_config(
         health: HealthConfig {
             interval: Duration::from_secs(10),
         },
+        tracking: TrackingConfig::default(),
+        events: EventsConfig::default(),
         cameras: camera_urls
             .iter()
             .enumerate()
@@ -120,6 +122,8 @@ pub fn demo_config(
                 latency: Duration::from_millis(200),
                 stall_timeout: Duration::from_secs(5),
                 decoder: DecoderChoice::Auto,
+                zones: Vec::new(),
+                lines: Vec::new(),
             })
             .collect(),
     }

@@ -19,6 +19,9 @@ struct Slot {
     /// The camera may be analysed again from this instant (`detect_fps` pacing).
     next_due: Instant,
     interval: Duration,
+    /// A thread is analysing one of this camera's frames: no other thread takes the next one
+    /// until it is [`FrameBoard::done`], so tracking sees each camera's frames in order.
+    in_flight: bool,
 }
 
 #[derive(Debug)]
@@ -68,6 +71,7 @@ impl FrameBoard {
                         frame: None,
                         next_due: now,
                         interval,
+                        in_flight: false,
                     })
                     .collect(),
                 cursor: 0,
@@ -116,6 +120,14 @@ impl FrameBoard {
             let i = (state.cursor + k) % n;
             let slot = &mut state.slots[i];
             let Some(frame) = &slot.frame else { continue };
+            if slot.in_flight {
+                // Taken when the camera's current frame is done (its thread signals).
+                if now.saturating_duration_since(frame.arrived) > self.max_frame_age {
+                    slot.frame = None;
+                    self.stats[i].count_drop(DropReason::TooOld);
+                }
+                continue;
+            }
             if now.saturating_duration_since(frame.arrived) > self.max_frame_age {
                 slot.frame = None;
                 self.stats[i].count_drop(DropReason::TooOld);
@@ -127,6 +139,7 @@ impl FrameBoard {
                 continue;
             }
             let frame = slot.frame.take().expect("checked above");
+            slot.in_flight = true;
             // Keep the camera's cadence when on time; after a late take, wait at least half an
             // interval so a backlog never turns into a burst.
             slot.next_due = (slot.next_due + slot.interval).max(now + slot.interval / 2);
@@ -172,6 +185,17 @@ impl FrameBoard {
             Scan::Frame(frame) => Some(frame),
             _ => None,
         }
+    }
+
+    /// Marks the frame of `camera` that a thread took as finished, so the camera's next frame
+    /// can be taken. Every frame returned by `take` must be `done` once.
+    pub fn done(&self, camera: usize) {
+        let mut state = self.lock();
+        if let Some(slot) = state.slots.get_mut(camera) {
+            slot.in_flight = false;
+        }
+        drop(state);
+        self.changed.notify_all();
     }
 
     /// Stops the board: `take` returns `None` to every thread, offers are ignored, and frames
@@ -249,6 +273,7 @@ mod tests {
             "the newest frame"
         );
         assert_eq!(drops(&b, 0, DropReason::Busy), 1);
+        b.done(0);
         // Camera not due for 100 ms: replacements now are the intended rate limit.
         b.offer_at(frame(0, 3, t0 + 10 * MS), t0 + 10 * MS);
         b.offer_at(frame(0, 4, t0 + 40 * MS), t0 + 40 * MS);
@@ -272,6 +297,7 @@ mod tests {
             b.offer_at(frame(0, k, now), now);
             if b.try_take_at(now).is_some() {
                 taken += 1;
+                b.done(0);
             }
         }
         assert_eq!(taken, 50, "10 s at 5 fps");
@@ -280,6 +306,7 @@ mod tests {
         let late = t0 + Duration::from_secs(30);
         b.offer_at(frame(0, 1000, late), late);
         assert!(b.try_take_at(late).is_some());
+        b.done(0);
         b.offer_at(frame(0, 1001, late + 50 * MS), late + 50 * MS);
         assert!(b.try_take_at(late + 50 * MS).is_none());
         assert!(b.try_take_at(late + 100 * MS).is_some());
@@ -295,7 +322,9 @@ mod tests {
                 b.offer_at(frame(camera, round, t0), t0);
             }
             for _ in 0..3 {
-                order.push(b.try_take_at(t0).unwrap().camera);
+                let camera = b.try_take_at(t0).unwrap().camera;
+                order.push(camera);
+                b.done(camera);
             }
         }
         assert_eq!(order, vec![0, 1, 2, 0, 1, 2, 0, 1, 2]);
@@ -351,6 +380,27 @@ mod tests {
         std::thread::sleep(Duration::from_millis(50));
         b.offer(frame(0, 7, Instant::now()));
         assert_eq!(waiter.join().unwrap(), Some(7));
+    }
+
+    #[test]
+    fn a_camera_is_analysed_by_one_thread_at_a_time() {
+        let b = board(&[0, 0], 1000);
+        let t0 = Instant::now();
+        b.offer_at(frame(0, 1, t0), t0);
+        assert_eq!(b.try_take_at(t0).map(|f| f.seq), Some(1));
+        b.offer_at(frame(0, 2, t0), t0);
+        b.offer_at(frame(1, 1, t0), t0);
+        assert_eq!(
+            b.try_take_at(t0).map(|f| f.camera),
+            Some(1),
+            "camera 0 is in flight"
+        );
+        assert!(
+            b.try_take_at(t0).is_none(),
+            "camera 0's next frame waits for done"
+        );
+        b.done(0);
+        assert_eq!(b.try_take_at(t0).map(|f| (f.camera, f.seq)), Some((0, 2)));
     }
 
     #[test]

@@ -22,6 +22,8 @@
 //!   `Detector` (ONNX Runtime sessions are used by one thread at a time).
 //! - Handing a result to the publisher never blocks: when its bounded channel is full the
 //!   result is dropped and counted ([`DropReason::PublishQueueFull`]).
+//! - A camera is analysed by at most one thread at a time ([`FrameBoard::done`]), so its
+//!   frames are analysed, tracked and published in order.
 //! - Cameras are served in fair rotation: after a thread takes camera `i`, the next search
 //!   starts at `i + 1`, so a busy camera cannot starve the others.
 
@@ -53,5 +55,9 @@ pub struct AnalysedFrame {
     pub width: usize,
     pub height: usize,
     pub objects: Vec<Object>,
+    /// Per object (same order): the id of its confirmed track.
+    pub track_ids: Vec<Option<u64>>,
+    /// Events this frame decided, numbered, with their snapshots.
+    pub events: Vec<crate::events::Event>,
     pub inference: Duration,
 }

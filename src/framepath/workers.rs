@@ -1,7 +1,7 @@
 //! The inference threads.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -10,6 +10,7 @@ use tokio::sync::mpsc::error::TrySendError;
 
 use super::{AnalysedFrame, FrameBoard};
 use crate::detect::Detector;
+use crate::events::CameraEvents;
 use crate::health::{CameraStats, DropReason};
 
 /// The running inference threads.
@@ -65,6 +66,7 @@ pub fn spawn_workers(
     detectors: Vec<Detector>,
     board: Arc<FrameBoard>,
     stats: Vec<Arc<CameraStats>>,
+    events: Arc<Vec<Mutex<CameraEvents>>>,
     results: mpsc::Sender<AnalysedFrame>,
 ) -> std::io::Result<WorkerPool> {
     let epoch = Instant::now();
@@ -76,9 +78,10 @@ pub fn spawn_workers(
         let board = Arc::clone(&board);
         let stats = stats.clone();
         let results = results.clone();
+        let events = Arc::clone(&events);
         let handle = std::thread::Builder::new()
             .name(format!("infer-{index}"))
-            .spawn(move || run_worker(detector, &board, &stats, &results, &busy, epoch))?;
+            .spawn(move || run_worker(detector, &board, &stats, &events, &results, &busy, epoch))?;
         handles.push(handle);
     }
     Ok(WorkerPool {
@@ -88,10 +91,23 @@ pub fn spawn_workers(
     })
 }
 
+/// Calls [`FrameBoard::done`] when dropped.
+struct DoneGuard<'a> {
+    board: &'a FrameBoard,
+    camera: usize,
+}
+
+impl Drop for DoneGuard<'_> {
+    fn drop(&mut self) {
+        self.board.done(self.camera);
+    }
+}
+
 fn run_worker(
     mut detector: Detector,
     board: &FrameBoard,
     stats: &[Arc<CameraStats>],
+    events: &[Mutex<CameraEvents>],
     results: &mpsc::Sender<AnalysedFrame>,
     busy_since_ms: &AtomicU64,
     epoch: Instant,
@@ -101,12 +117,30 @@ fn run_worker(
             (epoch.elapsed().as_millis() as u64).max(1),
             Ordering::Relaxed,
         );
-        let camera_stats = &stats[captured.camera];
+        let camera = captured.camera;
+        // Whatever happens below, the camera's next frame becomes available again.
+        let _done = DoneGuard { board, camera };
+        let camera_stats = &stats[camera];
         let span = tracing::debug_span!("camera", name = %camera_stats.name);
         let _entered = span.enter();
         match detector.detect(&captured.frame.as_bgr()) {
             Ok(detections) => {
                 camera_stats.count_analysed(detections.timings.inference);
+                // Tracking and events, on this thread: the board gives a camera to one thread
+                // at a time, so the lock is never contended and frames arrive in order.
+                let t_s = captured
+                    .arrived
+                    .saturating_duration_since(epoch)
+                    .as_secs_f64();
+                let frame_events = events[camera]
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .analyse(
+                        &captured.frame,
+                        &detections.objects,
+                        t_s,
+                        captured.captured_at,
+                    );
                 let analysed = AnalysedFrame {
                     camera: captured.camera,
                     seq: captured.seq,
@@ -116,6 +150,8 @@ fn run_worker(
                     width: captured.frame.width,
                     height: captured.frame.height,
                     objects: detections.objects,
+                    track_ids: frame_events.track_ids,
+                    events: frame_events.events,
                     inference: detections.timings.inference,
                 };
                 match results.try_send(analysed) {

@@ -254,6 +254,172 @@ pub fn annotate(frame: &Frame, objects: &[Object]) -> Result<Frame, ImageError> 
     Frame::from_mat(&mat)
 }
 
+/// Something drawn on a snapshot, in normalised coordinates.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Overlay {
+    /// An object's box with its label, in its class colour.
+    Box {
+        bbox: [f32; 4],
+        class: &'static str,
+        label: String,
+    },
+    /// A zone (closed) or a line (open) with its name at the first point.
+    Shape {
+        points: Vec<[f32; 2]>,
+        closed: bool,
+        label: String,
+    },
+}
+
+/// Zones and lines are drawn in yellow (BGR).
+fn shape_colour() -> Scalar {
+    Scalar::new(0.0, 215.0, 255.0, 0.0)
+}
+
+fn to_pixels(frame_width: i32, frame_height: i32, [x, y, w, h]: [f32; 4]) -> CvRect {
+    let (fw, fh) = (frame_width as f32, frame_height as f32);
+    let x1 = (x * fw).round().clamp(0.0, fw - 1.0) as i32;
+    let y1 = (y * fh).round().clamp(0.0, fh - 1.0) as i32;
+    let x2 = ((x + w) * fw).round().clamp(x1 as f32 + 1.0, fw) as i32;
+    let y2 = ((y + h) * fh).round().clamp(y1 as f32 + 1.0, fh) as i32;
+    CvRect::new(x1, y1, x2 - x1, y2 - y1)
+}
+
+fn draw_label(
+    mat: &mut Mat,
+    text: &str,
+    x: i32,
+    y: i32,
+    colour: Scalar,
+    font_scale: f64,
+) -> Result<(), ImageError> {
+    let font = imgproc::FONT_HERSHEY_SIMPLEX;
+    let mut baseline = 0;
+    let size = imgproc::get_text_size(text, font, font_scale, 1, &mut baseline)?;
+    let pad = 2;
+    let top = (y - size.height - 2 * pad).max(0);
+    let background = CvRect::new(
+        x.max(0),
+        top,
+        size.width + 2 * pad,
+        size.height + baseline + 2 * pad,
+    );
+    imgproc::rectangle(mat, background, colour, imgproc::FILLED, imgproc::LINE_8, 0)?;
+    imgproc::put_text(
+        mat,
+        text,
+        Point::new(x.max(0) + pad, top + pad + size.height),
+        font,
+        font_scale,
+        Scalar::all(0.0),
+        1,
+        imgproc::LINE_AA,
+        false,
+    )?;
+    Ok(())
+}
+
+/// A snapshot for an event: the frame scaled down to at most `max_width`, the `redact` boxes
+/// pixelated beyond recognition (data minimisation: every person in the picture), then the
+/// overlays drawn, encoded as JPEG of `quality`.
+///
+/// # Errors
+/// Only OpenCV failures, which do not happen for a valid frame.
+pub fn snapshot_jpeg(
+    frame: &Frame,
+    redact: &[[f32; 4]],
+    overlays: &[Overlay],
+    max_width: u32,
+    quality: u8,
+) -> Result<Vec<u8>, ImageError> {
+    let mut mat = frame.to_mat()?;
+    if frame.width > max_width.max(16) as usize {
+        let scale = f64::from(max_width.max(16)) / frame.width as f64;
+        let size = opencv::core::Size::new(
+            max_width.max(16) as i32,
+            ((frame.height as f64 * scale).round() as i32).max(1),
+        );
+        let mut scaled = Mat::default();
+        imgproc::resize(&mat, &mut scaled, size, 0.0, 0.0, imgproc::INTER_AREA)?;
+        mat = scaled;
+    }
+    let (w, h) = (mat.cols(), mat.rows());
+    for bbox in redact {
+        let rect = to_pixels(w, h, *bbox);
+        // Pixelate: down to blocks of about 1/6 of the box width, back up without smoothing.
+        let region = Mat::roi(&mat, rect)?.try_clone()?;
+        let blocks =
+            opencv::core::Size::new((rect.width / 6).clamp(1, 8), (rect.height / 6).clamp(1, 16));
+        let mut small = Mat::default();
+        imgproc::resize(&region, &mut small, blocks, 0.0, 0.0, imgproc::INTER_AREA)?;
+        let mut coarse = Mat::default();
+        imgproc::resize(
+            &small,
+            &mut coarse,
+            rect.size(),
+            0.0,
+            0.0,
+            imgproc::INTER_NEAREST,
+        )?;
+        let mut target = Mat::roi_mut(&mut mat, rect)?;
+        coarse.copy_to(&mut target)?;
+    }
+    let thickness = ((h as f32 / 360.0).round() as i32).max(1) * 2;
+    let font_scale = f64::from((h as f32 / 900.0).max(0.4));
+    for overlay in overlays {
+        match overlay {
+            Overlay::Box { bbox, class, label } => {
+                let rect = to_pixels(w, h, *bbox);
+                let colour = class_colour(class);
+                imgproc::rectangle(&mut mat, rect, colour, thickness, imgproc::LINE_8, 0)?;
+                draw_label(&mut mat, label, rect.x, rect.y, colour, font_scale)?;
+            }
+            Overlay::Shape {
+                points,
+                closed,
+                label,
+            } => {
+                let pixels: Vector<Point> = points
+                    .iter()
+                    .map(|[x, y]| {
+                        Point::new((x * w as f32).round() as i32, (y * h as f32).round() as i32)
+                    })
+                    .collect();
+                let mut polylines = Vector::<Vector<Point>>::new();
+                polylines.push(pixels.clone());
+                imgproc::polylines(
+                    &mut mat,
+                    &polylines,
+                    *closed,
+                    shape_colour(),
+                    thickness,
+                    imgproc::LINE_AA,
+                    0,
+                )?;
+                if let Ok(first) = pixels.get(0) {
+                    draw_label(
+                        &mut mat,
+                        label,
+                        first.x,
+                        first.y,
+                        shape_colour(),
+                        font_scale,
+                    )?;
+                }
+            }
+        }
+    }
+    let mut buffer = Vector::<u8>::new();
+    let params = Vector::<i32>::from_slice(&[
+        imgcodecs::IMWRITE_JPEG_QUALITY,
+        i32::from(quality.clamp(1, 100)),
+    ]);
+    if !imgcodecs::imencode(".jpg", &mat, &mut buffer, &params)? {
+        return Err(ImageError::OpenCv("JPEG encoding failed".to_owned()));
+    }
+    Ok(buffer.to_vec())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -319,6 +485,56 @@ mod tests {
         );
         assert_eq!(drawn.pixel(5, 5), Some([0, 0, 0]), "outside untouched");
         assert_eq!(drawn.pixel(100, 70), Some([0, 0, 0]), "inside untouched");
+    }
+
+    #[test]
+    fn snapshot_scales_redacts_and_draws() {
+        // Left half a fine checkerboard (detail a person's face would have), right half black.
+        let (w, h) = (400usize, 200usize);
+        let mut data = vec![0u8; w * h * 3];
+        for y in 0..h {
+            for x in 0..w / 2 {
+                let v = if (x / 2 + y / 2) % 2 == 0 { 255 } else { 0 };
+                data[(y * w + x) * 3..(y * w + x) * 3 + 3].copy_from_slice(&[v, v, v]);
+            }
+        }
+        let frame = Frame::from_bgr(w, h, w * 3, data).unwrap();
+        let overlays = [
+            Overlay::Box {
+                bbox: [0.6, 0.2, 0.2, 0.5],
+                class: "person",
+                label: "person #3".into(),
+            },
+            Overlay::Shape {
+                points: vec![[0.55, 0.05], [0.55, 0.95]],
+                closed: false,
+                label: "border".into(),
+            },
+        ];
+        let jpeg = snapshot_jpeg(&frame, &[[0.0, 0.0, 0.5, 1.0]], &overlays, 200, 95).unwrap();
+        let out = decode_image(&jpeg).unwrap();
+        assert_eq!((out.width, out.height), (200, 100), "scaled to max_width");
+        // The redacted half has lost its fine detail: neighbouring pixels are alike.
+        let mut max_step = 0;
+        for x in 10..90 {
+            let (a, b) = (
+                out.pixel(x, 50).unwrap()[1],
+                out.pixel(x + 1, 50).unwrap()[1],
+            );
+            max_step = max_step.max(a.abs_diff(b));
+        }
+        assert!(max_step < 60, "pixelated: largest step {max_step}");
+        // The person box is drawn in green on the black half, the line in yellow.
+        let green = out.pixel(140, 69).unwrap();
+        assert!(
+            green[1] > 150 && green[0] < 120 && green[2] < 120,
+            "box edge {green:?}"
+        );
+        let yellow = out.pixel(110, 80).unwrap();
+        assert!(
+            yellow[2] > 150 && yellow[1] > 150 && yellow[0] < 100,
+            "line {yellow:?}"
+        );
     }
 
     #[test]

@@ -54,8 +54,8 @@ use crate::config::{Config, DeviceConfig, MqttConfig, Qos};
 use crate::framepath::AnalysedFrame;
 use crate::health::{CameraCounters, CameraState, CameraStats, DropReason, ProcessSampler};
 use payload::{
-    BrokerHealth, CameraHealth, CameraStatus, DetectionsPayload, DeviceState, HealthPayload,
-    ProcessFigures, StatusPayload,
+    BrokerHealth, CameraHealth, CameraStatus, DetectionsPayload, DeviceState, EventPayload,
+    HealthPayload, ProcessFigures, StatusPayload,
 };
 
 /// Requests the rumqttc client queues before `try_publish` fails (and a detection is dropped as
@@ -69,7 +69,7 @@ pub const OFFLINE_ACK_TIMEOUT: Duration = Duration::from_secs(3);
 const DISCONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// The names [`schema_json`] knows.
-pub const SCHEMA_NAMES: [&str; 3] = ["status", "detections", "health"];
+pub const SCHEMA_NAMES: [&str; 4] = ["status", "detections", "health", "events"];
 
 /// The JSON Schema (draft 2020-12) of a payload: `status`, `detections` or `health` (the
 /// topic's last level; the full schema ids `watchpost.status/1` … work too).
@@ -80,6 +80,7 @@ pub fn schema_json(name: &str) -> Option<&'static str> {
             Some(include_str!("schemas/detections.schema.json"))
         }
         "health" | payload::HEALTH_SCHEMA => Some(include_str!("schemas/health.schema.json")),
+        "events" | payload::EVENTS_SCHEMA => Some(include_str!("schemas/events.schema.json")),
         _ => None,
     }
 }
@@ -484,7 +485,45 @@ impl Outbox {
         }
     }
 
+    /// Events of one frame (QoS 1), each after its snapshot. While the broker is unreachable
+    /// they are handed to the MQTT client all the same (it holds a few); the disk outbox that
+    /// keeps them through long outages is a later step.
+    fn publish_events(&mut self, frame: &AnalysedFrame) {
+        let Some(stats) = self.cameras.get(frame.camera).cloned() else {
+            return;
+        };
+        for event in &frame.events {
+            let snapshot_topic = event.snapshot.as_ref().and_then(|snapshot| {
+                let topic = self.topics.snapshot(&stats.name, &event.event_id);
+                match self.client.try_publish(topic.clone(), QoS::AtLeastOnce, false, snapshot.jpeg.clone()) {
+                    Ok(()) => Some(topic),
+                    Err(_) => {
+                        tracing::warn!(camera = %stats.name, event_id = %event.event_id, "MQTT request queue full: snapshot not published");
+                        None
+                    }
+                }
+            });
+            let payload = EventPayload::new(&stats.name, event, snapshot_topic);
+            let Some(bytes) = to_json(&payload) else {
+                continue;
+            };
+            if self
+                .client
+                .try_publish(
+                    self.topics.events(&stats.name),
+                    QoS::AtLeastOnce,
+                    false,
+                    bytes,
+                )
+                .is_err()
+            {
+                tracing::warn!(camera = %stats.name, event_id = %event.event_id, seq = event.seq, "MQTT request queue full: event not published");
+            }
+        }
+    }
+
     fn publish_detections(&mut self, frame: &AnalysedFrame, connected: bool) {
+        self.publish_events(frame);
         if frame.objects.is_empty() {
             return;
         }
@@ -647,7 +686,7 @@ mod tests {
             assert_eq!(schema["additionalProperties"], false, "{name}");
             assert_eq!(schema_json(&format!("watchpost.{name}/1")), Some(text));
         }
-        assert_eq!(schema_json("events"), None);
+        assert_eq!(schema_json("snapshots"), None);
     }
 
     #[test]

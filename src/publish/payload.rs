@@ -19,6 +19,8 @@ use crate::ingest::CaptureClock;
 pub const STATUS_SCHEMA: &str = "watchpost.status/1";
 /// `schema` of `{camera}/detections`.
 pub const DETECTIONS_SCHEMA: &str = "watchpost.detections/1";
+/// `schema` of `{camera}/events`.
+pub const EVENTS_SCHEMA: &str = "watchpost.events/1";
 /// `schema` of `health`.
 pub const HEALTH_SCHEMA: &str = "watchpost.health/1";
 
@@ -101,7 +103,71 @@ pub struct DetectionsPayload<'a> {
     pub latency_ms: f64,
     pub frame: FrameSize,
     pub model: &'a str,
-    pub objects: &'a [Object],
+    pub objects: Vec<TrackedObject<'a>>,
+}
+
+/// An object as `watchpost detect` prints it, plus the id of its confirmed track.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TrackedObject<'a> {
+    #[serde(flatten)]
+    pub object: &'a Object,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub track_id: Option<u64>,
+}
+
+/// `{camera}/events`: one decided event.
+#[derive(Clone, Debug, Serialize)]
+pub struct EventPayload<'a> {
+    pub schema: &'static str,
+    pub event_id: &'a str,
+    pub seq: u64,
+    #[serde(rename = "type")]
+    pub kind: crate::config::EventKind,
+    pub camera: &'a TopicName,
+    pub at: String,
+    pub track_id: u64,
+    pub class: &'static str,
+    pub label: &'a str,
+    pub score: f32,
+    pub bbox: [f32; 4],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub zone: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub direction: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dwell_s: Option<f64>,
+    /// Topic of the event's picture, when one was published.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<String>,
+}
+
+impl<'a> EventPayload<'a> {
+    pub fn new(
+        camera: &'a TopicName,
+        event: &'a crate::events::Event,
+        snapshot_topic: Option<String>,
+    ) -> Self {
+        EventPayload {
+            schema: EVENTS_SCHEMA,
+            event_id: &event.event_id,
+            seq: event.seq,
+            kind: event.kind,
+            camera,
+            at: rfc3339_millis(event.at),
+            track_id: event.track_id,
+            class: event.class,
+            label: &event.label,
+            score: event.score,
+            bbox: event.bbox,
+            zone: event.zone.as_deref(),
+            line: event.line.as_deref(),
+            direction: event.direction.as_deref(),
+            dwell_s: event.dwell_s,
+            snapshot: snapshot_topic,
+        }
+    }
 }
 
 impl<'a> DetectionsPayload<'a> {
@@ -125,7 +191,15 @@ impl<'a> DetectionsPayload<'a> {
                 height: frame.height,
             },
             model,
-            objects: &frame.objects,
+            objects: frame
+                .objects
+                .iter()
+                .enumerate()
+                .map(|(i, object)| TrackedObject {
+                    object,
+                    track_id: frame.track_ids.get(i).copied().flatten(),
+                })
+                .collect(),
         }
     }
 }
@@ -402,6 +476,8 @@ mod tests {
                     bbox: [0.0, 0.75, 0.25, 0.25],
                 },
             ],
+            track_ids: vec![Some(7), None],
+            events: Vec::new(),
             inference: Duration::from_millis(50),
         };
         let camera = name("gate");
@@ -419,7 +495,7 @@ mod tests {
                 r#""captured_at":"2026-11-29T02:31:08.123Z","clock":"camera","#,
                 r#""published_at":"2026-11-29T02:31:08.200Z","latency_ms":76.5,"#,
                 r#""frame":{"width":1920,"height":1080},"model":"nanodet-m-416","#,
-                r#""objects":[{"class":"person","label":"person","score":0.875,"bbox":[0.5,0.25,0.125,0.5]},"#,
+                r#""objects":[{"class":"person","label":"person","score":0.875,"bbox":[0.5,0.25,0.125,0.5],"track_id":7},"#,
                 r#"{"class":"vehicle","label":"car","score":0.5,"bbox":[0.0,0.75,0.25,0.25]}]}"#
             )
         );

@@ -41,6 +41,16 @@ impl Topics {
         format!("{}/{camera}/detections", self.base)
     }
 
+    /// `{base}/{camera}/events`: QoS 1, not retained.
+    pub fn events(&self, camera: &TopicName) -> String {
+        format!("{}/{camera}/events", self.base)
+    }
+
+    /// `{base}/{camera}/snapshots/{event_id}`: the JPEG of one event.
+    pub fn snapshot(&self, camera: &TopicName, event_id: &str) -> String {
+        format!("{}/{camera}/snapshots/{event_id}", self.base)
+    }
+
     /// `{base}/#`: every topic of this device, for subscribers.
     pub fn all(&self) -> String {
         format!("{}/#", self.base)

@@ -1,0 +1,444 @@
+//! From analysed frames to events: per camera, the tracker, the zone and line watches, the
+//! persistent event sequence, and snapshots.
+//!
+//! ```text
+//!  objects of one frame ─▶ track::Tracker ─▶ track ids (confirmed tracks only)
+//!                              │ started / ended ─▶ track_start / track_end
+//!                              ▼ anchor = bottom centre of each tracked box
+//!                 track::zones::ZoneWatch ─▶ zone_enter / zone_exit / loitering
+//!                 track::lines::LineWatch ─▶ line_cross (+ direction)
+//!                              ▼
+//!                 seq (SeqStore, durable before use) + event_id, snapshot (imaging)
+//! ```
+//!
+//! Runs on the inference thread that analysed the frame (never on an async worker); the frame
+//! board hands a camera to one thread at a time, so each camera's frames arrive here in order.
+//! Time-based parameters use `t_s`, seconds on the agent's monotonic clock; `at` is the capture
+//! time of the frame that decided the event.
+
+mod seq;
+
+pub use seq::{SeqError, SeqStore};
+
+use std::time::SystemTime;
+
+use crate::config::{
+    CameraConfig, EventKind, EventsConfig, LineConfig, SnapshotMode, TrackingConfig, ZoneConfig,
+};
+use crate::detect::{CoarseClass, Object};
+use crate::geometry::Point;
+use crate::imaging::{self, Frame, Overlay};
+use crate::track::lines::LineWatch;
+use crate::track::tracker::{Track, Tracker};
+use crate::track::zones::{ZoneEventKind, ZoneWatch};
+
+/// A picture that goes with an event.
+#[derive(Clone, Debug)]
+pub struct Snapshot {
+    pub jpeg: Vec<u8>,
+}
+
+/// One event, decided and numbered.
+#[derive(Clone, Debug)]
+pub struct Event {
+    pub kind: EventKind,
+    /// Per camera, +1 for every event, durable across restarts.
+    pub seq: u64,
+    /// Unique; the same on every retry of the same event.
+    pub event_id: String,
+    /// Capture time of the frame that decided it.
+    pub at: SystemTime,
+    pub track_id: u64,
+    pub class: &'static str,
+    pub label: String,
+    pub score: f32,
+    /// Normalised `[x, y, w, h]`.
+    pub bbox: [f32; 4],
+    pub zone: Option<String>,
+    pub line: Option<String>,
+    pub direction: Option<String>,
+    pub dwell_s: Option<f64>,
+    pub snapshot: Option<Snapshot>,
+}
+
+/// What one frame produced.
+#[derive(Debug, Default)]
+pub struct FrameEvents {
+    /// Per object of the frame (same order): its confirmed track's id.
+    pub track_ids: Vec<Option<u64>>,
+    pub events: Vec<Event>,
+}
+
+/// An event before it has a number.
+struct Pending {
+    kind: EventKind,
+    track_id: u64,
+    class: &'static str,
+    label: String,
+    score: f32,
+    bbox: [f32; 4],
+    zone: Option<usize>,
+    line: Option<usize>,
+    direction: Option<String>,
+    dwell_s: Option<f64>,
+}
+
+/// One camera's event state.
+pub struct CameraEvents {
+    camera_name: String,
+    tracker: Tracker,
+    zones: Vec<(ZoneConfig, ZoneWatch)>,
+    lines: Vec<(LineConfig, LineWatch)>,
+    seq: SeqStore,
+    snapshots: SnapshotMode,
+    snapshot_kinds: Vec<EventKind>,
+    snapshot_max_width: u32,
+    snapshot_quality: u8,
+}
+
+impl std::fmt::Debug for CameraEvents {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CameraEvents")
+            .field("camera", &self.camera_name)
+            .finish_non_exhaustive()
+    }
+}
+
+fn anchor(bbox: [f32; 4]) -> Point {
+    Point {
+        x: bbox[0] + bbox[2] / 2.0,
+        y: bbox[1] + bbox[3],
+    }
+}
+
+fn round_s(seconds: f64) -> f64 {
+    (seconds * 1000.0).round() / 1000.0
+}
+
+impl CameraEvents {
+    pub fn new(
+        camera: &CameraConfig,
+        tracking: &TrackingConfig,
+        events: &EventsConfig,
+        seq: SeqStore,
+    ) -> CameraEvents {
+        CameraEvents {
+            camera_name: camera.name.to_string(),
+            tracker: Tracker::new(tracking),
+            zones: camera
+                .zones
+                .iter()
+                .map(|z| (z.clone(), ZoneWatch::new(z, tracking.inertia)))
+                .collect(),
+            lines: camera
+                .lines
+                .iter()
+                .map(|l| (l.clone(), LineWatch::new(l, tracking.inertia)))
+                .collect(),
+            seq,
+            snapshots: if events.metadata_only {
+                SnapshotMode::Off
+            } else {
+                events.snapshots
+            },
+            snapshot_kinds: events.snapshot_kinds.clone(),
+            snapshot_max_width: events.snapshot_max_width,
+            snapshot_quality: events.snapshot_quality,
+        }
+    }
+
+    /// Tracks the objects of one analysed frame and returns their track ids and the events the
+    /// frame decided, numbered, with snapshots rendered from `frame` where configured.
+    pub fn analyse(
+        &mut self,
+        frame: &Frame,
+        objects: &[Object],
+        t_s: f64,
+        at: SystemTime,
+    ) -> FrameEvents {
+        let update = self.tracker.update(objects, t_s);
+        let mut pending = Vec::new();
+
+        for ended in &update.ended {
+            for (_, watch) in &mut self.zones {
+                watch.forget(ended.id);
+            }
+            for (_, watch) in &mut self.lines {
+                watch.forget(ended.id);
+            }
+            pending.push(pending_from_track(
+                EventKind::TrackEnd,
+                ended,
+                Some(round_s(ended.dwell_s())),
+            ));
+        }
+        for (object, track_id) in objects.iter().zip(&update.track_ids) {
+            let Some(track_id) = *track_id else { continue };
+            let from_object = |kind| Pending {
+                kind,
+                track_id,
+                class: object.class,
+                label: object.label.clone(),
+                score: object.score,
+                bbox: object.bbox,
+                zone: None,
+                line: None,
+                direction: None,
+                dwell_s: None,
+            };
+            if update.started.contains(&track_id) {
+                pending.push(from_object(EventKind::TrackStart));
+            }
+            let Some(class) = CoarseClass::parse(object.class) else {
+                continue;
+            };
+            let point = anchor(object.bbox);
+            for (index, (_, watch)) in self.zones.iter_mut().enumerate() {
+                for zone_event in watch.update(track_id, class, point, t_s) {
+                    let (kind, dwell_s) = match zone_event.kind {
+                        ZoneEventKind::Enter => (EventKind::ZoneEnter, None),
+                        ZoneEventKind::Exit { dwell_s } => {
+                            (EventKind::ZoneExit, Some(round_s(dwell_s)))
+                        }
+                        ZoneEventKind::Loiter { dwell_s } => {
+                            (EventKind::Loitering, Some(round_s(dwell_s)))
+                        }
+                    };
+                    pending.push(Pending {
+                        zone: Some(index),
+                        dwell_s,
+                        ..from_object(kind)
+                    });
+                }
+            }
+            for (index, (_, watch)) in self.lines.iter_mut().enumerate() {
+                if let Some(crossing) = watch.update(track_id, class, point, t_s) {
+                    pending.push(Pending {
+                        line: Some(index),
+                        direction: Some(crossing.direction.to_string()),
+                        ..from_object(EventKind::LineCross)
+                    });
+                }
+            }
+        }
+
+        let events = pending
+            .into_iter()
+            .filter_map(|p| self.number_and_picture(p, frame, objects, at))
+            .collect();
+        FrameEvents {
+            track_ids: update.track_ids,
+            events,
+        }
+    }
+
+    fn number_and_picture(
+        &mut self,
+        p: Pending,
+        frame: &Frame,
+        objects: &[Object],
+        at: SystemTime,
+    ) -> Option<Event> {
+        let (seq, event_id) = match self.seq.next_seq() {
+            Ok(next) => next,
+            Err(e) => {
+                // Keep producing events: numbering goes on in memory, and the operator is told
+                // that a restart may reuse numbers.
+                tracing::error!(camera = %self.camera_name, error = %e, "event sequence not persisted; continuing in memory");
+                self.seq.detach();
+                self.seq.next_seq().ok()?
+            }
+        };
+        let zone = p.zone.map(|i| &self.zones[i].0);
+        let line = p.line.map(|i| &self.lines[i].0);
+        let snapshot = if self.snapshots != SnapshotMode::Off
+            && self.snapshot_kinds.contains(&p.kind)
+        {
+            let redact: Vec<[f32; 4]> = if self.snapshots == SnapshotMode::Redacted {
+                objects
+                    .iter()
+                    .filter(|o| o.class == "person")
+                    .map(|o| o.bbox)
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            let mut overlays = Vec::new();
+            if let Some(zone) = zone {
+                overlays.push(Overlay::Shape {
+                    points: zone.polygon.points().iter().map(|p| [p.x, p.y]).collect(),
+                    closed: true,
+                    label: zone.name.to_string(),
+                });
+            }
+            if let Some(line) = line {
+                overlays.push(Overlay::Shape {
+                    points: line.polyline.points().iter().map(|p| [p.x, p.y]).collect(),
+                    closed: false,
+                    label: line.name.to_string(),
+                });
+            }
+            overlays.push(Overlay::Box {
+                bbox: p.bbox,
+                class: p.class,
+                label: format!("{} #{}", p.label, p.track_id),
+            });
+            match imaging::snapshot_jpeg(
+                frame,
+                &redact,
+                &overlays,
+                self.snapshot_max_width,
+                self.snapshot_quality,
+            ) {
+                Ok(jpeg) => Some(Snapshot { jpeg }),
+                Err(e) => {
+                    tracing::warn!(camera = %self.camera_name, error = %e, "snapshot not rendered");
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        Some(Event {
+            kind: p.kind,
+            seq,
+            event_id,
+            at,
+            track_id: p.track_id,
+            class: p.class,
+            label: p.label,
+            score: p.score,
+            bbox: p.bbox,
+            zone: zone.map(|z| z.name.to_string()),
+            line: line.map(|l| l.name.to_string()),
+            direction: p.direction,
+            dwell_s: p.dwell_s,
+            snapshot,
+        })
+    }
+}
+
+fn pending_from_track(kind: EventKind, track: &Track, dwell_s: Option<f64>) -> Pending {
+    Pending {
+        kind,
+        track_id: track.id,
+        class: track.class,
+        label: track.label.clone(),
+        score: track.score,
+        bbox: track
+            .bbox
+            .to_xywh()
+            .map(|v| (v * 10_000.0).round() / 10_000.0),
+        zone: None,
+        line: None,
+        direction: None,
+        dwell_s,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::config::{DecoderChoice, RtspTransport, TopicName};
+    use crate::geometry::Polyline;
+
+    fn camera_with_line() -> CameraConfig {
+        CameraConfig {
+            name: TopicName::parse("gate").unwrap(),
+            url: "rtsp://127.0.0.1/x".into(),
+            username: None,
+            password: None,
+            detect_fps: 5.0,
+            transport: RtspTransport::Tcp,
+            latency: Duration::from_millis(200),
+            stall_timeout: Duration::from_secs(5),
+            decoder: DecoderChoice::Auto,
+            zones: Vec::new(),
+            lines: vec![LineConfig {
+                name: TopicName::parse("border").unwrap(),
+                polyline: Polyline::new(vec![Point::new(0.5, 0.1), Point::new(0.5, 0.95)]).unwrap(),
+                direction_names: [
+                    TopicName::parse("in").unwrap(),
+                    TopicName::parse("out").unwrap(),
+                ],
+                classes: vec![CoarseClass::Person],
+                inertia: None,
+            }],
+        }
+    }
+
+    /// A person walking from the left of the picture to the right, 5 frames a second.
+    fn walk(events: &EventsConfig) -> Vec<Event> {
+        let frame = Frame::from_bgr(64, 36, 64 * 3, vec![90; 64 * 36 * 3]).unwrap();
+        let mut camera = CameraEvents::new(
+            &camera_with_line(),
+            &TrackingConfig::default(),
+            events,
+            SeqStore::in_memory(),
+        );
+        let mut all = Vec::new();
+        for step in 0..20 {
+            let x = 0.2 + 0.03 * step as f32;
+            let person = Object {
+                class: "person",
+                label: "person".into(),
+                score: 0.8,
+                bbox: [x, 0.4, 0.06, 0.3],
+            };
+            let out = camera.analyse(&frame, &[person], f64::from(step) * 0.2, SystemTime::now());
+            all.extend(out.events);
+        }
+        all
+    }
+
+    #[test]
+    fn a_walk_across_a_line_gives_one_crossing_numbered_with_its_snapshot() {
+        let events = walk(&EventsConfig::default());
+        let kinds: Vec<EventKind> = events.iter().map(|e| e.kind).collect();
+        assert_eq!(kinds, vec![EventKind::TrackStart, EventKind::LineCross]);
+        let crossing = &events[1];
+        // Screen-left to screen-right on a line drawn top to bottom: Right to Left side = "out".
+        assert_eq!(crossing.direction.as_deref(), Some("out"));
+        assert_eq!(crossing.line.as_deref(), Some("border"));
+        assert_eq!((events[0].seq, crossing.seq), (1, 2), "+1 per event");
+        assert!(crossing.event_id.ends_with("-2"));
+        let jpeg = &crossing
+            .snapshot
+            .as_ref()
+            .expect("line_cross has a snapshot by default")
+            .jpeg;
+        assert!(imaging::decode_image(jpeg).is_ok());
+        assert!(
+            events[0].snapshot.is_none(),
+            "track_start has none by default"
+        );
+    }
+
+    #[test]
+    fn privacy_modes_decide_the_pictures() {
+        let off = EventsConfig {
+            snapshots: SnapshotMode::Off,
+            ..EventsConfig::default()
+        };
+        let metadata_only = EventsConfig {
+            metadata_only: true,
+            snapshots: SnapshotMode::Annotated,
+            ..EventsConfig::default()
+        };
+        let redacted = EventsConfig {
+            snapshots: SnapshotMode::Redacted,
+            ..EventsConfig::default()
+        };
+        for (name, config, pictures) in [
+            ("off", off, false),
+            ("metadata only", metadata_only, false),
+            ("redacted", redacted, true),
+        ] {
+            let events = walk(&config);
+            assert_eq!(events.len(), 2, "{name}: the events themselves are kept");
+            assert_eq!(events[1].snapshot.is_some(), pictures, "{name}");
+        }
+    }
+}
