@@ -16,8 +16,11 @@
 //!                     ▼ FrameBoard::take: next due camera in fair rotation, max_frame_age
 //!               framepath workers: N OS threads, each its own detect::Detector
 //!                     │  preprocess → ort Session::run → decode → NMS → Vec<Object>
+//!                     │  events::CameraEvents: track::Tracker → zone/line watches → events
+//!                     │  (seq on disk first), snapshots (imaging) — one thread per camera
 //!                     ▼ try_send on a bounded channel (full: counted drop)
-//!               publish::run_publisher (tokio): detections, status + last will, health → MQTT
+//!               publish::run_publisher (tokio): detections, events + snapshots, status + last
+//!                                               will, health → MQTT
 //! ```
 //!
 //! `watchpost detect` runs the same `Detector` on still pictures (`imaging::read_image` →
@@ -31,6 +34,8 @@
 //! - [`ingest`]: pipeline templates (`pipelines/`, embedded), decoder choice, the camera loop
 //!   with backoff and stall detection, capture time from RTCP sender reports.
 //! - [`framepath`]: the bounded-latency frame path: slots, scheduler, inference threads.
+//! - [`track`]: the tracker and the zone and line state machines (pure, time in seconds).
+//! - [`events`]: per-camera event decisions, the durable event sequence, snapshots.
 //! - [`detect`]: the model manifest ([`detect::ModelSpec`]), loading ONNX Runtime
 //!   ([`detect::Runtime`]), the [`detect::Detector`], and its pure core:
 //!   [`detect::preprocess`], [`detect::decode`], [`detect::nms`].
@@ -38,7 +43,7 @@
 //! - [`health`]: per-camera counters, histograms, process RSS/CPU.
 //! - [`agent`]: the supervisor (start order, graceful shutdown).
 //! - [`demo`]: the in-process RTSP clip server (tests, bench, demo) and embedded broker.
-//! - [`geometry`]: boxes and IoU, shared by detection and (later) tracking.
+//! - [`geometry`]: boxes, IoU, points, polygons and polylines (side and crossing tests).
 //! - [`imaging`]: the [`imaging::Frame`] type, picture decode/encode, drawing. The only module
 //!   that knows OpenCV.
 //! - [`cli`]: the `watchpost` command line; thin, calls into the modules above.
@@ -54,8 +59,10 @@
 //!   and are described by the JSON Schema files the tests validate against.
 //! - Secrets are [`config::Secret`] values whose `Debug`/`Display` print `***`; credentials are
 //!   never part of a pipeline string, a URL in a log, or an error message.
-//! - Pre-processing, decoding, NMS, geometry, the slot scheduler and template selection are pure
-//!   functions over plain data, tested from tables.
+//! - A camera is analysed by one thread at a time, so its frames are tracked in order; an
+//!   event's `seq` is fsync'd before the event exists; `metadata_only` sends no pixels.
+//! - Pre-processing, decoding, NMS, geometry, tracking, zone and line watches, the slot
+//!   scheduler and template selection are pure functions over plain data, tested from tables.
 //! - A model is checked against its manifest when loaded; ONNX Runtime is loaded from an
 //!   explicit path ([`detect::Runtime::load`]); a missing or too old library is an error, never
 //!   a panic.
