@@ -54,11 +54,7 @@ pub(crate) fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         clip: args.clip,
         inference_threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name("watchpost-io")
-        .enable_all()
-        .build()?;
+    let runtime = super::io_runtime()?;
     runtime.block_on(async {
         let shutdown = CancellationToken::new();
         tokio::spawn(super::run::stop_on_signals(shutdown.clone()));

@@ -88,6 +88,16 @@ pub(crate) fn one_line(message: &str) -> String {
     message.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+/// The tokio runtime of `run` and `demo`: two I/O workers are plenty (inference and video have
+/// threads of their own).
+pub(crate) fn io_runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("watchpost-io")
+        .enable_all()
+        .build()
+}
+
 fn init_logging(filter: &str) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| {

@@ -173,13 +173,16 @@ pub fn read_image(path: &Path) -> Result<Frame, ImageError> {
 
 /// Encodes a frame as JPEG with `quality` 1..=100.
 pub fn encode_jpeg(frame: &Frame, quality: u8) -> Result<Vec<u8>, ImageError> {
-    let mat = frame.to_mat()?;
+    mat_to_jpeg(&frame.to_mat()?, quality)
+}
+
+fn mat_to_jpeg(mat: &Mat, quality: u8) -> Result<Vec<u8>, ImageError> {
     let mut buffer = Vector::<u8>::new();
     let params = Vector::<i32>::from_slice(&[
         imgcodecs::IMWRITE_JPEG_QUALITY,
         i32::from(quality.clamp(1, 100)),
     ]);
-    if !imgcodecs::imencode(".jpg", &mat, &mut buffer, &params)? {
+    if !imgcodecs::imencode(".jpg", mat, &mut buffer, &params)? {
         return Err(ImageError::OpenCv("JPEG encoding failed".to_owned()));
     }
     Ok(buffer.to_vec())
@@ -409,15 +412,7 @@ pub fn snapshot_jpeg(
             }
         }
     }
-    let mut buffer = Vector::<u8>::new();
-    let params = Vector::<i32>::from_slice(&[
-        imgcodecs::IMWRITE_JPEG_QUALITY,
-        i32::from(quality.clamp(1, 100)),
-    ]);
-    if !imgcodecs::imencode(".jpg", &mat, &mut buffer, &params)? {
-        return Err(ImageError::OpenCv("JPEG encoding failed".to_owned()));
-    }
-    Ok(buffer.to_vec())
+    mat_to_jpeg(&mat, quality)
 }
 
 #[cfg(test)]
