@@ -35,6 +35,7 @@
 //! - Credentials never reach a log line or an error message.
 
 mod connection;
+mod driver;
 pub mod payload;
 pub mod topics;
 
@@ -250,11 +251,11 @@ impl Publisher {
         // If this future is dropped (task aborted, runtime gone), the driver stops too and the
         // connection closes without DISCONNECT: the broker publishes the last will.
         let _stop_driver_on_drop = stop_driver.clone().drop_guard();
-        let driver = connection::Driver {
+        let driver = driver::Driver {
             eventloop,
             state: broker_tx,
             flushed: flushed_tx,
-            owners: connection::DetectionOwners::new(topics.clone(), &cameras),
+            owners: driver::DetectionOwners::new(topics.clone(), &cameras),
             stop: stop_driver.clone(),
         };
         let mut driver_task = tokio::spawn(driver.run().in_current_span());
