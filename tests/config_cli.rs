@@ -22,11 +22,19 @@ struct Run {
 }
 
 fn validate(path: &Path) -> Run {
-    let output = cargo_bin_cmd!("watchpost")
-        .args(["config", "validate"])
-        .arg(path)
-        .output()
-        .unwrap();
+    validate_with_env(path, None)
+}
+
+/// `config validate` with `WATCHPOST_MQTT_PASSWORD` set to `mqtt_password` (or unset, whatever
+/// the test process has).
+fn validate_with_env(path: &Path, mqtt_password: Option<&str>) -> Run {
+    let mut command = cargo_bin_cmd!("watchpost");
+    command.args(["config", "validate"]).arg(path);
+    match mqtt_password {
+        Some(password) => command.env("WATCHPOST_MQTT_PASSWORD", password),
+        None => command.env_remove("WATCHPOST_MQTT_PASSWORD"),
+    };
+    let output = command.output().unwrap();
     Run {
         code: output.status.code(),
         stdout: String::from_utf8(output.stdout).unwrap(),
@@ -324,6 +332,134 @@ fn each_bad_file_names_the_line_and_the_problem() {
             "mqtt.url: `tcp://127.0.0.1:1883` is not an MQTT URL",
         ),
         (
+            "duplicate broker in a URL list",
+            MINIMAL.replace(
+                "url = \"mqtt://127.0.0.1:1883\"",
+                "url = [\"mqtt://127.0.0.1:1883\", \"mqtt://127.0.0.1\"]",
+            ),
+            Some(5),
+            "mqtt.url[1]: `mqtt://127.0.0.1:1883` is listed twice (also as mqtt.url[0]): list \
+             each broker once",
+        ),
+        (
+            "mqtt:// and mqtts:// in one URL list",
+            MINIMAL.replace(
+                "url = \"mqtt://127.0.0.1:1883\"",
+                "url = [\"mqtts://broker-1:8883\", \"mqtt://broker-2:1883\"]",
+            ),
+            Some(5),
+            "mqtt.url: mixes mqtt:// and mqtts:// URLs: use one scheme for every broker",
+        ),
+        (
+            "empty URL list",
+            MINIMAL.replace("url = \"mqtt://127.0.0.1:1883\"", "url = []"),
+            Some(5),
+            "mqtt.url: the list is empty: give at least one broker URL",
+        ),
+        (
+            "17 broker URLs",
+            MINIMAL.replace(
+                "url = \"mqtt://127.0.0.1:1883\"",
+                &format!(
+                    "url = [{}]",
+                    (1..=17)
+                        .map(|i| format!("\"mqtt://10.0.0.{i}\""))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ),
+            Some(5),
+            "mqtt.url: lists 17 broker URLs, at most 16 are allowed",
+        ),
+        (
+            "bad URL in a list",
+            MINIMAL.replace(
+                "url = \"mqtt://127.0.0.1:1883\"",
+                "url = [\n  \"mqtt://broker-1\",\n  \"tcp://broker-2\",\n]",
+            ),
+            Some(7),
+            "mqtt.url[1]: `tcp://broker-2` is not an MQTT URL",
+        ),
+        (
+            "tls_verify = false without TLS",
+            MINIMAL.replace("[mqtt]\n", "[mqtt]\ntls_verify = false\n"),
+            Some(5),
+            "mqtt.tls_verify: `tls_verify = false` is about the certificate of an mqtts:// broker, \
+             and the broker URL is mqtt:// (no TLS)",
+        ),
+        (
+            "client certificate without TLS",
+            // Both files exist (the configuration itself): only the scheme is wrong.
+            MINIMAL.replace(
+                "[mqtt]\n",
+                "[mqtt]\nclient_cert = \"watchpost.toml\"\nclient_key = \"watchpost.toml\"\n",
+            ),
+            Some(5),
+            "mqtt.client_cert: a client certificate is only sent over TLS, and the broker URL is \
+             mqtt://",
+        ),
+        (
+            "client certificate without its key",
+            MINIMAL
+                .replace("mqtt://127.0.0.1:1883", "mqtts://127.0.0.1:8883")
+                .replace("[mqtt]\n", "[mqtt]\nclient_cert = \"client.pem\"\n"),
+            Some(5),
+            "mqtt.client_cert: `client_cert` is set but `client_key` is not: set both",
+        ),
+        (
+            "missing client key file",
+            MINIMAL
+                .replace("mqtt://127.0.0.1:1883", "mqtts://127.0.0.1:8883")
+                .replace(
+                    "[mqtt]\n",
+                    "[mqtt]\nclient_cert = \"watchpost.toml\"\nclient_key = \"client.key\"\n",
+                ),
+            Some(6),
+            "mqtt.client_key: cannot use `",
+        ),
+        (
+            "unknown key in outbox",
+            format!("{MINIMAL}[outbox]\nmax_size = 5\n"),
+            Some(11),
+            "outbox.max_size: unknown field `max_size`, expected one of",
+        ),
+        (
+            "outbox size 0",
+            format!("{MINIMAL}[outbox]\nmax_size_mb = 0\n"),
+            Some(11),
+            "outbox.max_size_mb: must be between 1 and 1048576, got 0",
+        ),
+        (
+            "outbox age too long",
+            format!("{MINIMAL}[outbox]\nmax_age_h = 9000\n"),
+            Some(11),
+            "outbox.max_age_h: must be between 0.01 and 8760, got 9000",
+        ),
+        (
+            "bad outbox policy",
+            format!("{MINIMAL}[outbox]\nwhen_full = \"block\"\n"),
+            Some(11),
+            "outbox.when_full: `block` is not a choice: use `drop_oldest` or `drop_newest`",
+        ),
+        (
+            "bad outbox sync",
+            format!("{MINIMAL}[outbox]\nsync = \"always\"\n"),
+            Some(11),
+            "outbox.sync: `always` is not a sync policy: use `every_event`, `interval` or `never`",
+        ),
+        (
+            "sync interval without sync = interval",
+            format!("{MINIMAL}[outbox]\nsync = \"never\"\nsync_interval_ms = 500\n"),
+            Some(12),
+            "outbox.sync_interval_ms: only used with sync = \"interval\", and sync is `never`",
+        ),
+        (
+            "sync interval out of range",
+            format!("{MINIMAL}[outbox]\nsync = \"interval\"\nsync_interval_ms = 5\n"),
+            Some(12),
+            "outbox.sync_interval_ms: must be between 10 and 60000, got 5",
+        ),
+        (
             "detect_fps 0",
             MINIMAL.replace("detect_fps = 5", "detect_fps = 0"),
             Some(9),
@@ -471,6 +607,45 @@ fn camera_passwords_are_never_printed() {
             );
         }
     }
+}
+
+#[test]
+fn mqtt_password_from_the_environment_is_used_and_never_printed() {
+    let with_user = MINIMAL.replace("[mqtt]\n", "[mqtt]\nusername = \"agent\"\n");
+    let (_dir, path) = write_config(&with_user);
+    let run = validate_with_env(&path, Some("s3cr3t-env-pw"));
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    assert!(!run.stdout.contains("s3cr3t") && !run.stderr.contains("s3cr3t"));
+
+    // No user name: the variable would be ignored by the broker; refused, naming it.
+    let (_dir, path) = write_config(MINIMAL);
+    let run = validate_with_env(&path, Some("s3cr3t-env-pw"));
+    assert_eq!(run.code, Some(2), "stdout: {}", run.stdout);
+    assert_eq!(
+        run.stderr,
+        format!(
+            "{}:4: mqtt.username: the environment variable WATCHPOST_MQTT_PASSWORD sets a \
+             password but there is no user name: add `username` (or unset \
+             WATCHPOST_MQTT_PASSWORD)\n",
+            path.display()
+        )
+    );
+    // Empty counts as unset.
+    let run = validate_with_env(&path, Some(""));
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    // A password in the file wins over the variable (and is checked as before).
+    let text = with_user.replace(
+        "username = \"agent\"\n",
+        "username = \"agent\"\npassword = \"\"\n",
+    );
+    let (_dir, path) = write_config(&text);
+    let run = validate_with_env(&path, Some("s3cr3t-env-pw"));
+    assert_eq!(run.code, Some(2));
+    assert!(
+        run.stderr.contains("mqtt.password: must not be empty"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]

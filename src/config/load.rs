@@ -9,6 +9,7 @@
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
+use std::ffi::OsString;
 use std::fmt;
 use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
@@ -22,9 +23,10 @@ use toml::de::{DeTable, DeValue};
 use super::error::{ConfigError, Problem};
 use super::url::{Url, parse_url, redact};
 use super::{
-    BrokerUrl, CameraConfig, Config, DecoderChoice, DetectionConfig, DeviceConfig, EventKind,
-    EventsConfig, HealthConfig, LineConfig, MqttConfig, MqttScheme, Qos, RtspTransport, Secret,
-    SnapshotMode, TopicName, TrackingConfig, ZoneConfig,
+    BrokerUrl, CameraConfig, ClientCertFiles, Config, DecoderChoice, DetectionConfig, DeviceConfig,
+    EventKind, EventsConfig, HealthConfig, LineConfig, MqttConfig, MqttScheme, OutboxConfig,
+    OutboxSync, Qos, RtspTransport, Secret, SnapshotMode, TopicName, TrackingConfig, WhenFull,
+    ZoneConfig,
 };
 use crate::detect::CoarseClass;
 use crate::geometry::{Point, Polygon, Polyline};
@@ -33,14 +35,20 @@ use crate::geometry::{Point, Polygon, Polyline};
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/watchpost";
 /// The first topic level unless `mqtt.topic_prefix` says otherwise.
 pub const DEFAULT_TOPIC_PREFIX: &str = "watchpost";
+/// The environment variable that supplies the MQTT password when the file sets neither
+/// `mqtt.password` nor `mqtt.password_file` (ignored when unset or empty).
+pub const MQTT_PASSWORD_ENV: &str = "WATCHPOST_MQTT_PASSWORD";
+/// At most this many broker URLs in `mqtt.url`.
+const MAX_BROKER_URLS: usize = 16;
 
-const SECTIONS: [&str; 7] = [
+const SECTIONS: [&str; 8] = [
     "device",
     "mqtt",
     "detection",
     "health",
     "tracking",
     "events",
+    "outbox",
     "cameras",
 ];
 
@@ -58,11 +66,21 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
 }
 
 /// Validates configuration text. `path` names the file in problems, and relative paths in the
-/// file (`password_file`, `ca_file`, `model`, ...) are taken relative to its folder.
+/// file (`password_file`, `ca_file`, `model`, ...) are taken relative to its folder. Reads the
+/// environment variable [`MQTT_PASSWORD_ENV`].
 ///
 /// # Errors
 /// [`ConfigError::Invalid`] with every problem found, in line order.
 pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+    parse_with_env(text, path, &|name| std::env::var_os(name))
+}
+
+/// [`parse`], with `env` standing in for the process environment.
+fn parse_with_env(
+    text: &str,
+    path: &Path,
+    env: &dyn Fn(&str) -> Option<OsString>,
+) -> Result<Config, ConfigError> {
     let invalid = |problems| ConfigError::Invalid {
         path: path.to_owned(),
         problems,
@@ -81,6 +99,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         text,
         root: root.get_ref(),
         base_dir: path.parent().unwrap_or(Path::new("")),
+        env,
         problems: Vec::new(),
     };
     let config = checker.config();
@@ -109,7 +128,7 @@ struct RawDevice {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawMqtt {
-    url: String,
+    url: RawUrls,
     client_id: Option<String>,
     topic_prefix: Option<String>,
     username: Option<String>,
@@ -118,6 +137,20 @@ struct RawMqtt {
     detections_qos: Option<Int>,
     keep_alive_s: Option<Int>,
     ca_file: Option<PathBuf>,
+    client_cert: Option<PathBuf>,
+    client_key: Option<PathBuf>,
+    tls_verify: Option<bool>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOutbox {
+    dir: Option<PathBuf>,
+    max_size_mb: Option<Int>,
+    max_age_h: Option<Float>,
+    when_full: Option<String>,
+    sync: Option<String>,
+    sync_interval_ms: Option<Int>,
 }
 
 #[derive(Default, Deserialize)]
@@ -226,6 +259,38 @@ impl<'de> Deserialize<'de> for RawPoint {
             }
         }
         deserializer.deserialize_seq(Visitor)
+    }
+}
+
+/// `url = "mqtt://..."` or `url = ["mqtts://a...", "mqtts://b..."]`.
+enum RawUrls {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl<'de> Deserialize<'de> for RawUrls {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<RawUrls, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = RawUrls;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a broker URL or a list of broker URLs")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<RawUrls, E> {
+                Ok(RawUrls::One(v.to_owned()))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<RawUrls, A::Error> {
+                let mut urls = Vec::new();
+                while let Some(url) = seq.next_element::<String>()? {
+                    urls.push(url);
+                }
+                Ok(RawUrls::Many(urls))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
     }
 }
 
@@ -338,6 +403,8 @@ struct Checker<'a> {
     text: &'a str,
     root: &'a DeTable<'a>,
     base_dir: &'a Path,
+    /// The process environment (a stand-in in tests).
+    env: &'a dyn Fn(&str) -> Option<OsString>,
     problems: Vec<Problem>,
 }
 
@@ -357,7 +424,7 @@ impl<'a> Checker<'a> {
                     key.span().start,
                     format!(
                         "unknown key `{}`: expected one of the tables `device`, `mqtt`, \
-                         `detection`, `health`, `tracking`, `events`, `cameras`",
+                         `detection`, `health`, `tracking`, `events`, `outbox`, `cameras`",
                         key.get_ref()
                     ),
                 );
@@ -400,6 +467,11 @@ impl<'a> Checker<'a> {
             Part::Missing => self.events(RawEvents::default()),
             Part::Refused => None,
         };
+        let outbox = match self.section::<RawOutbox>("outbox") {
+            Part::Found(raw) => self.outbox(raw, device.as_ref()),
+            Part::Missing => self.outbox(RawOutbox::default(), device.as_ref()),
+            Part::Refused => None,
+        };
         let cameras = self.cameras();
 
         Some(Config {
@@ -409,6 +481,7 @@ impl<'a> Checker<'a> {
             health: health?,
             tracking: tracking?,
             events: events?,
+            outbox: outbox?,
             cameras: cameras?,
         })
     }
@@ -479,7 +552,11 @@ impl<'a> Checker<'a> {
     }
 
     fn mqtt(&mut self, raw: RawMqtt, device_id: Option<&TopicName>) -> Option<MqttConfig> {
-        let url = self.broker_url(&raw.url);
+        let urls = self.broker_urls(raw.url);
+        // Some(true): mqtts://; None: the URLs are refused (and said so already).
+        let tls = urls
+            .as_ref()
+            .map(|urls| urls.iter().all(|u| u.scheme == MqttScheme::Mqtts));
         let client_id = match raw.client_id {
             Some(id) => self.client_id(id),
             // None: the device id is refused, and said so already.
@@ -487,12 +564,22 @@ impl<'a> Checker<'a> {
         };
         let topic_prefix =
             self.topic_prefix(raw.topic_prefix.as_deref().unwrap_or(DEFAULT_TOPIC_PREFIX));
-        let password = self.password("mqtt", raw.password, raw.password_file);
+        let from_env = raw.password.is_none() && raw.password_file.is_none();
+        let password = if from_env {
+            self.password_from_env()
+        } else {
+            self.password("mqtt", raw.password, raw.password_file)
+        };
         if raw.username.is_none() && matches!(password, Some(Some(_))) {
-            self.problem(
-                "mqtt.username",
-                "a password is set but no user name: add `username`",
-            );
+            let message = if from_env {
+                format!(
+                    "the environment variable {MQTT_PASSWORD_ENV} sets a password but there is no \
+                     user name: add `username` (or unset {MQTT_PASSWORD_ENV})"
+                )
+            } else {
+                "a password is set but no user name: add `username`".to_owned()
+            };
+            self.problem("mqtt.username", message);
         }
         let detections_qos = self
             .int("mqtt.detections_qos", raw.detections_qos, 0..=2, 0)
@@ -506,8 +593,18 @@ impl<'a> Checker<'a> {
             Some(file) => self.existing_file("mqtt.ca_file", file).map(Some),
             None => Some(None),
         };
+        let client_cert = self.client_cert(raw.client_cert, raw.client_key, tls);
+        let tls_verify = raw.tls_verify.unwrap_or(true);
+        if !tls_verify && tls == Some(false) {
+            self.problem(
+                "mqtt.tls_verify",
+                "`tls_verify = false` is about the certificate of an mqtts:// broker, and the \
+                 broker URL is mqtt:// (no TLS): remove `tls_verify` or use mqtts://",
+            );
+            return None;
+        }
         Some(MqttConfig {
-            url: url?,
+            urls: urls?,
             client_id: client_id?,
             topic_prefix: topic_prefix?,
             username: raw.username,
@@ -515,7 +612,75 @@ impl<'a> Checker<'a> {
             detections_qos: detections_qos?,
             keep_alive: keep_alive?,
             ca_file: ca_file?,
+            client_cert: client_cert?,
+            tls_verify,
         })
+    }
+
+    /// The MQTT password from [`MQTT_PASSWORD_ENV`]; `Some(None)` when it is unset or empty.
+    fn password_from_env(&mut self) -> Option<Option<Secret>> {
+        match (self.env)(MQTT_PASSWORD_ENV) {
+            None => Some(None),
+            Some(value) if value.is_empty() => Some(None),
+            Some(value) => match value.into_string() {
+                Ok(password) => Some(Some(Secret::new(password))),
+                Err(_) => {
+                    self.problem(
+                        "mqtt.password",
+                        format!(
+                            "the environment variable {MQTT_PASSWORD_ENV} is not valid UTF-8 \
+                             (the value is not shown)"
+                        ),
+                    );
+                    None
+                }
+            },
+        }
+    }
+
+    /// `client_cert` and `client_key`: both or neither, existing files, only over TLS (`tls`:
+    /// the broker URLs are mqtts://; `None` when they were refused).
+    fn client_cert(
+        &mut self,
+        cert: Option<PathBuf>,
+        key: Option<PathBuf>,
+        tls: Option<bool>,
+    ) -> Option<Option<ClientCertFiles>> {
+        match (cert, key) {
+            (None, None) => Some(None),
+            (Some(_), None) => {
+                self.problem(
+                    "mqtt.client_cert",
+                    "`client_cert` is set but `client_key` is not: set both (the certificate and \
+                     its private key) or neither",
+                );
+                None
+            }
+            (None, Some(_)) => {
+                self.problem(
+                    "mqtt.client_key",
+                    "`client_key` is set but `client_cert` is not: set both (the certificate and \
+                     its private key) or neither",
+                );
+                None
+            }
+            (Some(cert), Some(key)) => {
+                let cert = self.existing_file("mqtt.client_cert", cert);
+                let key = self.existing_file("mqtt.client_key", key);
+                if tls == Some(false) {
+                    self.problem(
+                        "mqtt.client_cert",
+                        "a client certificate is only sent over TLS, and the broker URL is \
+                         mqtt://: use mqtts:// or remove `client_cert` and `client_key`",
+                    );
+                    return None;
+                }
+                Some(Some(ClientCertFiles {
+                    cert: cert?,
+                    key: key?,
+                }))
+            }
+        }
     }
 
     fn detection(&mut self, raw: RawDetection) -> Option<DetectionConfig> {
@@ -547,6 +712,87 @@ impl<'a> Checker<'a> {
             ort_lib: ort_lib?,
             inference_threads: usize::try_from(inference_threads?).ok()?,
             max_frame_age: max_frame_age?,
+        })
+    }
+
+    fn outbox(&mut self, raw: RawOutbox, device: Option<&DeviceConfig>) -> Option<OutboxConfig> {
+        let dir = match raw.dir {
+            Some(dir) => self.path("outbox.dir", dir),
+            // None: the device is refused, and said so already.
+            None => device.map(|d| OutboxConfig::in_state_dir(&d.state_dir).dir),
+        };
+        let default_mb = OutboxConfig::DEFAULT_MAX_BYTES / MIB;
+        let max_size_mb = self.int(
+            "outbox.max_size_mb",
+            raw.max_size_mb,
+            1..=1_048_576,
+            i64::try_from(default_mb).unwrap_or(256),
+        );
+        let max_age = self
+            .float(
+                "outbox.max_age_h",
+                raw.max_age_h,
+                0.01..=8760.0,
+                OutboxConfig::DEFAULT_MAX_AGE.as_secs_f64() / 3600.0,
+            )
+            .map(|h| Duration::from_secs_f64(h * 3600.0));
+        let when_full = match raw.when_full.as_deref() {
+            None => Some(WhenFull::DropOldest),
+            Some(name) => {
+                let policy = WhenFull::parse(name);
+                if policy.is_none() {
+                    let message = format!(
+                        "`{name}` is not a choice: use {}",
+                        one_of(WhenFull::ALL.map(WhenFull::as_str))
+                    );
+                    self.problem("outbox.when_full", message);
+                }
+                policy
+            }
+        };
+        let sync = match raw.sync.as_deref() {
+            None | Some("every_event") => Some(OutboxSync::EveryEvent),
+            Some("never") => Some(OutboxSync::Never),
+            Some("interval") => self
+                .int(
+                    "outbox.sync_interval_ms",
+                    raw.sync_interval_ms,
+                    10..=60_000,
+                    1000,
+                )
+                .map(|ms| OutboxSync::Interval(millis(ms))),
+            Some(other) => {
+                let message = format!(
+                    "`{other}` is not a sync policy: use {}",
+                    one_of(OutboxSync::NAMES)
+                );
+                self.problem("outbox.sync", message);
+                None
+            }
+        };
+        if let Some(sync) = sync
+            && sync.as_str() != "interval"
+            && raw.sync_interval_ms.is_some()
+        {
+            let shown = match raw.sync {
+                Some(_) => format!("`{}`", sync.as_str()),
+                None => format!("`{}` (the default)", sync.as_str()),
+            };
+            self.problem(
+                "outbox.sync_interval_ms",
+                format!(
+                    "only used with sync = \"interval\", and sync is {shown}: remove \
+                     `sync_interval_ms` or set sync = \"interval\""
+                ),
+            );
+            return None;
+        }
+        Some(OutboxConfig {
+            dir: dir?,
+            max_bytes: u64::try_from(max_size_mb?).ok()? * MIB,
+            max_age: max_age?,
+            when_full: when_full?,
+            sync: sync?,
         })
     }
 
@@ -1203,13 +1449,72 @@ impl<'a> Checker<'a> {
         }
     }
 
-    fn broker_url(&mut self, text: &str) -> Option<BrokerUrl> {
+    /// `mqtt.url`: one URL, or a list of 1 to [`MAX_BROKER_URLS`] different ones (problems
+    /// about one of them are keyed `mqtt.url[i]`), all of the same scheme.
+    fn broker_urls(&mut self, raw: RawUrls) -> Option<Vec<BrokerUrl>> {
+        const KEY: &str = "mqtt.url";
+        let (texts, listed) = match raw {
+            RawUrls::One(text) => (vec![text], false),
+            RawUrls::Many(texts) => (texts, true),
+        };
+        if texts.is_empty() {
+            self.problem(KEY, "the list is empty: give at least one broker URL");
+            return None;
+        }
+        if texts.len() > MAX_BROKER_URLS {
+            self.problem(
+                KEY,
+                format!(
+                    "lists {} broker URLs, at most {MAX_BROKER_URLS} are allowed",
+                    texts.len()
+                ),
+            );
+            return None;
+        }
+        let key = |i: usize| {
+            if listed {
+                format!("{KEY}[{i}]")
+            } else {
+                KEY.to_owned()
+            }
+        };
+        let mut urls = Vec::with_capacity(texts.len());
+        let mut all_good = true;
+        for (i, text) in texts.iter().enumerate() {
+            let Some(url) = self.broker_url(&key(i), text) else {
+                all_good = false;
+                continue;
+            };
+            let same = |u: &BrokerUrl| u.port == url.port && u.host.eq_ignore_ascii_case(&url.host);
+            if let Some(first) = urls.iter().position(|(_, u)| same(u)) {
+                let (j, _) = urls[first];
+                self.problem(
+                    key(i),
+                    format!("`{url}` is listed twice (also as {KEY}[{j}]): list each broker once"),
+                );
+                all_good = false;
+                continue;
+            }
+            urls.push((i, url));
+        }
+        if urls.iter().any(|(_, u)| u.scheme != urls[0].1.scheme) {
+            self.problem(
+                KEY,
+                "mixes mqtt:// and mqtts:// URLs: use one scheme for every broker (they share one \
+                 TLS configuration)",
+            );
+            all_good = false;
+        }
+        all_good.then(|| urls.into_iter().map(|(_, u)| u).collect())
+    }
+
+    fn broker_url(&mut self, key: &str, text: &str) -> Option<BrokerUrl> {
         const EXPECTED: &str = "expected mqtt://HOST[:PORT] or mqtts://HOST[:PORT]";
         let url = match parse_url(text) {
             Ok(url) => url,
             Err(message) => {
                 let message = format!("`{}` {message}; {EXPECTED}", redact(text));
-                self.problem("mqtt.url", message);
+                self.problem(key, message);
                 return None;
             }
         };
@@ -1219,7 +1524,7 @@ impl<'a> Checker<'a> {
             "mqtts" => MqttScheme::Mqtts,
             _ => {
                 let message = format!("`{}` is not an MQTT URL; {EXPECTED}", redact(text));
-                self.problem("mqtt.url", message);
+                self.problem(key, message);
                 return None;
             }
         };
@@ -1229,7 +1534,7 @@ impl<'a> Checker<'a> {
                  (or `password_file`) instead",
                 redact(text)
             );
-            self.problem("mqtt.url", message);
+            self.problem(key, message);
             good = false;
         }
         if !(url.rest.is_empty() || url.rest == "/") {
@@ -1237,7 +1542,7 @@ impl<'a> Checker<'a> {
                 "`{}` has a path; {EXPECTED} (the topics come from `topic_prefix`)",
                 redact(text)
             );
-            self.problem("mqtt.url", message);
+            self.problem(key, message);
             good = false;
         }
         good.then(|| BrokerUrl {
@@ -1374,6 +1679,8 @@ fn one_of<const N: usize>(names: [&str; N]) -> String {
     }
 }
 
+const MIB: u64 = 1024 * 1024;
+
 fn millis(ms: i64) -> Duration {
     Duration::from_millis(ms.unsigned_abs())
 }
@@ -1408,6 +1715,12 @@ fn kind(value: &DeValue<'_>) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// [`super::parse`] in an environment without [`MQTT_PASSWORD_ENV`], whatever the test
+    /// process has.
+    fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        parse_with_env(text, path, &|_| None)
+    }
 
     const MINIMAL: &str = r#"[device]
 site = "bihac-north"
@@ -1460,12 +1773,12 @@ detect_fps = 5
         assert_eq!(config.device.state_dir, Path::new("/var/lib/watchpost"));
         let mqtt = &config.mqtt;
         assert_eq!(
-            mqtt.url,
-            BrokerUrl {
+            mqtt.urls,
+            [BrokerUrl {
                 scheme: MqttScheme::Mqtt,
                 host: "127.0.0.1".into(),
                 port: 1883
-            }
+            }]
         );
         assert_eq!(mqtt.client_id, "post-07", "default client id = device id");
         assert_eq!(mqtt.topic_prefix, "watchpost");
@@ -1474,6 +1787,18 @@ detect_fps = 5
         assert_eq!(mqtt.detections_qos, Qos::AtMostOnce);
         assert_eq!(mqtt.keep_alive, Duration::from_secs(30));
         assert_eq!(mqtt.ca_file, None);
+        assert_eq!(mqtt.client_cert, None);
+        assert!(mqtt.tls_verify);
+        assert_eq!(
+            config.outbox,
+            OutboxConfig {
+                dir: PathBuf::from("/var/lib/watchpost/outbox"),
+                max_bytes: 256 * 1024 * 1024,
+                max_age: Duration::from_secs(168 * 3600),
+                when_full: WhenFull::DropOldest,
+                sync: OutboxSync::EveryEvent,
+            }
+        );
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get().min(64));
         assert_eq!(config.detection.model, None);
         assert_eq!(config.detection.ort_lib, None);
@@ -2017,6 +2342,9 @@ points = [[0.1, 0.1], [0.2, 0.2]]
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("ca.pem"), "-----BEGIN CERTIFICATE-----\n").unwrap();
         std::fs::write(dir.path().join("cam-pw"), "from-file\r\nsecond line\n").unwrap();
+        std::fs::write(dir.path().join("client.pem"), "").unwrap();
+        std::fs::create_dir(dir.path().join("keys")).unwrap();
+        std::fs::write(dir.path().join("keys/client.key"), "").unwrap();
         let text = r#"
 [device]
 site = "site_1"
@@ -2031,6 +2359,9 @@ password = "mqtt-pw"
 detections_qos = 2
 keep_alive_s = 60
 ca_file = "ca.pem"
+client_cert = "client.pem"
+client_key = "keys/client.key"
+tls_verify = false
 [detection]
 model = "/opt/m.toml"
 ort_lib = "lib/libonnxruntime.so"
@@ -2038,6 +2369,13 @@ inference_threads = 3
 max_frame_age_ms = 250
 [health]
 interval_s = 30
+[outbox]
+dir = "spool"
+max_size_mb = 1024
+max_age_h = 0.5
+when_full = "drop_newest"
+sync = "interval"
+sync_interval_ms = 250
 [[cameras]]
 name = "a"
 url = "rtsps://cam-a.local/live"
@@ -2055,7 +2393,8 @@ url = "rtsp://cam-b:8554/x"
         let config = parse(text, &dir.path().join("watchpost.toml")).expect("valid");
         assert_eq!(config.device.state_dir, dir.path().join("state"));
         let mqtt = &config.mqtt;
-        assert_eq!(mqtt.url.to_string(), "mqtts://[fd00::7]:8883");
+        assert_eq!(mqtt.urls.len(), 1);
+        assert_eq!(mqtt.urls[0].to_string(), "mqtts://[fd00::7]:8883");
         assert_eq!(mqtt.client_id, "Client id 7");
         assert_eq!(mqtt.topic_prefix, "border/posts");
         assert_eq!(mqtt.username.as_deref(), Some("agent"));
@@ -2063,6 +2402,24 @@ url = "rtsp://cam-b:8554/x"
         assert_eq!(mqtt.detections_qos, Qos::ExactlyOnce);
         assert_eq!(mqtt.keep_alive, Duration::from_secs(60));
         assert_eq!(mqtt.ca_file.as_deref(), Some(&*dir.path().join("ca.pem")));
+        assert_eq!(
+            mqtt.client_cert,
+            Some(ClientCertFiles {
+                cert: dir.path().join("client.pem"),
+                key: dir.path().join("keys/client.key"),
+            })
+        );
+        assert!(!mqtt.tls_verify);
+        assert_eq!(
+            config.outbox,
+            OutboxConfig {
+                dir: dir.path().join("spool"),
+                max_bytes: 1024 * 1024 * 1024,
+                max_age: Duration::from_secs(1800),
+                when_full: WhenFull::DropNewest,
+                sync: OutboxSync::Interval(Duration::from_millis(250)),
+            }
+        );
         assert_eq!(
             config.detection.model.as_deref(),
             Some(Path::new("/opt/m.toml"))
@@ -2343,12 +2700,12 @@ url = "rtsp://cam-b:8554/x"
             match (parse(&text, file()), expected) {
                 (Ok(config), Ok((scheme, host, port))) => {
                     assert_eq!(
-                        config.mqtt.url,
-                        BrokerUrl {
+                        config.mqtt.urls,
+                        [BrokerUrl {
                             scheme,
                             host: host.into(),
                             port
-                        },
+                        }],
                         "{url}"
                     );
                 }
@@ -2364,6 +2721,451 @@ url = "rtsp://cam-b:8554/x"
                 (Err(err), Ok(_)) => panic!("{url}: {err}"),
             }
         }
+    }
+
+    #[test]
+    fn mqtt_url_lists() {
+        // `url = ...` line (line 5 of MINIMAL), Ok(urls as text) or Err((key, line, message))
+        type Expected = Result<&'static [&'static str], (&'static str, usize, &'static str)>;
+        let seventeen = format!(
+            "url = [{}]",
+            (0..17)
+                .map(|i| format!("\"mqtt://b{i}\""))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let sixteen = format!(
+            "url = [{}]",
+            (0..16)
+                .map(|i| format!("\"mqtt://b{i}\""))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let cases: &[(&str, Expected)] = &[
+            ("url = [\"mqtt://a\"]", Ok(&["mqtt://a:1883"])),
+            (
+                "url = [\"mqtts://a:8884\", \"mqtts://b\", \"mqtts://[::1]\"]",
+                Ok(&["mqtts://a:8884", "mqtts://b:8883", "mqtts://[::1]:8883"]),
+            ),
+            (
+                "url = [\n  \"mqtt://a\",\n  \"mqtt://b:1884\",\n]",
+                Ok(&["mqtt://a:1883", "mqtt://b:1884"]),
+            ),
+            (&sixteen, Ok(&[])),
+            (
+                "url = []",
+                Err((
+                    "mqtt.url",
+                    5,
+                    "the list is empty: give at least one broker URL",
+                )),
+            ),
+            (
+                &seventeen,
+                Err((
+                    "mqtt.url",
+                    5,
+                    "lists 17 broker URLs, at most 16 are allowed",
+                )),
+            ),
+            (
+                "url = [\"mqtt://a\", \"mqtt://b\", \"mqtt://A:1883\"]",
+                Err((
+                    "mqtt.url[2]",
+                    5,
+                    "`mqtt://A:1883` is listed twice (also as mqtt.url[0]): list each broker once",
+                )),
+            ),
+            (
+                "url = [\"mqtt://a\", \"mqtts://b\"]",
+                Err((
+                    "mqtt.url",
+                    5,
+                    "mixes mqtt:// and mqtts:// URLs: use one scheme for every broker (they share \
+                     one TLS configuration)",
+                )),
+            ),
+            (
+                "url = [\n  \"mqtt://a\",\n  \"mqtt://b:99999\",\n]",
+                Err(("mqtt.url[1]", 7, "`mqtt://b:99999` has port `99999`")),
+            ),
+            (
+                "url = [\"mqtt://a\", \"mqtt://agent:s3cr3t-pw@b\"]",
+                Err((
+                    "mqtt.url[1]",
+                    5,
+                    "`mqtt://agent:***@b` has a user name or password in it",
+                )),
+            ),
+            (
+                "url = [\"mqtt://a\", 5]",
+                Err((
+                    "mqtt.url",
+                    5,
+                    "invalid type: integer `5`, expected a string",
+                )),
+            ),
+            (
+                "url = 1883",
+                Err((
+                    "mqtt.url",
+                    5,
+                    "invalid type: integer `1883`, expected a broker URL or a list of broker URLs",
+                )),
+            ),
+        ];
+        for &(line, ref expected) in cases {
+            let text = MINIMAL.replace("url = \"mqtt://127.0.0.1:1883\"", line);
+            match (parse(&text, file()), expected) {
+                (Ok(config), Ok(urls)) => {
+                    let got: Vec<String> =
+                        config.mqtt.urls.iter().map(ToString::to_string).collect();
+                    if urls.is_empty() {
+                        assert_eq!(got.len(), 16, "{line}");
+                    } else {
+                        assert_eq!(got, *urls, "{line}");
+                    }
+                }
+                (Err(err), Err((key, line_no, message))) => {
+                    let [p] = err.problems() else {
+                        panic!("{line}: {err}")
+                    };
+                    assert_eq!(
+                        (p.key.as_str(), p.line),
+                        (*key, Some(*line_no)),
+                        "{line}: {err}"
+                    );
+                    assert!(p.message.starts_with(message), "{line}: {err}");
+                    assert!(!p.message.contains("s3cr3t"), "{err}");
+                }
+                (Ok(_), Err(e)) => panic!("{line}: accepted, expected {e:?}"),
+                (Err(err), Ok(_)) => panic!("{line}: {err}"),
+            }
+        }
+    }
+
+    #[test]
+    fn mqtt_tls_settings() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["ca.pem", "client.pem", "client.key"] {
+            std::fs::write(dir.path().join(name), "").unwrap();
+        }
+        let config_path = dir.path().join("watchpost.toml");
+        let tls = "url = \"mqtts://broker:8883\"";
+        let plain = "url = \"mqtt://broker\"";
+        // url line, extra [mqtt] lines, Ok((client cert given, tls_verify)) or Err((key, message))
+        type Expected = Result<(bool, bool), (&'static str, &'static str)>;
+        let cases: &[(&str, &str, Expected)] = &[
+            (tls, "", Ok((false, true))),
+            (
+                tls,
+                "client_cert = \"client.pem\"\nclient_key = \"client.key\"",
+                Ok((true, true)),
+            ),
+            (tls, "tls_verify = true", Ok((false, true))),
+            (tls, "tls_verify = false", Ok((false, false))),
+            (
+                "url = [\"mqtts://a\", \"mqtts://b\"]",
+                "tls_verify = false\nclient_cert = \"client.pem\"\nclient_key = \"client.key\"",
+                Ok((true, false)),
+            ),
+            (plain, "tls_verify = true", Ok((false, true))),
+            (
+                plain,
+                "tls_verify = false",
+                Err((
+                    "mqtt.tls_verify",
+                    "`tls_verify = false` is about the certificate of an mqtts:// broker, and \
+                     the broker URL is mqtt:// (no TLS)",
+                )),
+            ),
+            (
+                plain,
+                "client_cert = \"client.pem\"\nclient_key = \"client.key\"",
+                Err((
+                    "mqtt.client_cert",
+                    "a client certificate is only sent over TLS, and the broker URL is mqtt://",
+                )),
+            ),
+            (
+                tls,
+                "client_cert = \"client.pem\"",
+                Err((
+                    "mqtt.client_cert",
+                    "`client_cert` is set but `client_key` is not: set both",
+                )),
+            ),
+            (
+                tls,
+                "client_key = \"client.key\"",
+                Err((
+                    "mqtt.client_key",
+                    "`client_key` is set but `client_cert` is not: set both",
+                )),
+            ),
+            (
+                tls,
+                "client_cert = \"client.pem\"\nclient_key = \"nope.key\"",
+                Err(("mqtt.client_key", "nope.key`: No such file")),
+            ),
+            (
+                tls,
+                "client_cert = \".\"\nclient_key = \"client.key\"",
+                Err(("mqtt.client_cert", "is not a file")),
+            ),
+            (
+                tls,
+                "tls_verify = \"no\"",
+                Err((
+                    "mqtt.tls_verify",
+                    "invalid type: string \"no\", expected a boolean",
+                )),
+            ),
+        ];
+        for &(url, lines, expected) in cases {
+            let text = with("mqtt", lines).replace("url = \"mqtt://127.0.0.1:1883\"", url);
+            match (parse(&text, &config_path), expected) {
+                (Ok(config), Ok((client_cert, tls_verify))) => {
+                    assert_eq!(
+                        config.mqtt.client_cert.is_some(),
+                        client_cert,
+                        "{url} {lines}"
+                    );
+                    assert_eq!(config.mqtt.tls_verify, tls_verify, "{url} {lines}");
+                    if let Some(files) = &config.mqtt.client_cert {
+                        assert_eq!(files.cert, dir.path().join("client.pem"));
+                        assert_eq!(files.key, dir.path().join("client.key"));
+                    }
+                }
+                (Err(err), Err((key, message))) => {
+                    let [p] = err.problems() else {
+                        panic!("{url} {lines}: {err}")
+                    };
+                    assert_eq!(p.key, key, "{url} {lines}: {err}");
+                    assert!(p.message.contains(message), "{url} {lines}: {err}");
+                    // The line of the key, or of [mqtt] for a key that is not written.
+                    assert!(p.line.is_some_and(|l| l >= 4), "{p:?}");
+                }
+                (Ok(_), Err(e)) => panic!("{url} {lines}: accepted, expected {e:?}"),
+                (Err(err), Ok(_)) => panic!("{url} {lines}: {err}"),
+            }
+        }
+    }
+
+    #[test]
+    fn mqtt_password_from_the_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("pw"), "from-file").unwrap();
+        let config_path = dir.path().join("watchpost.toml");
+        // [mqtt] lines, the variable's value, Ok(password) or Err((key, message))
+        type Expected = Result<Option<&'static str>, (&'static str, &'static str)>;
+        let cases: &[(&str, Option<&str>, Expected)] = &[
+            ("username = \"a\"", Some("from-env"), Ok(Some("from-env"))),
+            ("username = \"a\"", Some(""), Ok(None)),
+            ("username = \"a\"", None, Ok(None)),
+            (
+                "username = \"a\"\npassword = \"in-file\"",
+                Some("from-env"),
+                Ok(Some("in-file")),
+            ),
+            (
+                "username = \"a\"\npassword_file = \"pw\"",
+                Some("from-env"),
+                Ok(Some("from-file")),
+            ),
+            ("", None, Ok(None)),
+            ("", Some(""), Ok(None)),
+            (
+                "",
+                Some("from-env"),
+                Err((
+                    "mqtt.username",
+                    "the environment variable WATCHPOST_MQTT_PASSWORD sets a password but there \
+                     is no user name: add `username` (or unset WATCHPOST_MQTT_PASSWORD)",
+                )),
+            ),
+        ];
+        for &(lines, value, expected) in cases {
+            let text = with("mqtt", lines);
+            let env = |name: &str| {
+                assert_eq!(name, MQTT_PASSWORD_ENV);
+                value.map(OsString::from)
+            };
+            match (parse_with_env(&text, &config_path, &env), expected) {
+                (Ok(config), Ok(password)) => assert_eq!(
+                    config.mqtt.password.as_ref().map(Secret::expose),
+                    password,
+                    "{lines} {value:?}"
+                ),
+                (Err(err), Err((key, message))) => {
+                    let [p] = err.problems() else {
+                        panic!("{lines}: {err}")
+                    };
+                    assert_eq!((p.key.as_str(), p.message.as_str()), (key, message));
+                    assert!(!err.to_string().contains("from-env"), "{err}");
+                }
+                (Ok(_), Err(e)) => panic!("{lines} {value:?}: accepted, expected {e:?}"),
+                (Err(err), Ok(_)) => panic!("{lines} {value:?}: {err}"),
+            }
+        }
+        // Not UTF-8: refused without showing it.
+        let env = |_: &str| {
+            use std::os::unix::ffi::OsStringExt;
+            Some(OsString::from_vec(vec![b'p', 0xff, b'w']))
+        };
+        let err =
+            parse_with_env(&with("mqtt", "username = \"a\""), &config_path, &env).unwrap_err();
+        let [p] = err.problems() else { panic!("{err}") };
+        assert_eq!(p.key, "mqtt.password");
+        assert!(p.message.contains("is not valid UTF-8"), "{err}");
+    }
+
+    #[test]
+    fn outbox_from_table() {
+        let defaults = OutboxConfig::in_state_dir(Path::new("/var/lib/watchpost"));
+        let cases: &[(&str, Result<OutboxConfig, &str>)] = &[
+            ("", Ok(defaults.clone())),
+            (
+                "dir = \"/data/outbox\"\nmax_size_mb = 1\nmax_age_h = 0.01\n\
+                 when_full = \"drop_oldest\"\nsync = \"never\"",
+                Ok(OutboxConfig {
+                    dir: PathBuf::from("/data/outbox"),
+                    max_bytes: 1024 * 1024,
+                    max_age: Duration::from_secs(36),
+                    when_full: WhenFull::DropOldest,
+                    sync: OutboxSync::Never,
+                }),
+            ),
+            (
+                "dir = \"outbox-here\"\nmax_size_mb = 1048576\nmax_age_h = 8760\n\
+                 when_full = \"drop_newest\"\nsync = \"every_event\"",
+                Ok(OutboxConfig {
+                    dir: PathBuf::from("/etc/watchpost/outbox-here"),
+                    max_bytes: 1024 * 1024 * 1024 * 1024,
+                    max_age: Duration::from_secs(8760 * 3600),
+                    when_full: WhenFull::DropNewest,
+                    sync: OutboxSync::EveryEvent,
+                }),
+            ),
+            (
+                "sync = \"interval\"",
+                Ok(OutboxConfig {
+                    sync: OutboxSync::Interval(Duration::from_secs(1)),
+                    ..defaults.clone()
+                }),
+            ),
+            (
+                "sync = \"interval\"\nsync_interval_ms = 10",
+                Ok(OutboxConfig {
+                    sync: OutboxSync::Interval(Duration::from_millis(10)),
+                    ..defaults.clone()
+                }),
+            ),
+            (
+                "sync = \"interval\"\nsync_interval_ms = 60000",
+                Ok(OutboxConfig {
+                    sync: OutboxSync::Interval(Duration::from_secs(60)),
+                    ..defaults.clone()
+                }),
+            ),
+            ("dir = \"\"", Err("outbox.dir: must not be empty")),
+            (
+                "max_size_mb = 0",
+                Err("outbox.max_size_mb: must be between 1 and 1048576, got 0"),
+            ),
+            (
+                "max_size_mb = 1048577",
+                Err("outbox.max_size_mb: must be between 1 and 1048576, got 1048577"),
+            ),
+            (
+                "max_size_mb = 1.5",
+                Err(
+                    "outbox.max_size_mb: invalid type: floating point `1.5`, expected a whole number",
+                ),
+            ),
+            (
+                "max_age_h = 0.001",
+                Err("outbox.max_age_h: must be between 0.01 and 8760, got 0.001"),
+            ),
+            (
+                "max_age_h = 8761",
+                Err("outbox.max_age_h: must be between 0.01 and 8760, got 8761"),
+            ),
+            (
+                "max_age_h = nan",
+                Err("outbox.max_age_h: must be between 0.01 and 8760, got NaN"),
+            ),
+            (
+                "when_full = \"block\"",
+                Err(
+                    "outbox.when_full: `block` is not a choice: use `drop_oldest` or `drop_newest`",
+                ),
+            ),
+            (
+                "sync = \"always\"",
+                Err(
+                    "outbox.sync: `always` is not a sync policy: use `every_event`, `interval` or `never`",
+                ),
+            ),
+            (
+                "sync = \"interval\"\nsync_interval_ms = 9",
+                Err("outbox.sync_interval_ms: must be between 10 and 60000, got 9"),
+            ),
+            (
+                "sync = \"interval\"\nsync_interval_ms = 60001",
+                Err("outbox.sync_interval_ms: must be between 10 and 60000, got 60001"),
+            ),
+            (
+                "sync_interval_ms = 500",
+                Err(
+                    "outbox.sync_interval_ms: only used with sync = \"interval\", and sync is \
+                     `every_event` (the default): remove `sync_interval_ms` or set sync = \"interval\"",
+                ),
+            ),
+            (
+                "sync = \"never\"\nsync_interval_ms = 500",
+                Err(
+                    "outbox.sync_interval_ms: only used with sync = \"interval\", and sync is \
+                     `never`: remove",
+                ),
+            ),
+            (
+                "max_files = 5",
+                Err("outbox.max_files: unknown field `max_files`, expected one of `dir`"),
+            ),
+        ];
+        for (lines, expected) in cases {
+            let text = with("outbox", lines);
+            match (parse(&text, file()), expected) {
+                (Ok(config), Ok(outbox)) => assert_eq!(&config.outbox, outbox, "{lines}"),
+                (Err(_), Err(message)) => {
+                    let p = problem(&text);
+                    let first_key = lines.split(" = ").next().unwrap();
+                    let key = p.key.rsplit('.').next().unwrap();
+                    let line = 11 + lines.lines().position(|l| l.starts_with(key)).unwrap_or(0);
+                    assert!(!first_key.is_empty());
+                    assert_eq!(p.line, Some(line), "{lines}: {p:?}");
+                    assert!(
+                        format!("{}: {}", p.key, p.message).starts_with(message),
+                        "{lines}: {p:?}"
+                    );
+                }
+                (Ok(_), Err(e)) => panic!("{lines}: accepted, expected {e}"),
+                (Err(e), Ok(_)) => panic!("{lines}: {e}"),
+            }
+        }
+
+        // The default folder follows device.state_dir, relative to the file's folder.
+        let text = with("device", "state_dir = \"state\"");
+        let config = parse(&text, file()).unwrap();
+        assert_eq!(
+            config.outbox.dir,
+            Path::new("/etc/watchpost/state/outbox"),
+            "{text}"
+        );
+        // A refused device: no second problem from the outbox.
+        let text = with("device", "state_dir = \"\"");
+        assert_eq!(problem(&text).key, "device.state_dir");
     }
 
     #[test]
@@ -2774,7 +3576,12 @@ colour = "red"
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/watchpost.toml");
         let config = load(&path).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(config.cameras.len(), 1);
-        assert_eq!(config.mqtt.url.to_string(), "mqtt://127.0.0.1:1883");
+        assert_eq!(config.mqtt.urls.len(), 1);
+        assert_eq!(config.mqtt.urls[0].to_string(), "mqtt://127.0.0.1:1883");
+        assert_eq!(
+            config.outbox,
+            OutboxConfig::in_state_dir(&config.device.state_dir)
+        );
         assert_eq!(config.tracking, TrackingConfig::default());
         assert_eq!(config.events, EventsConfig::default());
     }
@@ -2786,35 +3593,63 @@ colour = "red"
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/watchpost.toml");
         let text = std::fs::read_to_string(&path).unwrap();
         // Uncomment the keys of the sections tracking and events and the zone and line examples.
-        let mut out = String::new();
-        let mut section = "";
-        for line in text.lines() {
-            let trimmed = line.trim_start_matches('#');
-            if trimmed.starts_with('[') {
-                section = trimmed;
+        let uncommented = |text: &str, skip: &[&str]| {
+            let mut out = String::new();
+            let mut section = "";
+            for line in text.lines() {
+                let trimmed = line.trim_start_matches('#');
+                if trimmed.starts_with('[') {
+                    section = trimmed;
+                }
+                let example_table = line.starts_with('#')
+                    && matches!(trimmed, "[[cameras.zones]]" | "[[cameras.lines]]");
+                let in_example = matches!(
+                    section,
+                    "[tracking]"
+                        | "[events]"
+                        | "[outbox]"
+                        | "[[cameras.zones]]"
+                        | "[[cameras.lines]]"
+                );
+                let is_key = line.starts_with('#')
+                    && trimmed.split_once(" = ").is_some_and(|(k, _)| {
+                        !k.is_empty()
+                            && k.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+                            && !skip.contains(&k)
+                    });
+                if example_table || (in_example && is_key) {
+                    out.push_str(trimmed);
+                } else {
+                    out.push_str(line);
+                }
+                out.push('\n');
             }
-            let example_table = line.starts_with('#')
-                && matches!(trimmed, "[[cameras.zones]]" | "[[cameras.lines]]");
-            let in_example = matches!(
-                section,
-                "[tracking]" | "[events]" | "[[cameras.zones]]" | "[[cameras.lines]]"
-            );
-            let is_key = line.starts_with('#')
-                && trimmed.split_once(" = ").is_some_and(|(k, _)| {
-                    !k.is_empty() && k.chars().all(|c| c.is_ascii_lowercase() || c == '_')
-                });
-            if example_table || (in_example && is_key) {
-                out.push_str(trimmed);
-            } else {
-                out.push_str(line);
-            }
-            out.push('\n');
-        }
+            out
+        };
+        // sync_interval_ms is refused unless sync = "interval": left commented at first.
+        let out = uncommented(&text, &["sync_interval_ms"]);
         let config = parse(&out, &path).unwrap_or_else(|e| panic!("{e}\n{out}"));
         assert_eq!(config.tracking, TrackingConfig::default(), "{out}");
         assert_eq!(config.events, EventsConfig::default(), "{out}");
+        assert_eq!(
+            config.outbox,
+            OutboxConfig::in_state_dir(Path::new(DEFAULT_STATE_DIR)),
+            "{out}"
+        );
+        assert!(out.contains("\nmax_size_mb = 256\n"), "{out}");
         let camera = &config.cameras[0];
         assert_eq!(camera.zones.len(), 1, "{out}");
         assert_eq!(camera.lines.len(), 1, "{out}");
+
+        // With sync = "interval", its documented default interval.
+        let with_interval = text.replacen("#sync = \"every_event\"", "#sync = \"interval\"", 1);
+        assert_ne!(with_interval, text);
+        let out = uncommented(&with_interval, &[]);
+        let config = parse(&out, &path).unwrap_or_else(|e| panic!("{e}\n{out}"));
+        assert_eq!(
+            config.outbox.sync,
+            OutboxSync::Interval(Duration::from_secs(1)),
+            "{out}"
+        );
     }
 }

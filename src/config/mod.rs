@@ -11,7 +11,7 @@
 //! Secrets (RTSP and MQTT passwords) live in [`Secret`], whose `Debug` and `Display` print
 //! `***`; URLs are kept without credentials.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 mod error;
@@ -20,7 +20,7 @@ mod secret;
 mod url;
 
 pub use error::{ConfigError, Problem};
-pub use load::{DEFAULT_STATE_DIR, DEFAULT_TOPIC_PREFIX, load, parse};
+pub use load::{DEFAULT_STATE_DIR, DEFAULT_TOPIC_PREFIX, MQTT_PASSWORD_ENV, load, parse};
 pub use secret::Secret;
 
 /// A name usable as one MQTT topic level and in file names: 1..=64 characters of
@@ -78,6 +78,7 @@ pub struct Config {
     pub health: HealthConfig,
     pub tracking: TrackingConfig,
     pub events: EventsConfig,
+    pub outbox: OutboxConfig,
     /// At least one camera; names unique.
     pub cameras: Vec<CameraConfig>,
 }
@@ -130,16 +131,24 @@ pub enum Qos {
 }
 
 /// `[mqtt]`
+///
+/// Invariants (checked by [`parse`]): `urls` holds 1 to 16 different endpoints, all `mqtt://`
+/// or all `mqtts://`; `client_cert` and `tls_verify = false` only with `mqtts://`; a password
+/// only with a user name.
 #[derive(Clone, Debug)]
 pub struct MqttConfig {
-    pub url: BrokerUrl,
+    /// The endpoints of one (possibly clustered) broker, tried in this order: the first is used
+    /// until a connection to it fails, then the next. Never empty.
+    pub urls: Vec<BrokerUrl>,
     /// Default: the device id.
     pub client_id: String,
     /// First topic level (default `watchpost`); may contain `/` for deeper prefixes, but no
     /// wildcards, no empty levels.
     pub topic_prefix: String,
     pub username: Option<String>,
-    /// From `password` or the first line of `password_file`.
+    /// From `password`, the first line of `password_file`, or, when neither is set, the
+    /// environment variable `WATCHPOST_MQTT_PASSWORD` ([`MQTT_PASSWORD_ENV`]) if it is set and
+    /// not empty.
     pub password: Option<Secret>,
     /// QoS of `detections` (default at most once).
     pub detections_qos: Qos,
@@ -147,6 +156,31 @@ pub struct MqttConfig {
     pub keep_alive: Duration,
     /// CA bundle for `mqtts://` (default: the system roots).
     pub ca_file: Option<PathBuf>,
+    /// Client certificate and key for mutual TLS (`client_cert` and `client_key`); only with
+    /// `mqtts://`.
+    pub client_cert: Option<ClientCertFiles>,
+    /// Check the broker's certificate (default). `false` (only with `mqtts://`) accepts any
+    /// certificate: the traffic is encrypted but the broker is not authenticated, and the
+    /// publisher warns at every connection.
+    pub tls_verify: bool,
+}
+
+impl MqttConfig {
+    /// The endpoints use TLS (they all use the same scheme).
+    pub fn uses_tls(&self) -> bool {
+        self.urls
+            .first()
+            .is_some_and(|u| u.scheme == MqttScheme::Mqtts)
+    }
+}
+
+/// A client certificate for mutual TLS: PEM files that existed when the configuration was read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClientCertFiles {
+    /// The certificate chain, the client's own certificate first.
+    pub cert: PathBuf,
+    /// Its private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
 }
 
 /// `[detection]` (all optional).
@@ -315,6 +349,89 @@ pub struct EventsConfig {
     pub snapshot_quality: u8,
     /// Device-wide data minimisation: no pixels leave the box, whatever `snapshots` says.
     pub metadata_only: bool,
+}
+
+/// `[outbox]` (all optional): events kept on disk until the broker has them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutboxConfig {
+    /// Default `{device.state_dir}/outbox`.
+    pub dir: PathBuf,
+    /// Most bytes kept on disk (`max_size_mb` MiB, default 256 MiB).
+    pub max_bytes: u64,
+    /// An event older than this is dropped unsent (`max_age_h`, default 7 days).
+    pub max_age: Duration,
+    /// What goes when `max_bytes` is reached (default the oldest).
+    pub when_full: WhenFull,
+    /// When written events are forced to disk (default after every event).
+    pub sync: OutboxSync,
+}
+
+impl OutboxConfig {
+    pub const DEFAULT_MAX_BYTES: u64 = 256 * 1024 * 1024;
+    pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(7 * 24 * 3600);
+
+    /// The defaults, with the outbox in `state_dir/outbox`.
+    pub fn in_state_dir(state_dir: &Path) -> OutboxConfig {
+        OutboxConfig {
+            dir: state_dir.join("outbox"),
+            max_bytes: Self::DEFAULT_MAX_BYTES,
+            max_age: Self::DEFAULT_MAX_AGE,
+            when_full: WhenFull::DropOldest,
+            sync: OutboxSync::EveryEvent,
+        }
+    }
+}
+
+/// What the outbox drops when it is full.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WhenFull {
+    /// The oldest events make room for the new one (default): recent events matter most.
+    DropOldest,
+    /// The new event is dropped: what is kept is never replaced.
+    DropNewest,
+}
+
+impl WhenFull {
+    pub const ALL: [WhenFull; 2] = [WhenFull::DropOldest, WhenFull::DropNewest];
+
+    /// The name in the configuration file (`drop_oldest`, `drop_newest`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WhenFull::DropOldest => "drop_oldest",
+            WhenFull::DropNewest => "drop_newest",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<WhenFull> {
+        WhenFull::ALL.into_iter().find(|w| w.as_str() == name)
+    }
+}
+
+/// When the outbox forces what it wrote to disk (fsync).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutboxSync {
+    /// After every event (default): nothing acknowledged is lost in a power cut; the most disk
+    /// writes.
+    EveryEvent,
+    /// At most this long after an event: a power cut loses at most this much.
+    Interval(Duration),
+    /// Left to the operating system (usually within 30 s); the fewest writes.
+    Never,
+}
+
+impl OutboxSync {
+    /// The names of `sync` in the configuration file.
+    pub const NAMES: [&str; 3] = ["every_event", "interval", "never"];
+
+    /// The name in the configuration file (`every_event`, `interval`, `never`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutboxSync::EveryEvent => "every_event",
+            OutboxSync::Interval(_) => "interval",
+            OutboxSync::Never => "never",
+        }
+    }
 }
 
 /// `[[cameras.zones]]`: a named polygon in normalised image coordinates.

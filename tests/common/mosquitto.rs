@@ -34,6 +34,18 @@ pub struct BrokerOptions {
     pub users: Vec<(String, String)>,
     /// A TLS listener instead of plain TCP.
     pub tls: Option<TlsFiles>,
+    /// With `tls`: clients must present a certificate signed by `tls.ca`
+    /// (`require_certificate true`).
+    pub require_certificate: bool,
+    /// With `require_certificate`: the client certificate's common name is the user name, and
+    /// no password is asked (`use_identity_as_username true`).
+    pub use_identity_as_username: bool,
+    /// The text of an ACL file (`acl_file`): who may read and write which topics. With one,
+    /// a user may do only what it grants.
+    pub acl: Option<String>,
+    /// A second, plain-TCP listener on 127.0.0.1 ([`Mosquitto::plain_port`]) for test
+    /// subscribers, which do not speak TLS. User names and passwords apply to it too.
+    pub plain_listener: bool,
 }
 
 /// A mosquitto process with its own configuration, persistence and log in a temporary
@@ -41,6 +53,8 @@ pub struct BrokerOptions {
 pub struct Mosquitto {
     dir: tempfile::TempDir,
     port: u16,
+    /// [`BrokerOptions::plain_listener`]'s port.
+    plain_port: Option<u16>,
     conf: PathBuf,
     child: Option<Child>,
 }
@@ -61,12 +75,14 @@ impl Mosquitto {
         // A port found free can be taken by someone else before mosquitto binds it: retry.
         for _attempt in 0..5 {
             let port = free_port();
-            let conf = write_config(dir.path(), port, &options);
+            let plain_port = options.plain_listener.then(free_port);
+            let conf = write_config(dir.path(), port, plain_port, &options);
             match spawn_broker(&conf, port, dir.path()) {
                 Ok(child) => {
                     return Mosquitto {
                         dir,
                         port,
+                        plain_port,
                         conf,
                         child: Some(child),
                     };
@@ -79,6 +95,12 @@ impl Mosquitto {
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The plain-TCP listener of [`BrokerOptions::plain_listener`] (panics without one).
+    pub fn plain_port(&self) -> u16 {
+        self.plain_port
+            .expect("the broker was started without `plain_listener`")
     }
 
     /// `mqtt://127.0.0.1:PORT` (`mqtts://` with TLS).
@@ -227,7 +249,12 @@ pub fn free_port() -> u16 {
     listener.local_addr().expect("local address").port()
 }
 
-fn write_config(dir: &Path, port: u16, options: &BrokerOptions) -> PathBuf {
+fn write_config(
+    dir: &Path,
+    port: u16,
+    plain_port: Option<u16>,
+    options: &BrokerOptions,
+) -> PathBuf {
     let mut conf = format!(
         "# written by tests/common/mosquitto.rs\n\
          user root\n\
@@ -247,6 +274,21 @@ fn write_config(dir: &Path, port: u16, options: &BrokerOptions) -> PathBuf {
             tls.cert.display(),
             tls.key.display()
         ));
+        if options.require_certificate {
+            conf.push_str("require_certificate true\n");
+        }
+        if options.use_identity_as_username {
+            conf.push_str("use_identity_as_username true\n");
+        }
+    }
+    // Listener settings (TLS above) belong to the listener before them: this one comes after.
+    if let Some(plain_port) = plain_port {
+        conf.push_str(&format!("listener {plain_port} 127.0.0.1\n"));
+    }
+    if let Some(acl) = &options.acl {
+        let path = dir.join("acl");
+        std::fs::write(&path, acl).expect("write the ACL file");
+        conf.push_str(&format!("acl_file {}\n", path.display()));
     }
     if options.users.is_empty() {
         conf.push_str("allow_anonymous true\n");
@@ -276,6 +318,88 @@ fn write_config(dir: &Path, port: u16, options: &BrokerOptions) -> PathBuf {
     let path = dir.join("mosquitto.conf");
     std::fs::write(&path, conf).expect("write mosquitto.conf");
     path
+}
+
+/// A test certificate authority made with rcgen (ECDSA P-256 keys, PEM files in a folder).
+pub struct TestCa {
+    issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
+    dir: PathBuf,
+    /// The CA certificate: a `cafile` for mosquitto, an `mqtt.ca_file` for the agent.
+    pub cert: PathBuf,
+}
+
+impl TestCa {
+    /// A new CA named `name`, its certificate written as `dir/{name}.pem`.
+    pub fn new(dir: &Path, name: &str) -> TestCa {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, format!("watchpost test {name}"));
+        params.key_usages = vec![
+            rcgen::KeyUsagePurpose::KeyCertSign,
+            rcgen::KeyUsagePurpose::CrlSign,
+            rcgen::KeyUsagePurpose::DigitalSignature,
+        ];
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = params.self_signed(&key).unwrap();
+        let path = dir.join(format!("{name}.pem"));
+        std::fs::write(&path, cert.pem()).unwrap();
+        TestCa {
+            issuer: rcgen::Issuer::new(params, key),
+            dir: dir.to_owned(),
+            cert: path,
+        }
+    }
+
+    /// A server certificate for `names` (IP addresses or DNS names), valid now unless
+    /// `expired`, with this CA's certificate as `ca`.
+    pub fn server(&self, stem: &str, names: &[&str], expired: bool) -> TlsFiles {
+        let mut params = rcgen::CertificateParams::new(
+            names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>(),
+        )
+        .unwrap();
+        params.distinguished_name.push(
+            rcgen::DnType::CommonName,
+            names.first().copied().unwrap_or(stem),
+        );
+        params.key_usages = vec![rcgen::KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
+        params.use_authority_key_identifier_extension = true;
+        if expired {
+            params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+            params.not_after = rcgen::date_time_ymd(2021, 1, 1);
+        }
+        let (cert, key) = self.sign(stem, &params);
+        TlsFiles {
+            ca: self.cert.clone(),
+            cert,
+            key,
+        }
+    }
+
+    /// A client certificate whose common name is `common_name`: `(certificate, key)` files.
+    pub fn client(&self, stem: &str, common_name: &str) -> (PathBuf, PathBuf) {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, common_name);
+        params.key_usages = vec![rcgen::KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+        params.use_authority_key_identifier_extension = true;
+        self.sign(stem, &params)
+    }
+
+    /// Signs `params` with a new key: `dir/{stem}.pem` and `dir/{stem}.key` (PKCS#8).
+    fn sign(&self, stem: &str, params: &rcgen::CertificateParams) -> (PathBuf, PathBuf) {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = params.signed_by(&key, &self.issuer).unwrap();
+        let cert_path = self.dir.join(format!("{stem}.pem"));
+        let key_path = self.dir.join(format!("{stem}.key"));
+        std::fs::write(&cert_path, cert.pem()).unwrap();
+        std::fs::write(&key_path, key.serialize_pem()).unwrap();
+        (cert_path, key_path)
+    }
 }
 
 /// One message as a subscriber received it.
@@ -344,6 +468,31 @@ impl Subscriber {
     /// Connects to the broker on 127.0.0.1:`port` and waits until the subscription is
     /// acknowledged (10 s).
     pub fn connect(port: u16, filter: &str) -> Subscriber {
+        Subscriber::connect_with(port, filter, None)
+    }
+
+    /// As [`Subscriber::connect`], with a persistent session (clean session off, fixed client
+    /// id): the broker keeps QoS 1 messages for it while it is away, also across a broker
+    /// restart (the test broker saves its persistence file on SIGTERM).
+    pub fn connect_persistent(port: u16, filter: &str) -> Subscriber {
+        Subscriber::connect_with_session(port, filter, None, true)
+    }
+
+    /// As [`Subscriber::connect`], logged in as `user` with `password`.
+    pub fn connect_as(port: u16, filter: &str, user: &str, password: &str) -> Subscriber {
+        Subscriber::connect_with(port, filter, Some((user, password)))
+    }
+
+    fn connect_with(port: u16, filter: &str, login: Option<(&str, &str)>) -> Subscriber {
+        Subscriber::connect_with_session(port, filter, login, false)
+    }
+
+    fn connect_with_session(
+        port: u16,
+        filter: &str,
+        login: Option<(&str, &str)>,
+        persistent: bool,
+    ) -> Subscriber {
         let id = format!(
             "test-sub-{}-{}",
             std::process::id(),
@@ -352,7 +501,11 @@ impl Subscriber {
         let mut options = MqttOptions::new(id, "127.0.0.1", port);
         options
             .set_keep_alive(Duration::from_secs(5))
-            .set_max_packet_size(1 << 20, 1 << 20);
+            .set_max_packet_size(1 << 20, 1 << 20)
+            .set_clean_session(!persistent);
+        if let Some((user, password)) = login {
+            options.set_credentials(user, password);
+        }
         let (client, mut connection) = Client::new(options, 16);
         let shared = Arc::new(Shared::default());
         let thread = {
