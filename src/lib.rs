@@ -16,11 +16,14 @@
 //!                     ▼ FrameBoard::take: next due camera in fair rotation, max_frame_age
 //!               framepath workers: N OS threads, each its own detect::Detector
 //!                     │  preprocess → ort Session::run → decode → NMS → Vec<Object>
-//!                     │  events::CameraEvents: track::Tracker → zone/line watches → events
-//!                     │  (seq on disk first), snapshots (imaging) — one thread per camera
-//!                     ▼ try_send on a bounded channel (full: counted drop)
-//!               publish::run_publisher (tokio): detections, events + snapshots, status + last
-//!                                               will, health → MQTT
+//!                     │  events::CameraEvents: track::Tracker → zone/line watches → events,
+//!                     │  snapshots (imaging) — one thread per camera
+//!                     │            └─ events ─▶ outbox::EventSink (never blocks) ─▶ outbox
+//!                     │               thread: seq + event_id, appended to the disk log first
+//!                     ▼ try_send on a bounded channel (full: counted drop)      │ records
+//!               publish::run_publisher (tokio): detections, status + last will, health,  ◀┘
+//!                 events + snapshots (QoS 1, done on PUBACK) → MQTT (driver: reconnect,
+//!                 failover between endpoints, which PUBACK is whose)
 //! ```
 //!
 //! `watchpost detect` runs the same `Detector` on still pictures (`imaging::read_image` →
@@ -35,7 +38,9 @@
 //!   with backoff and stall detection, capture time from RTCP sender reports.
 //! - [`framepath`]: the bounded-latency frame path: slots, scheduler, inference threads.
 //! - [`track`]: the tracker and the zone and line state machines (pure, time in seconds).
-//! - [`events`]: per-camera event decisions, the durable event sequence, snapshots.
+//! - [`events`]: per-camera event decisions and their snapshots.
+//! - [`outbox`]: the disk-backed event outbox: numbering, durable log, bounds, drop
+//!   announcements, delivery in order with at-least-once semantics.
 //! - [`detect`]: the model manifest ([`detect::ModelSpec`]), loading ONNX Runtime
 //!   ([`detect::Runtime`]), the [`detect::Detector`], and its pure core:
 //!   [`detect::preprocess`], [`detect::decode`], [`detect::nms`].
@@ -50,17 +55,20 @@
 //!
 //! ## Invariants
 //! - Nothing between a camera and the broker queues without bound: appsink keeps one frame, the
-//!   board one per camera, the results channel a few per camera, the MQTT request queue 64.
-//!   Every place that drops says so in a counter, by reason ([`health::DropReason`]).
+//!   board one per camera, the results channel a few per camera, the outbox inbox 1024 events
+//!   and its log `[outbox] max_size_mb`, the MQTT request queue 256. Every place that drops
+//!   says so in a counter, by reason ([`health::DropReason`], `health.outbox.dropped`).
 //! - When the model is slower than the cameras, frames are skipped, never delayed.
 //! - Inference never runs on an async worker thread; GStreamer callbacks never wait for the
-//!   model or the broker; the frame path never waits for the broker.
+//!   model or the broker; the frame path never waits for the broker or the disk.
 //! - Only `publish` knows MQTT and the JSON shapes; payloads carry a versioned `schema` field
 //!   and are described by the JSON Schema files the tests validate against.
 //! - Secrets are [`config::Secret`] values whose `Debug`/`Display` print `***`; credentials are
 //!   never part of a pipeline string, a URL in a log, or an error message.
 //! - A camera is analysed by one thread at a time, so its frames are tracked in order; an
-//!   event's `seq` is fsync'd before the event exists; `metadata_only` sends no pixels.
+//!   event exists (has a `seq`) only once the outbox has written it; it leaves the outbox only
+//!   on the broker's PUBACK (at least once, in `seq` order per camera); `metadata_only` sends
+//!   no pixels.
 //! - Pre-processing, decoding, NMS, geometry, tracking, zone and line watches, the slot
 //!   scheduler and template selection are pure functions over plain data, tested from tables.
 //! - A model is checked against its manifest when loaded; ONNX Runtime is loaded from an
@@ -84,5 +92,6 @@ pub mod geometry;
 pub mod health;
 pub mod imaging;
 pub mod ingest;
+pub mod outbox;
 pub mod publish;
 pub mod track;

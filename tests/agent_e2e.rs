@@ -6,131 +6,17 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
 
+use common::agent::{Agent, AgentSetup, clip_server, expect, topic};
 use common::mosquitto::{Message, Mosquitto, Subscriber};
-use watchpost::demo::clip_server::ClipServer;
 
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 fn serial() -> std::sync::MutexGuard<'static, ()> {
     ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn clip_server() -> ClipServer {
-    watchpost::ingest::init_gstreamer().expect("GStreamer");
-    ClipServer::start(&common::repo_path("tests/data/sample-clip.mp4"), 0).expect("RTSP server")
-}
-
-/// Settings of one agent run.
-struct AgentSetup {
-    cameras: Vec<String>,
-    detect_fps: f32,
-    inference_threads: usize,
-    stall_timeout_s: u64,
-    /// TOML appended to every camera's table (zones, lines).
-    camera_extra: String,
-}
-
-impl AgentSetup {
-    fn one_camera(url: String) -> AgentSetup {
-        AgentSetup {
-            cameras: vec![url],
-            detect_fps: 5.0,
-            inference_threads: 2,
-            stall_timeout_s: 3,
-            camera_extra: String::new(),
-        }
-    }
-}
-
-/// A `watchpost run` child process with its config and log in a temporary folder.
-struct Agent {
-    child: Child,
-    dir: tempfile::TempDir,
-}
-
-const SITE: &str = "test-site";
-const DEVICE: &str = "post-1";
-
-fn topic(rest: &str) -> String {
-    format!("watchpost/{SITE}/{DEVICE}/{rest}")
-}
-
-impl Agent {
-    fn start(broker: &Mosquitto, setup: &AgentSetup) -> Agent {
-        let dir = tempfile::tempdir().unwrap();
-        let mut text = format!(
-            r#"[device]
-site = "{SITE}"
-id = "{DEVICE}"
-state_dir = "{state}"
-
-[mqtt]
-url = "{url}"
-keep_alive_s = 5
-
-[detection]
-inference_threads = {threads}
-max_frame_age_ms = 1000
-
-[health]
-interval_s = 1
-"#,
-            state = dir.path().join("state").display(),
-            url = broker.url(),
-            threads = setup.inference_threads,
-        );
-        for (i, url) in setup.cameras.iter().enumerate() {
-            text.push_str(&format!(
-                "\n[[cameras]]\nname = \"cam{i}\"\nurl = \"{url}\"\ndetect_fps = {}\nstall_timeout_s = {}\n{}\n",
-                setup.detect_fps, setup.stall_timeout_s, setup.camera_extra
-            ));
-        }
-        let config = dir.path().join("watchpost.toml");
-        std::fs::write(&config, text).unwrap();
-        let log = std::fs::File::create(dir.path().join("agent.log")).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_watchpost"))
-            .args(["run", "--log", "info", "--config"])
-            .arg(&config)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start watchpost run");
-        Agent { child, dir }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("agent.log")).unwrap_or_default()
-    }
-
-    fn signal(&self, signal: i32) {
-        // SAFETY: kill(2) on our own child's pid.
-        let rc = unsafe { libc::kill(self.child.id() as i32, signal) };
-        assert_eq!(rc, 0, "kill({signal})");
-    }
-
-    /// Waits for the process to exit; `None` if it did not within `timeout`.
-    fn wait(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
-        let deadline = Instant::now() + timeout;
-        while Instant::now() < deadline {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return Some(status);
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        None
-    }
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn is_status(state: &'static str) -> impl Fn(&Message) -> bool {
@@ -167,15 +53,6 @@ fn detections(subscriber: &Subscriber, from: usize) -> Vec<serde_json::Value> {
 
 fn parse_time(value: &serde_json::Value) -> SystemTime {
     humantime::parse_rfc3339(value.as_str().expect("a timestamp string")).expect("RFC 3339")
-}
-
-/// Fails with the agent's log attached.
-#[track_caller]
-fn expect<T>(value: Option<T>, what: &str, agent: &Agent) -> T {
-    match value {
-        Some(v) => v,
-        None => panic!("{what}\n--- agent log ---\n{}", agent.log()),
-    }
 }
 
 #[test]
@@ -440,7 +317,7 @@ fn overload_skips_frames_and_keeps_latency_flat() {
         detect_fps: 30.0,
         inference_threads: 1,
         stall_timeout_s: 5,
-        camera_extra: String::new(),
+        ..AgentSetup::one_camera(String::new())
     };
     let agent = Agent::start(&broker, &setup);
     expect(

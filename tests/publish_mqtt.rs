@@ -40,11 +40,11 @@ fn detections_topic(camera: &str) -> String {
 fn config(port: u16, health_interval: Duration) -> PublisherConfig {
     PublisherConfig {
         mqtt: MqttConfig {
-            url: BrokerUrl {
+            urls: vec![BrokerUrl {
                 scheme: MqttScheme::Mqtt,
                 host: "127.0.0.1".to_owned(),
                 port,
-            },
+            }],
             client_id: "box-1".to_owned(),
             topic_prefix: "watchpost".to_owned(),
             username: None,
@@ -52,6 +52,8 @@ fn config(port: u16, health_interval: Duration) -> PublisherConfig {
             detections_qos: Qos::AtMostOnce,
             keep_alive: Duration::from_secs(30),
             ca_file: None,
+            client_cert: None,
+            tls_verify: true,
         },
         device: DeviceConfig {
             site: name("north"),
@@ -99,7 +101,6 @@ fn frame(camera: usize, seq: u64, objects: Vec<Object>) -> AnalysedFrame {
         height: 720,
         objects,
         track_ids: Vec::new(),
-        events: Vec::new(),
         inference: Duration::from_millis(45),
     }
 }
@@ -133,7 +134,7 @@ impl Running {
         let broker = publisher.broker_state();
         let (results, results_rx) = mpsc::channel(queue);
         let shutdown = CancellationToken::new();
-        let task = runtime.spawn(publisher.run(results_rx, shutdown.clone()));
+        let task = runtime.spawn(publisher.run(results_rx, None, shutdown.clone()));
         Running {
             runtime,
             task,
@@ -516,14 +517,14 @@ fn a_full_request_queue_drops_without_blocking() {
     let sub = Subscriber::connect(broker.port(), "watchpost/#");
     let mut config = config(broker.port(), Duration::from_secs(60));
     // QoS 1: with the broker paused nothing is acknowledged, so rumqttc's in-flight window
-    // (100) fills, then its request queue (64): the rest must be dropped, not waited for.
+    // (100) fills, then its request queue: the rest must be dropped, not waited for.
     config.mqtt.detections_qos = Qos::AtLeastOnce;
     let running = Running::start_with_queue(config, &["gate"], 1000);
     let gate = Arc::clone(&running.cameras[0]);
     sub.wait_for(is_status("online"), WAIT).expect("online");
 
     broker.pause();
-    let fed = 400;
+    let fed = 600;
     for seq in 0..fed {
         running.feed(frame(0, seq, vec![person()]));
     }
@@ -534,7 +535,7 @@ fn a_full_request_queue_drops_without_blocking() {
         let dropped = gate.snapshot().drops(DropReason::PublishQueueFull);
         if published + dropped == fed {
             assert!(
-                dropped >= fed - 100 - 64 - 2,
+                dropped >= fed - 100 - watchpost::publish::REQUEST_CAPACITY as u64 - 2,
                 "published {published}, dropped {dropped}"
             );
             break;
@@ -685,7 +686,7 @@ fn last_will_when_the_publisher_task_is_aborted() {
 fn credentials_are_checked_and_never_reported() {
     let broker = Mosquitto::start_with(BrokerOptions {
         users: vec![("agent".to_owned(), "s3cret-pw".to_owned())],
-        tls: None,
+        ..BrokerOptions::default()
     });
     let mut wrong = config(broker.port(), Duration::from_secs(60));
     wrong.mqtt.username = Some("agent".to_owned());
@@ -791,14 +792,14 @@ fn mqtts_with_a_ca_file_and_refused_with_the_wrong_roots() {
     let certificates = tempfile::tempdir().unwrap();
     let tls = make_certificates(certificates.path());
     let broker = Mosquitto::start_with(BrokerOptions {
-        users: Vec::new(),
         tls: Some(tls.clone()),
+        ..BrokerOptions::default()
     });
     assert!(broker.url().starts_with("mqtts://"));
 
     // The system roots do not know the test CA: a TLS error, retried, never connected.
     let mut untrusted = config(broker.port(), Duration::from_secs(60));
-    untrusted.mqtt.url.scheme = MqttScheme::Mqtts;
+    untrusted.mqtt.urls[0].scheme = MqttScheme::Mqtts;
     let refused = Running::start(untrusted, &["gate"]);
     let state = refused.wait_broker(|s| s.last_error.is_some(), WAIT);
     let error = state.last_error.unwrap();
@@ -807,7 +808,7 @@ fn mqtts_with_a_ca_file_and_refused_with_the_wrong_roots() {
     refused.stop();
 
     let mut trusted = config(broker.port(), Duration::from_secs(60));
-    trusted.mqtt.url.scheme = MqttScheme::Mqtts;
+    trusted.mqtt.urls[0].scheme = MqttScheme::Mqtts;
     trusted.mqtt.ca_file = Some(tls.ca.clone());
     let running = Running::start(trusted, &["gate"]);
     running.feed(frame(0, 1, vec![person()]));

@@ -2,12 +2,14 @@
 //! them down in order.
 //!
 //! Start order: model and ONNX Runtime (fail before anything else runs), GStreamer, the
-//! publisher (so `status` goes online and the last will is registered), the inference threads,
-//! then the cameras.
+//! outbox (it reads what an earlier run left), the publisher (so `status` goes online and the
+//! last will is registered), the inference threads, then the cameras.
 //!
 //! Shutdown order, on the first signal: cameras stop (pipelines set to NULL, threads joined);
-//! the frame board is closed and the inference threads finish the frame they hold; the results
-//! channel closes, the publisher publishes what it still has, then `offline`, then disconnects.
+//! the frame board is closed and the inference threads finish the frame they hold; the outbox
+//! writes every event still in its inbox, saves its position and stops; the results channel
+//! closes, the publisher publishes what it still has, then `offline`, then disconnects. Events
+//! not yet acknowledged by the broker stay in the outbox for the next run.
 //! A second signal exits at once (handled by the command line).
 
 use std::sync::{Arc, Mutex};
@@ -21,10 +23,11 @@ use crate::config::Config;
 use crate::detect::{
     ClassFilter, Detector, DetectorOptions, ModelSpec, Runtime, find_bundled_manifest,
 };
-use crate::events::{CameraEvents, SeqStore};
+use crate::events::CameraEvents;
 use crate::framepath::{self, AnalysedFrame, FrameBoard};
 use crate::health::{CameraState, CameraStats};
 use crate::ingest;
+use crate::outbox::{Outbox, OutboxOptions};
 use crate::publish;
 
 /// Results waiting for the publisher, per camera. Small on purpose: a result older than a few
@@ -80,36 +83,32 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         stats.clone(),
         config.detection.max_frame_age,
     ));
-    let seq_dir = config.device.state_dir.join("seq");
     let camera_events: Vec<Mutex<CameraEvents>> = config
         .cameras
         .iter()
-        .map(|camera| {
-            let seq = SeqStore::open(&seq_dir, camera.name.as_str()).unwrap_or_else(|e| {
-                tracing::error!(
-                    camera = %camera.name,
-                    error = %e,
-                    "event numbers will not survive a restart (state_dir not usable)"
-                );
-                SeqStore::in_memory()
-            });
-            Mutex::new(CameraEvents::new(
-                camera,
-                &config.tracking,
-                &config.events,
-                seq,
-            ))
-        })
+        .map(|camera| Mutex::new(CameraEvents::new(camera, &config.tracking, &config.events)))
         .collect();
+    let publisher_config = publish::PublisherConfig::from_config(&config, &model_name);
+    let (outbox, event_sink, delivery) = Outbox::start(
+        OutboxOptions::from_config(&config.outbox),
+        config
+            .cameras
+            .iter()
+            .map(|c| c.name.as_str().to_owned())
+            .collect(),
+        publish::outbox_stamp(publisher_config.topics()),
+    )
+    .context("starting the outbox thread")?;
     let (results_tx, results_rx) =
         mpsc::channel::<AnalysedFrame>(RESULTS_PER_CAMERA * config.cameras.len().max(1));
 
     // The publisher has its own token: it stops last, after the frame path has drained.
     let publisher_shutdown = CancellationToken::new();
     let publisher = tokio::spawn(publish::run_publisher(
-        publish::PublisherConfig::from_config(&config, &model_name),
+        publisher_config,
         stats.clone(),
         results_rx,
+        Some(delivery),
         publisher_shutdown.clone(),
     ));
 
@@ -119,6 +118,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         Arc::clone(&board),
         stats.clone(),
         Arc::new(camera_events),
+        event_sink,
         results_tx,
     )
     .context("starting inference threads")?;
@@ -180,6 +180,16 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     .await;
     if joined.is_err() {
         tracing::warn!("inference threads did not finish within {STAGE_TIMEOUT:?}");
+    }
+
+    tracing::info!("shutting down: writing the last events");
+    let stopped = tokio::time::timeout(
+        STAGE_TIMEOUT,
+        tokio::task::spawn_blocking(move || outbox.shutdown()),
+    )
+    .await;
+    if stopped.is_err() {
+        tracing::warn!("the outbox did not stop within {STAGE_TIMEOUT:?}");
     }
 
     tracing::info!("shutting down: publishing offline");

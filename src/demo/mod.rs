@@ -16,7 +16,8 @@ pub use broker::{BrokerError, EmbeddedBroker};
 
 use crate::config::{
     BrokerUrl, CameraConfig, Config, DecoderChoice, DetectionConfig, DeviceConfig, EventsConfig,
-    HealthConfig, MqttConfig, MqttScheme, Qos, RtspTransport, TopicName, TrackingConfig,
+    HealthConfig, MqttConfig, MqttScheme, OutboxConfig, Qos, RtspTransport, TopicName,
+    TrackingConfig,
 };
 
 /// The bundled clip's file name.
@@ -85,11 +86,11 @@ pub fn demo_config(
             state_dir: state_dir.to_owned(),
         },
         mqtt: MqttConfig {
-            url: BrokerUrl {
+            urls: vec![BrokerUrl {
                 scheme: MqttScheme::Mqtt,
                 host: "127.0.0.1".to_owned(),
                 port: mqtt.port(),
-            },
+            }],
             client_id: "watchpost-demo".to_owned(),
             topic_prefix: "watchpost".to_owned(),
             username: None,
@@ -97,6 +98,8 @@ pub fn demo_config(
             detections_qos: Qos::AtMostOnce,
             keep_alive: Duration::from_secs(30),
             ca_file: None,
+            client_cert: None,
+            tls_verify: true,
         },
         detection: DetectionConfig {
             model: None,
@@ -109,6 +112,7 @@ pub fn demo_config(
         },
         tracking: TrackingConfig::default(),
         events: EventsConfig::default(),
+        outbox: OutboxConfig::in_state_dir(state_dir),
         cameras: camera_urls
             .iter()
             .enumerate()

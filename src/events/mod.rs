@@ -8,17 +8,13 @@
 //!                 track::zones::ZoneWatch ─▶ zone_enter / zone_exit / loitering
 //!                 track::lines::LineWatch ─▶ line_cross (+ direction)
 //!                              ▼
-//!                 seq (SeqStore, durable before use) + event_id, snapshot (imaging)
+//!                 snapshot (imaging) ─▶ outbox (numbers them: seq, event_id; keeps them on disk)
 //! ```
 //!
 //! Runs on the inference thread that analysed the frame (never on an async worker); the frame
 //! board hands a camera to one thread at a time, so each camera's frames arrive here in order.
 //! Time-based parameters use `t_s`, seconds on the agent's monotonic clock; `at` is the capture
 //! time of the frame that decided the event.
-
-mod seq;
-
-pub use seq::{SeqError, SeqStore};
 
 use std::time::SystemTime;
 
@@ -38,14 +34,10 @@ pub struct Snapshot {
     pub jpeg: Vec<u8>,
 }
 
-/// One event, decided and numbered.
+/// One event, decided; the outbox gives it its `seq` and `event_id` when it writes it.
 #[derive(Clone, Debug)]
 pub struct Event {
     pub kind: EventKind,
-    /// Per camera, +1 for every event, durable across restarts.
-    pub seq: u64,
-    /// Unique; the same on every retry of the same event.
-    pub event_id: String,
     /// Capture time of the frame that decided it.
     pub at: SystemTime,
     pub track_id: u64,
@@ -69,7 +61,7 @@ pub struct FrameEvents {
     pub events: Vec<Event>,
 }
 
-/// An event before it has a number.
+/// An event before its picture.
 struct Pending {
     kind: EventKind,
     track_id: u64,
@@ -89,7 +81,6 @@ pub struct CameraEvents {
     tracker: Tracker,
     zones: Vec<(ZoneConfig, ZoneWatch)>,
     lines: Vec<(LineConfig, LineWatch)>,
-    seq: SeqStore,
     snapshots: SnapshotMode,
     snapshot_kinds: Vec<EventKind>,
     snapshot_max_width: u32,
@@ -120,7 +111,6 @@ impl CameraEvents {
         camera: &CameraConfig,
         tracking: &TrackingConfig,
         events: &EventsConfig,
-        seq: SeqStore,
     ) -> CameraEvents {
         CameraEvents {
             camera_name: camera.name.to_string(),
@@ -135,7 +125,6 @@ impl CameraEvents {
                 .iter()
                 .map(|l| (l.clone(), LineWatch::new(l, tracking.inertia)))
                 .collect(),
-            seq,
             snapshots: if events.metadata_only {
                 SnapshotMode::Off
             } else {
@@ -148,7 +137,7 @@ impl CameraEvents {
     }
 
     /// Tracks the objects of one analysed frame and returns their track ids and the events the
-    /// frame decided, numbered, with snapshots rendered from `frame` where configured.
+    /// frame decided, with snapshots rendered from `frame` where configured.
     pub fn analyse(
         &mut self,
         frame: &Frame,
@@ -224,7 +213,7 @@ impl CameraEvents {
 
         let events = pending
             .into_iter()
-            .filter_map(|p| self.number_and_picture(p, frame, objects, at))
+            .map(|p| self.with_picture(p, frame, objects, at))
             .collect();
         FrameEvents {
             track_ids: update.track_ids,
@@ -232,23 +221,13 @@ impl CameraEvents {
         }
     }
 
-    fn number_and_picture(
+    fn with_picture(
         &mut self,
         p: Pending,
         frame: &Frame,
         objects: &[Object],
         at: SystemTime,
-    ) -> Option<Event> {
-        let (seq, event_id) = match self.seq.next_seq() {
-            Ok(next) => next,
-            Err(e) => {
-                // Keep producing events: numbering goes on in memory, and the operator is told
-                // that a restart may reuse numbers.
-                tracing::error!(camera = %self.camera_name, error = %e, "event sequence not persisted; continuing in memory");
-                self.seq.detach();
-                self.seq.next_seq().ok()?
-            }
-        };
+    ) -> Event {
         let zone = p.zone.map(|i| &self.zones[i].0);
         let line = p.line.map(|i| &self.lines[i].0);
         let snapshot = if self.snapshots != SnapshotMode::Off
@@ -299,10 +278,8 @@ impl CameraEvents {
         } else {
             None
         };
-        Some(Event {
+        Event {
             kind: p.kind,
-            seq,
-            event_id,
             at,
             track_id: p.track_id,
             class: p.class,
@@ -314,7 +291,7 @@ impl CameraEvents {
             direction: p.direction,
             dwell_s: p.dwell_s,
             snapshot,
-        })
+        }
     }
 }
 
@@ -372,12 +349,7 @@ mod tests {
     /// A person walking from the left of the picture to the right, 5 frames a second.
     fn walk(events: &EventsConfig) -> Vec<Event> {
         let frame = Frame::from_bgr(64, 36, 64 * 3, vec![90; 64 * 36 * 3]).unwrap();
-        let mut camera = CameraEvents::new(
-            &camera_with_line(),
-            &TrackingConfig::default(),
-            events,
-            SeqStore::in_memory(),
-        );
+        let mut camera = CameraEvents::new(&camera_with_line(), &TrackingConfig::default(), events);
         let mut all = Vec::new();
         for step in 0..20 {
             let x = 0.2 + 0.03 * step as f32;
@@ -394,7 +366,7 @@ mod tests {
     }
 
     #[test]
-    fn a_walk_across_a_line_gives_one_crossing_numbered_with_its_snapshot() {
+    fn a_walk_across_a_line_gives_one_crossing_with_its_snapshot() {
         let events = walk(&EventsConfig::default());
         let kinds: Vec<EventKind> = events.iter().map(|e| e.kind).collect();
         assert_eq!(kinds, vec![EventKind::TrackStart, EventKind::LineCross]);
@@ -402,8 +374,6 @@ mod tests {
         // Screen-left to screen-right on a line drawn top to bottom: Right to Left side = "out".
         assert_eq!(crossing.direction.as_deref(), Some("out"));
         assert_eq!(crossing.line.as_deref(), Some("border"));
-        assert_eq!((events[0].seq, crossing.seq), (1, 2), "+1 per event");
-        assert!(crossing.event_id.ends_with("-2"));
         let jpeg = &crossing
             .snapshot
             .as_ref()

@@ -5,7 +5,7 @@
 //!  camera 0 ─offer─▶ [slot 0] ┐
 //!  camera 1 ─offer─▶ [slot 1] ├─ FrameBoard::take (fair rotation, detect_fps pacing,
 //!  camera 2 ─offer─▶ [slot 2] ┘                    max_frame_age) ─▶ N inference threads
-//!                                                                     │ try_send
+//!                                                   events ─▶ outbox ◀─┤ try_send
 //!                                                                     ▼
 //!                                                       bounded results channel → publisher
 //! ```
@@ -21,7 +21,9 @@
 //! - Inference runs on dedicated OS threads, never on an async worker; each thread owns its own
 //!   `Detector` (ONNX Runtime sessions are used by one thread at a time).
 //! - Handing a result to the publisher never blocks: when its bounded channel is full the
-//!   result is dropped and counted ([`DropReason::PublishQueueFull`]).
+//!   result is dropped and counted ([`DropReason::PublishQueueFull`]). Events go another way:
+//!   to the outbox's inbox ([`crate::outbox::EventSink`]), which never blocks either and is
+//!   not affected by a full results channel.
 //! - A camera is analysed by at most one thread at a time ([`FrameBoard::done`]), so its
 //!   frames are analysed, tracked and published in order.
 //! - Cameras are served in fair rotation: after a thread takes camera `i`, the next search
@@ -57,7 +59,5 @@ pub struct AnalysedFrame {
     pub objects: Vec<Object>,
     /// Per object (same order): the id of its confirmed track.
     pub track_ids: Vec<Option<u64>>,
-    /// Events this frame decided, numbered, with their snapshots.
-    pub events: Vec<crate::events::Event>,
     pub inference: Duration,
 }

@@ -12,6 +12,7 @@ use super::{AnalysedFrame, FrameBoard};
 use crate::detect::Detector;
 use crate::events::CameraEvents;
 use crate::health::{CameraStats, DropReason};
+use crate::outbox::EventSink;
 
 /// The running inference threads.
 #[derive(Debug)]
@@ -67,6 +68,7 @@ pub fn spawn_workers(
     board: Arc<FrameBoard>,
     stats: Vec<Arc<CameraStats>>,
     events: Arc<Vec<Mutex<CameraEvents>>>,
+    outbox: EventSink,
     results: mpsc::Sender<AnalysedFrame>,
 ) -> std::io::Result<WorkerPool> {
     let epoch = Instant::now();
@@ -79,9 +81,17 @@ pub fn spawn_workers(
         let stats = stats.clone();
         let results = results.clone();
         let events = Arc::clone(&events);
+        let outbox = outbox.clone();
         let handle = std::thread::Builder::new()
             .name(format!("infer-{index}"))
-            .spawn(move || run_worker(detector, &board, &stats, &events, &results, &busy, epoch))?;
+            .spawn(move || {
+                let sinks = Sinks {
+                    events: &events,
+                    outbox: &outbox,
+                    results: &results,
+                };
+                run_worker(detector, &board, &stats, &sinks, &busy, epoch);
+            })?;
         handles.push(handle);
     }
     Ok(WorkerPool {
@@ -103,12 +113,18 @@ impl Drop for DoneGuard<'_> {
     }
 }
 
+/// Where a worker's output goes.
+struct Sinks<'a> {
+    events: &'a [Mutex<CameraEvents>],
+    outbox: &'a EventSink,
+    results: &'a mpsc::Sender<AnalysedFrame>,
+}
+
 fn run_worker(
     mut detector: Detector,
     board: &FrameBoard,
     stats: &[Arc<CameraStats>],
-    events: &[Mutex<CameraEvents>],
-    results: &mpsc::Sender<AnalysedFrame>,
+    sinks: &Sinks<'_>,
     busy_since_ms: &AtomicU64,
     epoch: Instant,
 ) {
@@ -132,7 +148,7 @@ fn run_worker(
                     .arrived
                     .saturating_duration_since(epoch)
                     .as_secs_f64();
-                let frame_events = events[camera]
+                let frame_events = sinks.events[camera]
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
                     .analyse(
@@ -141,6 +157,8 @@ fn run_worker(
                         t_s,
                         captured.captured_at,
                     );
+                // Events go to the outbox, which numbers and keeps them; never blocks.
+                sinks.outbox.offer(camera, frame_events.events);
                 let analysed = AnalysedFrame {
                     camera: captured.camera,
                     seq: captured.seq,
@@ -151,10 +169,9 @@ fn run_worker(
                     height: captured.frame.height,
                     objects: detections.objects,
                     track_ids: frame_events.track_ids,
-                    events: frame_events.events,
                     inference: detections.timings.inference,
                 };
-                match results.try_send(analysed) {
+                match sinks.results.try_send(analysed) {
                     Ok(()) => {}
                     Err(TrySendError::Full(_)) => {
                         camera_stats.count_drop(DropReason::PublishQueueFull)

@@ -8,6 +8,8 @@
 //! |---|---|---|---|---|
 //! | `status` | 1 | yes | after every connection, on a camera state change (checked every second), `offline` at shutdown; also the last will | `watchpost.status/1` |
 //! | `{camera}/detections` | `mqtt.detections_qos` | no | per analysed frame with objects | `watchpost.detections/1` |
+//! | `{camera}/events` | 1 | no | per event, through the disk outbox (at least once) | `watchpost.events/1` |
+//! | `{camera}/snapshots/{event_id}` | 1 | no | just before its event, when it has a picture | JPEG bytes |
 //! | `health` | 0 | no | every `[health] interval` | `watchpost.health/1` |
 //!
 //! The schema files are in `src/publish/schemas/` ([`schema_json`]); the payload types are in
@@ -15,10 +17,13 @@
 //!
 //! ## Shape
 //! [`run_publisher`] (or [`Publisher::run`]) owns a rumqttc client; the event loop is polled in
-//! its own task (`connection.rs`), which reconnects by itself with capped backoff (1 s doubling
-//! to 30 s) and reports the broker's state through a `watch` channel ([`BrokerState`],
-//! [`Publisher::broker_state`]). The publisher loop drains the results channel, checks camera
-//! states every second and publishes `health` on its interval.
+//! its own task (`driver.rs`), which reconnects by itself with capped backoff, fails over
+//! between the `[mqtt] url` endpoints, reports the broker's state through a `watch` channel
+//! ([`BrokerState`], [`Publisher::broker_state`]) and tells the publisher, in order, when a
+//! connection is up, which of its QoS ≥ 1 publications were acknowledged, and which were lost
+//! with a connection. The publisher loop drains the results channel (detections), takes
+//! records from the outbox ([`crate::outbox`]) while connected, checks camera states every
+//! second and publishes `health` on its interval.
 //!
 //! ## Invariants
 //! - Nothing blocks on the broker: the client's request queue holds [`REQUEST_CAPACITY`]
@@ -28,10 +33,15 @@
 //!   client's queue when a connection ends), [`DropReason::PublishQueueFull`] when the request
 //!   queue is full. `health` is skipped while the broker is unreachable; `status` is published
 //!   again on every connection.
+//! - Events are never dropped here: an outbox record is acknowledged to the outbox only when
+//!   the broker has acknowledged every message of it; a record of a connection that ended is
+//!   ignored and the outbox sends it again, in order, on the next connection. A record that
+//!   does not fit in the request queue waits (in order) for room.
 //! - Shutdown: stop waiting for results (those already queued are still handled), publish
-//!   `offline` (QoS 1) and wait up to 3 s for its acknowledgement, send DISCONNECT, return. If
-//!   the task is dropped or aborted instead, the connection closes without DISCONNECT and the
-//!   broker publishes the last will: `offline`, with every camera `stopped`.
+//!   `offline` (QoS 1) and wait up to 3 s for its acknowledgement, send DISCONNECT, return.
+//!   Unacknowledged events stay in the outbox. If the task is dropped or aborted instead, the
+//!   connection closes without DISCONNECT and the broker publishes the last will: `offline`,
+//!   with every camera `stopped`.
 //! - Credentials never reach a log line or an error message.
 
 mod connection;
@@ -41,11 +51,12 @@ pub mod topics;
 
 pub use topics::Topics;
 
+use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use rumqttc::{AsyncClient, LastWill, QoS};
+use rumqttc::{AsyncClient, ClientError, LastWill, QoS};
 use tokio::sync::{mpsc, watch};
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
@@ -54,14 +65,18 @@ use tracing::Instrument;
 use crate::config::{Config, DeviceConfig, MqttConfig, Qos};
 use crate::framepath::AnalysedFrame;
 use crate::health::{CameraCounters, CameraState, CameraStats, DropReason, ProcessSampler};
+use crate::outbox::{DeliveryLink, Entry, Message, OutboxFigures, Outgoing, Stamp};
+use driver::{Note, Tag, TaggedClient};
 use payload::{
-    BrokerHealth, CameraHealth, CameraStatus, DetectionsPayload, DeviceState, EventPayload,
-    HealthPayload, ProcessFigures, StatusPayload,
+    BrokerHealth, CameraHealth, CameraStatus, DetectionsPayload, DeviceState, DroppedEventsPayload,
+    EventPayload, HealthPayload, OutboxHealth, ProcessFigures, StatusPayload,
 };
 
 /// Requests the rumqttc client queues before `try_publish` fails (and a detection is dropped as
 /// [`DropReason::PublishQueueFull`]).
-pub const REQUEST_CAPACITY: usize = 64;
+pub const REQUEST_CAPACITY: usize = 256;
+/// How often outbox records waiting for room in the request queue are tried again.
+const HELD_RETRY_INTERVAL: Duration = Duration::from_millis(50);
 /// How often camera states are compared with the last published `status`.
 pub const STATUS_CHECK_INTERVAL: Duration = Duration::from_secs(1);
 /// How long shutdown waits for the broker to acknowledge `offline`.
@@ -127,6 +142,8 @@ pub struct BrokerState {
     pub connections: u64,
     /// Successful connections after the first.
     pub reconnects: u64,
+    /// The endpoint (`host:port`) connected to.
+    pub endpoint: Option<String>,
     /// Why the last connection attempt failed or the last connection ended (no credentials).
     pub last_error: Option<String>,
 }
@@ -169,17 +186,19 @@ pub enum PublishError {
 pub struct Publisher {
     config: PublisherConfig,
     cameras: Vec<Arc<CameraStats>>,
-    options: rumqttc::MqttOptions,
+    /// One per `[mqtt] url` endpoint.
+    endpoints: Vec<rumqttc::MqttOptions>,
     broker_tx: watch::Sender<BrokerState>,
     broker_rx: watch::Receiver<BrokerState>,
 }
 
 impl Publisher {
-    /// Checks the configuration (TLS roots are read here) and prepares the client. `cameras`
-    /// are in configuration order: [`AnalysedFrame::camera`] indexes them.
+    /// Checks the configuration (TLS roots and client certificates are read here) and prepares
+    /// the client. `cameras` are in configuration order: [`AnalysedFrame::camera`] indexes them.
     ///
     /// # Errors
-    /// A CA file that cannot be used, or `mqtts://` without any CA certificates.
+    /// A CA, certificate or key file that cannot be used, or `mqtts://` without any CA
+    /// certificates.
     pub fn new(
         config: PublisherConfig,
         cameras: Vec<Arc<CameraStats>>,
@@ -202,12 +221,14 @@ impl Publisher {
             QoS::AtLeastOnce,
             true,
         );
-        let options = connection::mqtt_options(&config.mqtt, will)?;
+        let endpoints = (0..config.mqtt.urls.len())
+            .map(|endpoint| connection::mqtt_options(&config.mqtt, endpoint, will.clone()))
+            .collect::<Result<Vec<_>, _>>()?;
         let (broker_tx, broker_rx) = watch::channel(BrokerState::default());
         Ok(Publisher {
             config,
             cameras,
-            options,
+            endpoints,
             broker_tx,
             broker_rx,
         })
@@ -219,48 +240,71 @@ impl Publisher {
     }
 
     /// Publishes until `shutdown` is cancelled, then publishes `offline` and disconnects.
+    /// Events come from `outbox` (none without one).
     ///
     /// # Errors
     /// Only if the connection task dies unexpectedly; broker failures are retried.
     pub async fn run(
         self,
         results: mpsc::Receiver<AnalysedFrame>,
+        outbox: Option<DeliveryLink>,
         shutdown: CancellationToken,
     ) -> Result<PublisherReport, PublishError> {
-        let span = tracing::info_span!("mqtt", broker = %self.config.mqtt.url);
-        self.run_in_span(results, shutdown).instrument(span).await
+        let urls = self
+            .config
+            .mqtt
+            .urls
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
+        let span = tracing::info_span!("mqtt", broker = %urls);
+        self.run_in_span(results, outbox, shutdown)
+            .instrument(span)
+            .await
     }
 
     async fn run_in_span(
         self,
         mut results: mpsc::Receiver<AnalysedFrame>,
+        mut outbox: Option<DeliveryLink>,
         shutdown: CancellationToken,
     ) -> Result<PublisherReport, PublishError> {
         let Publisher {
             config,
             cameras,
-            options,
+            endpoints,
             broker_tx,
-            mut broker_rx,
+            broker_rx,
         } = self;
         let topics = config.topics();
 
-        let (client, eventloop) = AsyncClient::new(options, REQUEST_CAPACITY);
-        let (flushed_tx, mut flushed_rx) = watch::channel(false);
+        let (client, eventloop) = AsyncClient::new(endpoints[0].clone(), REQUEST_CAPACITY);
+        let client = TaggedClient::new(client);
+        let (notes_tx, mut notes) = mpsc::unbounded_channel();
         let stop_driver = CancellationToken::new();
         // If this future is dropped (task aborted, runtime gone), the driver stops too and the
         // connection closes without DISCONNECT: the broker publishes the last will.
         let _stop_driver_on_drop = stop_driver.clone().drop_guard();
         let driver = driver::Driver {
             eventloop,
+            endpoint_names: config
+                .mqtt
+                .urls
+                .iter()
+                .map(|u| format!("{}:{}", u.host, u.port))
+                .collect(),
+            endpoints,
+            unverified_tls: connection::tls_unverified(&config.mqtt),
+            client: client.clone(),
             state: broker_tx,
-            flushed: flushed_tx,
-            owners: driver::DetectionOwners::new(topics.clone(), &cameras),
+            notes: notes_tx,
             stop: stop_driver.clone(),
         };
         let mut driver_task = tokio::spawn(driver.run().in_current_span());
 
-        let mut out = Outbox {
+        let outbox_stats = outbox.as_ref().map(DeliveryLink::stats);
+        let mut out = Out {
             client,
             topics,
             detections_qos: qos(config.mqtt.detections_qos),
@@ -270,6 +314,10 @@ impl Publisher {
             published_states: None,
             dropping_broker_down: false,
             dropping_queue_full: false,
+            epoch: None,
+            parts: HashMap::new(),
+            held: VecDeque::new(),
+            offline_acked: false,
             report: PublisherReport::default(),
         };
         let mut health = HealthWindow::new(&out.cameras);
@@ -281,7 +329,8 @@ impl Publisher {
             health_interval,
         );
         health_tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        let mut seen_connections = 0;
+        let mut retry_tick = tokio::time::interval(HELD_RETRY_INTERVAL);
+        retry_tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut results_open = true;
 
         loop {
@@ -295,18 +344,15 @@ impl Publisher {
                     };
                     return Err(PublishError::ConnectionTask(why));
                 }
-                changed = broker_rx.changed() => {
-                    if changed.is_err() {
-                        // The driver is gone; the branch above reports why.
-                        continue;
+                Some(note) = notes.recv() => out.on_note(note, outbox.as_ref()),
+                record = next_record(&mut outbox), if outbox.is_some() => match record {
+                    Some(record) => out.publish_record(record),
+                    None => {
+                        tracing::debug!("the outbox stopped");
+                        outbox = None;
                     }
-                    let state = broker_rx.borrow_and_update().clone();
-                    if state.connections > seen_connections {
-                        seen_connections = state.connections;
-                        out.dropping_broker_down = false;
-                        out.publish_status(DeviceState::Online);
-                    }
-                }
+                },
+                _ = retry_tick.tick(), if !out.held.is_empty() => out.flush_held(),
                 _ = status_tick.tick() => {
                     if broker_rx.borrow().connected {
                         out.publish_status_if_changed();
@@ -314,7 +360,8 @@ impl Publisher {
                 }
                 _ = health_tick.tick() => {
                     let broker = broker_rx.borrow().clone();
-                    out.publish_health(&mut health, &config, &broker);
+                    let figures = outbox_stats.as_ref().map(|s| s.figures()).unwrap_or_default();
+                    out.publish_health(&mut health, &config, &broker, &figures);
                 }
                 frame = results.recv(), if results_open => match frame {
                     Some(frame) => {
@@ -329,7 +376,8 @@ impl Publisher {
             }
         }
 
-        // Shutdown. Results already waiting are still handled; no waiting for more.
+        // Shutdown. Results already waiting are still handled; no waiting for more. Events
+        // not acknowledged stay in the outbox for the next run.
         let connected = broker_rx.borrow().connected;
         for _ in 0..results.len() {
             let Ok(frame) = results.try_recv() else { break };
@@ -339,7 +387,7 @@ impl Publisher {
         out.report.broker_reconnects = broker_rx.borrow().reconnects;
         let mut driver_done = false;
         if connected {
-            out.report.offline_acked = out.publish_offline(&mut flushed_rx).await;
+            out.report.offline_acked = out.publish_offline(&mut notes, outbox.as_ref()).await;
             if out.report.offline_acked {
                 tracing::info!("published offline");
             } else {
@@ -370,6 +418,13 @@ impl Publisher {
     }
 }
 
+async fn next_record(outbox: &mut Option<DeliveryLink>) -> Option<Outgoing> {
+    match outbox {
+        Some(link) => link.next().await,
+        None => std::future::pending().await,
+    }
+}
+
 /// Runs a publisher: [`Publisher::new`], then [`Publisher::run`]. Use [`Publisher`] directly
 /// to get its [`BrokerState`] channel.
 ///
@@ -379,11 +434,49 @@ pub async fn run_publisher(
     config: PublisherConfig,
     cameras: Vec<Arc<CameraStats>>,
     results: mpsc::Receiver<AnalysedFrame>,
+    outbox: Option<DeliveryLink>,
     shutdown: CancellationToken,
 ) -> Result<PublisherReport, PublishError> {
     Publisher::new(config, cameras)?
-        .run(results, shutdown)
+        .run(results, outbox, shutdown)
         .await
+}
+
+/// The messages of an outbox record, made when the outbox numbers an entry: for an event, its
+/// snapshot (when it has one) then the event; for a drop announcement, the `events_dropped`
+/// event.
+pub fn outbox_stamp(topics: Topics) -> Stamp {
+    Box::new(move |camera, seq, event_id, entry| match entry {
+        Entry::Event(event) => {
+            let mut messages = Vec::with_capacity(2);
+            let snapshot_topic = event.snapshot.as_ref().map(|snapshot| {
+                let topic = topics.snapshot(camera, event_id);
+                messages.push(Message {
+                    topic: topic.clone(),
+                    payload: snapshot.jpeg.clone(),
+                });
+                topic
+            });
+            let payload = EventPayload::new(camera, seq, event_id, event, snapshot_topic);
+            if let Some(bytes) = to_json(&payload) {
+                messages.push(Message {
+                    topic: topics.events(camera),
+                    payload: bytes,
+                });
+            }
+            messages
+        }
+        Entry::Dropped(notice) => {
+            let payload = DroppedEventsPayload::new(camera, seq, event_id, notice);
+            to_json(&payload)
+                .map(|bytes| Message {
+                    topic: topics.events(camera),
+                    payload: bytes,
+                })
+                .into_iter()
+                .collect()
+        }
+    })
 }
 
 fn qos(qos: Qos) -> QoS {
@@ -424,9 +517,16 @@ impl HealthWindow {
     }
 }
 
+/// An outbox record not yet fully handed to the client (its request channel was full).
+struct Held {
+    epoch: u64,
+    id: u64,
+    messages: VecDeque<Message>,
+}
+
 /// The publishing side: the client and what has been published.
-struct Outbox {
-    client: AsyncClient,
+struct Out {
+    client: TaggedClient,
     topics: Topics,
     detections_qos: QoS,
     model: String,
@@ -437,10 +537,111 @@ struct Outbox {
     /// A drop was logged since the broker came back / since the last queued detection.
     dropping_broker_down: bool,
     dropping_queue_full: bool,
+    /// The current connection's number, while connected.
+    epoch: Option<u64>,
+    /// Outbox record id → messages not yet acknowledged, for records of the current epoch.
+    parts: HashMap<u64, usize>,
+    /// Records waiting for room in the client's request channel, in order.
+    held: VecDeque<Held>,
+    offline_acked: bool,
     report: PublisherReport,
 }
 
-impl Outbox {
+impl Out {
+    fn on_note(&mut self, note: Note, outbox: Option<&DeliveryLink>) {
+        match note {
+            Note::Connected(epoch) => {
+                self.epoch = Some(epoch);
+                self.parts.clear();
+                self.held.clear();
+                self.dropping_broker_down = false;
+                self.publish_status(DeviceState::Online);
+                if let Some(link) = outbox {
+                    link.connected(epoch);
+                }
+            }
+            Note::Acked(Tag::Outbox { epoch, id }) => {
+                if Some(epoch) != self.epoch {
+                    return;
+                }
+                if let Some(remaining) = self.parts.get_mut(&id) {
+                    *remaining = remaining.saturating_sub(1);
+                    if *remaining == 0 {
+                        self.parts.remove(&id);
+                        if let Some(link) = outbox {
+                            link.acked(epoch, id);
+                        }
+                    }
+                }
+            }
+            Note::Acked(Tag::Offline) => self.offline_acked = true,
+            Note::Acked(_) => {}
+            Note::Lost(tags) => {
+                let was_connected = self.epoch.take().is_some();
+                self.parts.clear();
+                self.held.clear();
+                for tag in tags {
+                    if let Tag::Detections(camera) = tag
+                        && let Some(stats) = self.cameras.get(camera)
+                    {
+                        stats.count_drop(DropReason::BrokerDown);
+                    }
+                }
+                if was_connected && let Some(link) = outbox {
+                    link.disconnected();
+                }
+            }
+        }
+    }
+
+    /// Hands an outbox record's messages to the client (QoS 1), in order.
+    fn publish_record(&mut self, record: Outgoing) {
+        if Some(record.epoch) != self.epoch {
+            // Handed out for a connection that has ended: the outbox sends it again.
+            return;
+        }
+        self.parts.insert(record.id, record.messages.len());
+        if record.messages.is_empty() {
+            // Nothing to send (a payload that could not be serialised): done.
+            self.parts.remove(&record.id);
+            return;
+        }
+        self.held.push_back(Held {
+            epoch: record.epoch,
+            id: record.id,
+            messages: record.messages.into(),
+        });
+        self.flush_held();
+    }
+
+    /// Hands held records to the client until its request channel is full.
+    fn flush_held(&mut self) {
+        while let Some(held) = self.held.front_mut() {
+            while let Some(message) = held.messages.pop_front() {
+                let tag = Tag::Outbox {
+                    epoch: held.epoch,
+                    id: held.id,
+                };
+                if let Err(e) = self.client.try_publish(
+                    message.topic.clone(),
+                    QoS::AtLeastOnce,
+                    false,
+                    message.payload.clone(),
+                    tag,
+                ) {
+                    if matches!(e, ClientError::TryRequest(_)) {
+                        // Full: try again shortly.
+                        held.messages.push_front(message);
+                        return;
+                    }
+                    // Closed (shutting down) or an invalid topic: never sendable as it is.
+                    tracing::error!(topic = %message.topic, "outbox message not publishable: {e}");
+                }
+            }
+            self.held.pop_front();
+        }
+    }
+
     fn camera_states(&self) -> Vec<CameraState> {
         self.cameras.iter().map(|c| c.state()).collect()
     }
@@ -465,10 +666,13 @@ impl Outbox {
         let Some(bytes) = to_json(&self.status_payload(state, &states)) else {
             return;
         };
-        match self
-            .client
-            .try_publish(self.topics.status(), QoS::AtLeastOnce, true, bytes)
-        {
+        match self.client.try_publish(
+            self.topics.status(),
+            QoS::AtLeastOnce,
+            true,
+            bytes,
+            Tag::Status,
+        ) {
             Ok(()) => {
                 self.report.status_published += 1;
                 self.published_states = Some(states);
@@ -486,45 +690,7 @@ impl Outbox {
         }
     }
 
-    /// Events of one frame (QoS 1), each after its snapshot. While the broker is unreachable
-    /// they are handed to the MQTT client all the same (it holds a few); the disk outbox that
-    /// keeps them through long outages is a later step.
-    fn publish_events(&mut self, frame: &AnalysedFrame) {
-        let Some(stats) = self.cameras.get(frame.camera).cloned() else {
-            return;
-        };
-        for event in &frame.events {
-            let snapshot_topic = event.snapshot.as_ref().and_then(|snapshot| {
-                let topic = self.topics.snapshot(&stats.name, &event.event_id);
-                match self.client.try_publish(topic.clone(), QoS::AtLeastOnce, false, snapshot.jpeg.clone()) {
-                    Ok(()) => Some(topic),
-                    Err(_) => {
-                        tracing::warn!(camera = %stats.name, event_id = %event.event_id, "MQTT request queue full: snapshot not published");
-                        None
-                    }
-                }
-            });
-            let payload = EventPayload::new(&stats.name, event, snapshot_topic);
-            let Some(bytes) = to_json(&payload) else {
-                continue;
-            };
-            if self
-                .client
-                .try_publish(
-                    self.topics.events(&stats.name),
-                    QoS::AtLeastOnce,
-                    false,
-                    bytes,
-                )
-                .is_err()
-            {
-                tracing::warn!(camera = %stats.name, event_id = %event.event_id, seq = event.seq, "MQTT request queue full: event not published");
-            }
-        }
-    }
-
     fn publish_detections(&mut self, frame: &AnalysedFrame, connected: bool) {
-        self.publish_events(frame);
         if frame.objects.is_empty() {
             return;
         }
@@ -554,11 +720,17 @@ impl Outbox {
         let Some(bytes) = to_json(&payload) else {
             return;
         };
+        let tag = if self.detections_qos == QoS::AtMostOnce {
+            Tag::Untracked
+        } else {
+            Tag::Detections(frame.camera)
+        };
         match self.client.try_publish(
             self.topics.detections(&stats.name),
             self.detections_qos,
             false,
             bytes,
+            tag,
         ) {
             Ok(()) => {
                 stats.record_latency(latency);
@@ -585,6 +757,7 @@ impl Outbox {
         window: &mut HealthWindow,
         config: &PublisherConfig,
         broker: &BrokerState,
+        outbox: &OutboxFigures,
     ) {
         let now = Instant::now();
         let wall = SystemTime::now();
@@ -616,14 +789,18 @@ impl Outbox {
                 connected: broker.connected,
                 reconnects: broker.reconnects,
             },
+            OutboxHealth::new(outbox, wall),
         );
         let Some(bytes) = to_json(&payload) else {
             return;
         };
-        match self
-            .client
-            .try_publish(self.topics.health(), QoS::AtMostOnce, false, bytes)
-        {
+        match self.client.try_publish(
+            self.topics.health(),
+            QoS::AtMostOnce,
+            false,
+            bytes,
+            Tag::Untracked,
+        ) {
             Ok(()) => self.report.health_published += 1,
             Err(_) => {
                 self.report.health_skipped += 1;
@@ -635,35 +812,44 @@ impl Outbox {
         }
     }
 
-    /// Queues `offline` and a marker behind it, and waits until both are out and nothing is
-    /// unacknowledged. `true` if that happened within [`OFFLINE_ACK_TIMEOUT`].
-    async fn publish_offline(&mut self, flushed: &mut watch::Receiver<bool>) -> bool {
+    /// Queues `offline` and waits for its acknowledgement (up to [`OFFLINE_ACK_TIMEOUT`]),
+    /// still handling the driver's notes meanwhile. `true` if it was acknowledged.
+    async fn publish_offline(
+        &mut self,
+        notes: &mut mpsc::UnboundedReceiver<Note>,
+        outbox: Option<&DeliveryLink>,
+    ) -> bool {
         let deadline = tokio::time::Instant::now() + OFFLINE_ACK_TIMEOUT;
         let states = self.camera_states();
         let Some(bytes) = to_json(&self.status_payload(DeviceState::Offline, &states)) else {
             return false;
         };
         let status = self.topics.status();
-        let sequence = async {
-            // These wait for room in the request queue, bounded by the deadline.
-            self.client
-                .publish(status.clone(), QoS::AtLeastOnce, true, bytes)
-                .await
-                .ok()?;
-            // The marker: an UNSUBSCRIBE (of a topic never subscribed, harmless) is sent after
-            // `offline`, so once it is out and nothing is in flight, `offline` was acknowledged.
-            self.client.unsubscribe(status).await.ok()?;
-            flushed.wait_for(|f| *f).await.ok()?;
-            Some(())
-        };
-        let acked = matches!(
-            tokio::time::timeout_at(deadline, sequence).await,
-            Ok(Some(()))
-        );
-        if acked {
-            self.report.status_published += 1;
+        // Wait for room in the request queue, bounded by the deadline.
+        loop {
+            match self.client.try_publish(
+                status.clone(),
+                QoS::AtLeastOnce,
+                true,
+                bytes.clone(),
+                Tag::Offline,
+            ) {
+                Ok(()) => break,
+                Err(ClientError::TryRequest(_)) if tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err(_) => return false,
+            }
         }
-        acked
+        self.offline_acked = false;
+        while !self.offline_acked {
+            match tokio::time::timeout_at(deadline, notes.recv()).await {
+                Ok(Some(note)) => self.on_note(note, outbox),
+                Ok(None) | Err(_) => return false,
+            }
+        }
+        self.report.status_published += 1;
+        true
     }
 }
 

@@ -123,7 +123,7 @@ pub struct EventPayload<'a> {
     pub seq: u64,
     #[serde(rename = "type")]
     pub kind: crate::config::EventKind,
-    pub camera: &'a TopicName,
+    pub camera: &'a str,
     pub at: String,
     pub track_id: u64,
     pub class: &'static str,
@@ -143,16 +143,68 @@ pub struct EventPayload<'a> {
     pub snapshot: Option<String>,
 }
 
+/// `{camera}/events` of type `events_dropped`: events of this camera that will never be
+/// delivered, and why.
+#[derive(Clone, Debug, Serialize)]
+pub struct DroppedEventsPayload<'a> {
+    pub schema: &'static str,
+    pub event_id: &'a str,
+    pub seq: u64,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub camera: &'a str,
+    pub at: String,
+    pub dropped: DroppedEvents,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct DroppedEvents {
+    /// `full`, `expired`, `backlog` or `write_failed`.
+    pub reason: &'static str,
+    pub count: u64,
+    /// The seq range dropped, for events that had been numbered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_seq: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_seq: Option<u64>,
+}
+
+impl<'a> DroppedEventsPayload<'a> {
+    pub fn new(
+        camera: &'a str,
+        seq: u64,
+        event_id: &'a str,
+        notice: &crate::outbox::DropNotice,
+    ) -> Self {
+        DroppedEventsPayload {
+            schema: EVENTS_SCHEMA,
+            event_id,
+            seq,
+            kind: "events_dropped",
+            camera,
+            at: rfc3339_millis(notice.at),
+            dropped: DroppedEvents {
+                reason: notice.reason.as_str(),
+                count: notice.count,
+                first_seq: notice.seqs.map(|(first, _)| first),
+                last_seq: notice.seqs.map(|(_, last)| last),
+            },
+        }
+    }
+}
+
 impl<'a> EventPayload<'a> {
     pub fn new(
-        camera: &'a TopicName,
+        camera: &'a str,
+        seq: u64,
+        event_id: &'a str,
         event: &'a crate::events::Event,
         snapshot_topic: Option<String>,
     ) -> Self {
         EventPayload {
             schema: EVENTS_SCHEMA,
-            event_id: &event.event_id,
-            seq: event.seq,
+            event_id,
+            seq,
             kind: event.kind,
             camera,
             at: rfc3339_millis(event.at),
@@ -342,6 +394,54 @@ pub struct BrokerHealth {
     pub reconnects: u64,
 }
 
+/// The event outbox, in `health`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct OutboxHealth {
+    /// The outbox can be written.
+    pub ok: bool,
+    /// Events waiting for the broker's acknowledgement.
+    pub pending: u64,
+    pub bytes: u64,
+    /// Age of the oldest pending event, seconds; absent when none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oldest_s: Option<f64>,
+    /// Since the agent started.
+    pub delivered: u64,
+    pub dropped: OutboxDrops,
+}
+
+/// Events dropped since the agent started, by reason.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct OutboxDrops {
+    pub full: u64,
+    pub expired: u64,
+    pub backlog: u64,
+    pub write_failed: u64,
+}
+
+impl OutboxHealth {
+    pub fn new(figures: &crate::outbox::OutboxFigures, now: SystemTime) -> OutboxHealth {
+        let now_ms = now
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        OutboxHealth {
+            ok: figures.usable,
+            pending: figures.pending,
+            bytes: figures.bytes,
+            oldest_s: figures
+                .oldest_ms
+                .map(|ms| round_to(now_ms.saturating_sub(ms) as f64 / 1e3, 3)),
+            delivered: figures.delivered,
+            dropped: OutboxDrops {
+                full: figures.dropped_full,
+                expired: figures.dropped_expired,
+                backlog: figures.dropped_backlog,
+                write_failed: figures.write_errors,
+            },
+        }
+    }
+}
+
 /// `health`: every `[health] interval`, QoS 0, not retained.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct HealthPayload {
@@ -353,6 +453,7 @@ pub struct HealthPayload {
     pub process: ProcessFigures,
     pub cameras: Vec<CameraHealth>,
     pub broker: BrokerHealth,
+    pub outbox: OutboxHealth,
 }
 
 impl HealthPayload {
@@ -363,6 +464,7 @@ impl HealthPayload {
         process: ProcessFigures,
         cameras: Vec<CameraHealth>,
         broker: BrokerHealth,
+        outbox: OutboxHealth,
     ) -> Self {
         HealthPayload {
             schema: HEALTH_SCHEMA,
@@ -372,6 +474,7 @@ impl HealthPayload {
             process,
             cameras,
             broker,
+            outbox,
         }
     }
 }
@@ -477,7 +580,6 @@ mod tests {
                 },
             ],
             track_ids: vec![Some(7), None],
-            events: Vec::new(),
             inference: Duration::from_millis(50),
         };
         let camera = name("gate");
@@ -538,6 +640,21 @@ mod tests {
                 connected: true,
                 reconnects: 2,
             },
+            OutboxHealth::new(
+                &crate::outbox::OutboxFigures {
+                    usable: true,
+                    pending: 3,
+                    bytes: 4096,
+                    oldest_ms: Some(1_795_919_460_250),
+                    appended: 10,
+                    delivered: 7,
+                    dropped_full: 1,
+                    dropped_expired: 0,
+                    dropped_backlog: 0,
+                    write_errors: 2,
+                },
+                at_ms(1_795_919_470_500),
+            ),
         );
         assert_eq!(
             serde_json::to_string(&payload).unwrap(),
@@ -550,7 +667,9 @@ mod tests {
                 r#""drops_total":{"rate_limit":0,"busy":2,"too_old":0,"publish_queue_full":0,"broker_down":1},"#,
                 r#""inference_ms":{"p50":40.0,"p99":40.0},"latency_ms":{"p50":120.0,"p99":120.0},"#,
                 r#""reconnects":0,"errors":1,"last_frame_age_s":2.5,"last_error":"stream ended"}],"#,
-                r#""broker":{"connected":true,"reconnects":2}}"#
+                r#""broker":{"connected":true,"reconnects":2},"#,
+                r#""outbox":{"ok":true,"pending":3,"bytes":4096,"oldest_s":10.25,"delivered":7,"#,
+                r#""dropped":{"full":1,"expired":0,"backlog":0,"write_failed":2}}}"#
             )
         );
     }

@@ -41,13 +41,14 @@ impl Topics {
         format!("{}/{camera}/detections", self.base)
     }
 
-    /// `{base}/{camera}/events`: QoS 1, not retained.
-    pub fn events(&self, camera: &TopicName) -> String {
+    /// `{base}/{camera}/events`: QoS 1, not retained. `camera` is a [`TopicName`]'s text (as
+    /// the outbox keeps it).
+    pub fn events(&self, camera: &str) -> String {
         format!("{}/{camera}/events", self.base)
     }
 
     /// `{base}/{camera}/snapshots/{event_id}`: the JPEG of one event.
-    pub fn snapshot(&self, camera: &TopicName, event_id: &str) -> String {
+    pub fn snapshot(&self, camera: &str, event_id: &str) -> String {
         format!("{}/{camera}/snapshots/{event_id}", self.base)
     }
 

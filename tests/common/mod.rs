@@ -2,6 +2,7 @@
 //! ground truth checked by eye.
 #![allow(dead_code)]
 
+pub mod agent;
 pub mod mosquitto;
 
 use std::path::{Path, PathBuf};
