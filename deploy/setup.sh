@@ -28,6 +28,7 @@ PACKAGES=(
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-rtsp gstreamer1.0-tools
   libopencv-dev clang libclang-dev mosquitto mosquitto-clients
+  tmux  # the interactive `config init` test drives a real terminal
 )
 
 missing=()
