@@ -51,10 +51,16 @@ fn append(log: &mut Log, snapshot: bool) {
 
 fn benches(c: &mut Criterion) {
     let mut group = c.benchmark_group("outbox");
-    group.sample_size(20).measurement_time(Duration::from_secs(5));
+    group
+        .sample_size(20)
+        .measurement_time(Duration::from_secs(5));
     for (name, sync, snapshot) in [
         ("append_event_sync_every", SyncPolicy::EveryRecord, false),
-        ("append_event_40k_snapshot_sync_every", SyncPolicy::EveryRecord, true),
+        (
+            "append_event_40k_snapshot_sync_every",
+            SyncPolicy::EveryRecord,
+            true,
+        ),
     ] {
         // (Without sync an append takes microseconds: criterion would write gigabytes to
         // measure it; the summary times 300 of them instead.)
@@ -99,7 +105,11 @@ fn summary(_: &mut Criterion) {
     println!("\nsummary (ratios against the raw model rate, 1 thread: {model_rate:.1} frames/s):");
     for (name, sync, snapshot) in [
         ("event, fdatasync each", SyncPolicy::EveryRecord, false),
-        ("event + 40 KB snapshot, fdatasync each", SyncPolicy::EveryRecord, true),
+        (
+            "event + 40 KB snapshot, fdatasync each",
+            SyncPolicy::EveryRecord,
+            true,
+        ),
         ("event, no sync", SyncPolicy::Never, false),
     ] {
         let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
