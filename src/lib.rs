@@ -47,10 +47,14 @@
 //! - [`publish`]: the MQTT contract: topics, payloads, JSON Schemas, the connection.
 //! - [`health`]: per-camera counters, histograms, process RSS/CPU.
 //! - [`agent`]: the supervisor (start order, graceful shutdown).
+//! - [`local`]: the agent's loopback HTTP endpoint (`/status` JSON for `watchpost status`,
+//!   `/metrics` for Prometheus) and the client `watchpost status` uses.
 //! - [`demo`]: the in-process RTSP clip server (tests, bench, demo) and embedded broker.
 //! - [`geometry`]: boxes, IoU, points, polygons and polylines (side and crossing tests).
 //! - [`imaging`]: the [`imaging::Frame`] type, picture decode/encode, drawing. The only module
 //!   that knows OpenCV.
+//! - [`probe`]: the technician's camera check (`camera probe`, `camera draw`): DNS and TCP
+//!   pre-checks, the camera's ingest pipeline on one thread, a pure diagnosis of what failed.
 //! - [`cli`]: the `watchpost` command line; thin, calls into the modules above.
 //!
 //! ## Invariants
@@ -92,6 +96,8 @@ pub mod geometry;
 pub mod health;
 pub mod imaging;
 pub mod ingest;
+pub mod local;
 pub mod outbox;
+pub mod probe;
 pub mod publish;
 pub mod track;

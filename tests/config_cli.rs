@@ -246,6 +246,17 @@ fn each_bad_zone_line_or_event_setting_names_the_line_and_the_problem() {
 }
 
 #[test]
+fn the_local_endpoint_on_loopback_or_off_is_valid() {
+    for listen in ["127.0.0.1:9750", "127.0.0.2:80", "[::1]:19750", ""] {
+        let text = format!("{MINIMAL}[local]\nlisten = \"{listen}\"\n");
+        let (_dir, path) = write_config(&text);
+        let run = validate(&path);
+        assert_eq!(run.code, Some(0), "{listen}: {}", run.stderr);
+        assert_eq!(run.stdout, format!("{}: ok (1 camera)\n", path.display()));
+    }
+}
+
+#[test]
 fn two_cameras_are_counted() {
     let text = format!("{MINIMAL}[[cameras]]\nname = \"gate-west\"\nurl = \"rtsp://cam-2/s\"\n");
     let (_dir, path) = write_config(&text);
@@ -282,6 +293,26 @@ fn each_bad_file_names_the_line_and_the_problem() {
             format!("{MINIMAL}fps = 5\n"),
             Some(10),
             "cameras[0].fps: unknown field `fps`",
+        ),
+        (
+            "local endpoint open to the network",
+            format!("{MINIMAL}[local]\nlisten = \"0.0.0.0:9750\"\n"),
+            Some(11),
+            "local.listen: `0.0.0.0:9750` is not a loopback address: the local endpoint has no \
+             authentication and must only be reachable from this device",
+        ),
+        (
+            "local endpoint without a port",
+            format!("{MINIMAL}[local]\nlisten = \"127.0.0.1\"\n"),
+            Some(11),
+            "local.listen: `127.0.0.1` is not an address with a port: write it as \
+             `127.0.0.1:9750`",
+        ),
+        (
+            "local endpoint on port 0",
+            format!("{MINIMAL}[local]\nlisten = \"[::1]:0\"\n"),
+            Some(11),
+            "local.listen: `[::1]:0`: port 0 would be a different port at every start",
         ),
         (
             "wrong type",

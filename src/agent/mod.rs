@@ -2,15 +2,28 @@
 //! them down in order.
 //!
 //! Start order: model and ONNX Runtime (fail before anything else runs), GStreamer, the
-//! outbox (it reads what an earlier run left), the publisher (so `status` goes online and the
-//! last will is registered), the inference threads, then the cameras.
+//! publisher's TLS files (a file that cannot be used stops the start here), the outbox (it
+//! reads what an earlier run left), the publisher (so `status` goes online and the last will is
+//! registered), the local endpoint ([`crate::local`]), the inference threads, then the cameras.
+//!
+//! The local endpoint is a diagnostic aid: when its port cannot be had (taken by another
+//! program) the agent logs a warning and runs without it, because a border post that stops
+//! detecting for want of a status page is worse than one that cannot show its status.
 //!
 //! Shutdown order, on the first signal: cameras stop (pipelines set to NULL, threads joined);
 //! the frame board is closed and the inference threads finish the frame they hold; the outbox
 //! writes every event still in its inbox, saves its position and stops; the results channel
 //! closes, the publisher publishes what it still has, then `offline`, then disconnects. Events
-//! not yet acknowledged by the broker stay in the outbox for the next run.
+//! not yet acknowledged by the broker stay in the outbox for the next run. The local endpoint
+//! stops last, so `watchpost status` shows the shutdown as it happens.
 //! A second signal exits at once (handled by the command line).
+//!
+//! Under systemd (`Type=notify`, [`systemd`]): `READY=1` once the cameras are started,
+//! `WATCHDOG=1` from this supervisor every third of `WatchdogSec` only while no inference
+//! thread is stuck on one frame (so a wedged thread gets the service restarted), `STOPPING=1`
+//! when shutdown begins.
+
+pub mod systemd;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -27,6 +40,7 @@ use crate::events::CameraEvents;
 use crate::framepath::{self, AnalysedFrame, FrameBoard};
 use crate::health::{CameraState, CameraStats};
 use crate::ingest;
+use crate::local::{AgentFacts, LocalServer, Sources};
 use crate::outbox::{Outbox, OutboxOptions};
 use crate::publish;
 
@@ -89,6 +103,11 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         .map(|camera| Mutex::new(CameraEvents::new(camera, &config.tracking, &config.events)))
         .collect();
     let publisher_config = publish::PublisherConfig::from_config(&config, &model_name);
+    let topics = publisher_config.topics();
+    let (started_at, started) = (publisher_config.started_at, publisher_config.started);
+    let publisher =
+        publish::Publisher::new(publisher_config, stats.clone()).context("MQTT publisher")?;
+    let broker_state = publisher.broker_state();
     let (outbox, event_sink, delivery) = Outbox::start(
         OutboxOptions::from_config(&config.outbox),
         config
@@ -96,7 +115,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
             .iter()
             .map(|c| c.name.as_str().to_owned())
             .collect(),
-        publish::outbox_stamp(publisher_config.topics()),
+        publish::outbox_stamp(topics),
     )
     .context("starting the outbox thread")?;
     let (results_tx, results_rx) =
@@ -104,13 +123,42 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
 
     // The publisher has its own token: it stops last, after the frame path has drained.
     let publisher_shutdown = CancellationToken::new();
-    let publisher = tokio::spawn(publish::run_publisher(
-        publisher_config,
-        stats.clone(),
-        results_rx,
-        Some(delivery),
-        publisher_shutdown.clone(),
-    ));
+    let publisher =
+        tokio::spawn(publisher.run(results_rx, Some(delivery), publisher_shutdown.clone()));
+
+    let local = match config.local.listen {
+        None => None,
+        Some(listen) => {
+            let sources = Sources {
+                cameras: stats.clone(),
+                broker: broker_state,
+                outbox: outbox.stats(),
+                facts: AgentFacts {
+                    site: config.device.site.to_string(),
+                    device: config.device.id.to_string(),
+                    started_at,
+                },
+                started,
+            };
+            match LocalServer::start(listen, sources).await {
+                Ok(server) => {
+                    tracing::info!(
+                        "local endpoint on http://{}: GET /status, GET /metrics",
+                        server.local_addr()
+                    );
+                    Some(server)
+                }
+                Err(e) => {
+                    tracing::warn!(
+                        "{e}; running without it (`watchpost status` and /metrics will not \
+                         answer): free the port, or set [local] listen to another port, or to \
+                         \"\" to turn the endpoint off"
+                    );
+                    None
+                }
+            }
+        }
+    };
 
     let n_threads = detectors.len();
     let workers = framepath::spawn_workers(
@@ -144,12 +192,39 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         "agent running"
     );
 
-    // Run until asked to stop, or until the publisher gives up.
+    let notifier = systemd::Notifier::from_env();
+    notifier.ready();
+
+    // Run until asked to stop, or until the publisher gives up; meanwhile, ping systemd's
+    // watchdog while the frame path is alive.
     let mut publisher = publisher;
-    let publisher_result = tokio::select! {
-        () = shutdown.cancelled() => None,
-        result = &mut publisher => Some(result),
+    let mut watchdog = tokio::time::interval(
+        notifier
+            .ping_interval()
+            .unwrap_or(Duration::from_secs(3600))
+            .max(Duration::from_millis(100)),
+    );
+    let mut wedged_logged = false;
+    let publisher_result = loop {
+        tokio::select! {
+            () = shutdown.cancelled() => break None,
+            result = &mut publisher => break Some(result),
+            _ = watchdog.tick() => {
+                let busy = workers.longest_busy();
+                if notifier.watchdog(busy) {
+                    wedged_logged = false;
+                } else if !wedged_logged {
+                    wedged_logged = true;
+                    tracing::error!(
+                        busy_s = busy.as_secs(),
+                        "an inference thread has been stuck on one frame for {} s: no longer telling systemd's watchdog that the agent is alive",
+                        busy.as_secs()
+                    );
+                }
+            }
+        }
     };
+    notifier.stopping();
     if publisher_result.is_some() {
         tracing::error!("the publisher stopped; shutting down");
     }
@@ -201,6 +276,9 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
             Err(_) => anyhow::bail!("the publisher did not stop within {STAGE_TIMEOUT:?}"),
         },
     };
+    if let Some(local) = local {
+        local.stop().await;
+    }
     match result {
         Ok(Ok(_report)) => Ok(()),
         Ok(Err(e)) => Err(anyhow::Error::from(e).context("MQTT publisher")),

@@ -5,13 +5,27 @@
 //! (`FILE:LINE: KEY: MESSAGE`, no `watchpost: error:` prefix, so editors and scripts can jump
 //! to the line), and exits 2. A file that cannot be read is one line `FILE: cannot read: CAUSE`,
 //! also exit 2.
+//!
+//! `config init`, `config set` and the `camera` commands change the file: each edit is made by
+//! [`crate::config::edit`] on the text (comments and layout kept), checked by the real loader
+//! before anything is written (a refused edit prints the loader's lines, leaves the file as it
+//! was and exits 2), recorded in the audit log and written atomically
+//! ([`crate::config::audit::commit`]). `config show` prints the configuration in force.
 
+use std::io::{BufRead, IsTerminal, Write};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::Subcommand;
+use anyhow::Context;
+use clap::{Args, Subcommand};
 
-use crate::config::{self, ConfigError};
+use crate::config::audit::{self, Change, StagedFile};
+use crate::config::edit::{self, EditError, NewCamera, Starter};
+use crate::config::{self, Config, ConfigError, TopicName};
+
+/// Where the configuration file is unless the command is told otherwise.
+pub(crate) const DEFAULT_CONFIG: &str = "/etc/watchpost/watchpost.toml";
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum ConfigCommand {
@@ -27,11 +41,120 @@ pub(crate) enum ConfigCommand {
         #[arg(value_name = "FILE")]
         file: PathBuf,
     },
+    Init(Box<InitArgs>),
+    /// Print the configuration in force: every default filled in, passwords as "***".
+    #[command(
+        after_help = "The output is TOML that `config validate` accepts (with the passwords put \
+                      back). Settings that are not set and have no value (no user name, the \
+                      bundled model, ...) are shown as comments saying what applies.\n\n\
+                      Example:\n  watchpost config show --config /etc/watchpost/watchpost.toml"
+    )]
+    Show {
+        /// The configuration file.
+        #[arg(long, short, value_name = "FILE", default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+    },
+    Set(SetArgs),
+}
+
+/// Change one setting, keeping every comment and the layout of the file.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "KEY is dotted: the table, then the key; cameras, zones and lines by \
+                  name: `mqtt.url`, `device.site`, `outbox.max_size_mb`, \
+                  `cameras.gate-east.detect_fps`, `cameras.gate-east.zones.road.loiter_s`. \
+                  VALUE is read as TOML (5, 2.5, true, [\"a\", \"b\"], {...}) and otherwise \
+                  taken as text; quote it (\"'\\\"007\\\"'\") to force text.\n\n\
+                  The new file is checked first: a value the agent would refuse prints the \
+                  problem as FILE:LINE: KEY: MESSAGE, changes nothing and exits 2. Passwords \
+                  cannot be set this way (use a password_file, `config init` or `camera add`). \
+                  Every change is recorded in {device.state_dir}/audit.log.\n\n\
+                  Example:\n  watchpost config set cameras.gate-east.detect_fps 2.5\n  \
+                  watchpost config set mqtt.url '[\"mqtts://broker-1:8883\", \"mqtts://broker-2:8883\"]'"
+)]
+pub(crate) struct SetArgs {
+    /// The setting, dotted: `mqtt.url`, `cameras.gate-east.detect_fps`, ...
+    #[arg(value_name = "KEY")]
+    key: String,
+    /// The new value (TOML, or text).
+    #[arg(value_name = "VALUE", allow_hyphen_values = true)]
+    value: String,
+    /// The configuration file.
+    #[arg(long, short, value_name = "FILE", default_value = DEFAULT_CONFIG)]
+    config: PathBuf,
+}
+
+/// Write a new configuration file, asking for the essentials.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "On a terminal, asks for the site, the device id, the broker, the MQTT \
+                  login and a first camera; Enter takes the value in [brackets], an answer the \
+                  agent would refuse is asked again. Passwords are read without showing them \
+                  and written to files beside FILE, readable only by their owner (mode 0600), \
+                  which the configuration refers to: never on the command line. Without a \
+                  terminal (or with --no-input) the answers come from the options; --site, --id \
+                  and --broker are needed.\n\n\
+                  The file is the commented example (every key explained) with the answers \
+                  filled in; it is checked before it is written, recorded in \
+                  {device.state_dir}/audit.log, and written atomically. An existing FILE is \
+                  only replaced with --force.\n\n\
+                  Example:\n  sudo watchpost config init\n  \
+                  watchpost config init /etc/watchpost/watchpost.toml --no-input \\\n    \
+                  --site bihac-north --id post-07 --broker mqtt://10.0.0.5:1883 \\\n    \
+                  --camera-name gate-east --camera-url rtsp://10.0.0.21:554/stream1"
+)]
+pub(crate) struct InitArgs {
+    /// The file to write.
+    #[arg(value_name = "FILE", default_value = DEFAULT_CONFIG)]
+    file: PathBuf,
+    /// Replace FILE if it exists.
+    #[arg(long)]
+    force: bool,
+    /// Ask nothing, even on a terminal: take the answers from the options.
+    #[arg(long)]
+    no_input: bool,
+    /// Site (border crossing) this post belongs to: a topic level.
+    #[arg(long, value_name = "NAME")]
+    site: Option<String>,
+    /// This device, unique within the site (default on a terminal: the host name).
+    #[arg(long, value_name = "NAME")]
+    id: Option<String>,
+    /// Broker: mqtt://HOST[:PORT] or mqtts://HOST[:PORT]; several endpoints of one clustered
+    /// broker separated by commas.
+    #[arg(long, value_name = "URL")]
+    broker: Option<String>,
+    /// MQTT user name, if the broker wants a login.
+    #[arg(long, value_name = "USER")]
+    mqtt_user: Option<String>,
+    /// An existing file whose first line is the MQTT password.
+    #[arg(long, value_name = "FILE")]
+    mqtt_password_file: Option<PathBuf>,
+    /// Where the agent keeps its state and the audit log (default /var/lib/watchpost).
+    #[arg(long, value_name = "DIR")]
+    state_dir: Option<PathBuf>,
+    /// Name of a first camera (with --camera-url).
+    #[arg(long, value_name = "NAME")]
+    camera_name: Option<String>,
+    /// RTSP URL of the first camera. A password in it is moved to a file beside FILE.
+    #[arg(long, value_name = "URL")]
+    camera_url: Option<String>,
+    /// Camera user name, if not in the URL.
+    #[arg(long, value_name = "USER")]
+    camera_user: Option<String>,
+    /// An existing file whose first line is the camera's password.
+    #[arg(long, value_name = "FILE")]
+    camera_password_file: Option<PathBuf>,
+    /// Frames analysed per second for the first camera (default 5).
+    #[arg(long, value_name = "N")]
+    detect_fps: Option<f64>,
 }
 
 pub(crate) fn run(command: ConfigCommand) -> anyhow::Result<ExitCode> {
     match command {
         ConfigCommand::Validate { file } => Ok(validate(&file)),
+        ConfigCommand::Show { config } => Ok(show(&config)),
+        ConfigCommand::Set(args) => set(&args),
+        ConfigCommand::Init(args) => init(*args),
     }
 }
 
@@ -58,4 +181,842 @@ pub(crate) fn report_config_error(e: &ConfigError) -> ExitCode {
         }
     }
     ExitCode::from(super::EXIT_USAGE)
+}
+
+fn show(file: &Path) -> ExitCode {
+    match config::load(file) {
+        Ok(config) => {
+            let text = format!(
+                "# The configuration in force from {}: every default filled in, passwords shown \
+                 as \"***\".\n\n{}",
+                file.display(),
+                config::render(&config)
+            );
+            let mut out = std::io::stdout().lock();
+            // A closed pipe (`| head`) ends the command quietly.
+            match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(_) => ExitCode::from(super::EXIT_FAILURE),
+            }
+        }
+        Err(e) => report_config_error(&e),
+    }
+}
+
+fn set(args: &SetArgs) -> anyhow::Result<ExitCode> {
+    let value = edit::parse_value(&args.value);
+    let shown = edit::parse_value(&args.value).to_string();
+    let request = EditRequest::new("config set", &args.config, &args.key);
+    let applied = match apply_edit(request, |text| {
+        edit::set(text, &args.key, value.clone()).map(|o| o.text)
+    })? {
+        Ok(applied) => applied,
+        Err(code) => return Ok(code),
+    };
+    let file = applied.file.display();
+    match applied.changes.iter().find(|c| c.key == args.key) {
+        Some(change) if !change.old.is_null() => {
+            println!(
+                "{file}: {} = {} (was {})",
+                args.key,
+                shown.trim(),
+                change.old
+            );
+        }
+        _ if applied.changes.is_empty() => {
+            println!(
+                "{file}: {} = {} (the same as before)",
+                args.key,
+                shown.trim()
+            );
+        }
+        _ => println!("{file}: {} = {} (was not set)", args.key, shown.trim()),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Editing the file: shared by `config set` and the `camera` commands.
+
+/// One change to a configuration file, for [`apply_edit`].
+pub(super) struct EditRequest {
+    /// For the audit log: `config set`, `camera add`, ...
+    pub command: &'static str,
+    pub file: PathBuf,
+    /// The key of what the command changes (`cameras.gate-east`), for the audit entry when the
+    /// file before the change was not valid (and cannot be compared as a whole).
+    pub touched: String,
+    /// Password files to put in place with the change (their paths are in the edited text).
+    pub secrets: Vec<StagedFile>,
+    /// Said in the audit log besides the differences (a password that changed cannot be seen in
+    /// them).
+    pub extra_changes: Vec<Change>,
+}
+
+impl EditRequest {
+    pub fn new(command: &'static str, file: &Path, touched: &str) -> EditRequest {
+        EditRequest {
+            command,
+            file: file.to_owned(),
+            touched: touched.to_owned(),
+            secrets: Vec::new(),
+            extra_changes: Vec::new(),
+        }
+    }
+}
+
+/// What [`apply_edit`] did.
+pub(super) struct Applied {
+    /// The file, its symbolic links resolved.
+    pub file: PathBuf,
+    pub config: Config,
+    pub changes: Vec<Change>,
+}
+
+/// Reads the file, applies `edit` to its text, checks the result with the loader, records the
+/// change in the audit log and writes the file atomically. Problems with the file, the edit or
+/// the result are printed here and give `Err(exit code)` (2); a failure to write is the
+/// `anyhow` error (exit 1).
+pub(super) fn apply_edit(
+    request: EditRequest,
+    edit: impl FnOnce(&str) -> Result<String, EditError>,
+) -> anyhow::Result<Result<Applied, ExitCode>> {
+    let usage = || ExitCode::from(super::EXIT_USAGE);
+    let read_error = |source| {
+        report_config_error(&ConfigError::Read {
+            path: request.file.clone(),
+            source,
+        })
+    };
+    // Edit the file a link points to, not the link.
+    let file = match std::fs::canonicalize(&request.file) {
+        Ok(file) => file,
+        Err(source) => return Ok(Err(read_error(source))),
+    };
+    let text = match std::fs::read_to_string(&file) {
+        Ok(text) => text,
+        Err(source) => return Ok(Err(read_error(source))),
+    };
+    let old = config::parse(&text, &file);
+    let new_text = match edit(&text) {
+        Ok(new_text) => new_text,
+        Err(EditError::Syntax(message)) => {
+            match &old {
+                Err(e) => report_config_error(e),
+                Ok(_) => {
+                    super::print_error(&anyhow::anyhow!("{}: {message}", file.display()));
+                    usage()
+                }
+            };
+            return Ok(Err(usage()));
+        }
+        Err(e) => {
+            super::print_error(&anyhow::anyhow!("{}: {e}", file.display()));
+            return Ok(Err(usage()));
+        }
+    };
+    // The loader reads password files: check the text as it will be, but with the new password
+    // files where they are staged.
+    let mut checked_text = new_text.clone();
+    for secret in &request.secrets {
+        checked_text = checked_text.replace(
+            &toml_string(secret.target()),
+            &toml_string(secret.temp_path()),
+        );
+    }
+    let new = match config::parse(&checked_text, &file) {
+        Ok(new) => new,
+        Err(e) => {
+            report_config_error(&e);
+            eprintln!("watchpost: {} was not changed", file.display());
+            return Ok(Err(usage()));
+        }
+    };
+    let mut changes = match &old {
+        Ok(old) => audit::changes(Some(old), &new),
+        Err(_) => {
+            let before = audit::document_tree(&text).unwrap_or_default();
+            audit::diff_at(&request.touched, &before, &audit::tree(&new))
+        }
+    };
+    for extra in request.extra_changes {
+        if !changes.iter().any(|c| c.key == extra.key) {
+            changes.push(extra);
+        }
+    }
+    if new_text == text {
+        return Ok(Ok(Applied {
+            file,
+            config: new,
+            changes: Vec::new(),
+        }));
+    }
+    let (mode, owner) = mode_and_owner(&file, 0o644);
+    let staged = StagedFile::stage(&file, new_text.as_bytes(), mode, owner)?;
+    let mut files = request.secrets;
+    files.push(staged);
+    let entry = audit::Entry::now(request.command, &file, changes.clone());
+    audit::commit(&audit::log_path(&new.device.state_dir), &entry, files)?;
+    Ok(Ok(Applied {
+        file,
+        config: new,
+        changes,
+    }))
+}
+
+/// The permissions and owner of `file` if it exists (a new version keeps them), else `mode`
+/// and no particular owner.
+pub(super) fn mode_and_owner(file: &Path, mode: u32) -> (u32, Option<(u32, u32)>) {
+    match std::fs::metadata(file) {
+        Ok(meta) => (meta.mode() & 0o7777, Some((meta.uid(), meta.gid()))),
+        Err(_) => (mode, None),
+    }
+}
+
+/// Stages `password` as a password file at `target` (mode 0600, owned like `config_file` when
+/// that exists and this process may give files away).
+pub(super) fn stage_password(
+    target: &Path,
+    password: &str,
+    config_file: &Path,
+) -> anyhow::Result<StagedFile> {
+    // SAFETY: geteuid cannot fail and touches no memory of ours.
+    let root = unsafe { libc::geteuid() } == 0;
+    let owner = if root {
+        mode_and_owner(config_file, 0o600).1
+    } else {
+        None
+    };
+    Ok(StagedFile::stage(
+        target,
+        format!("{password}\n").as_bytes(),
+        0o600,
+        owner,
+    )?)
+}
+
+/// A path as it appears in the TOML text (a basic string).
+fn toml_string(path: &Path) -> String {
+    toml_edit::Value::from(path.to_string_lossy().as_ref()).to_string()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading answers on a terminal.
+
+/// Questions on the terminal: stdin and stdout.
+pub(super) struct Prompter {
+    input: std::io::StdinLock<'static>,
+}
+
+impl Prompter {
+    /// `None` unless both stdin and stdout are terminals.
+    pub fn on_terminal() -> Option<Prompter> {
+        (std::io::stdin().is_terminal() && std::io::stdout().is_terminal()).then(|| Prompter {
+            input: std::io::stdin().lock(),
+        })
+    }
+
+    fn line(&mut self) -> anyhow::Result<String> {
+        let mut line = String::new();
+        let n = self.input.read_line(&mut line)?;
+        anyhow::ensure!(n > 0, "the input ended before every question was answered");
+        Ok(line.trim().to_owned())
+    }
+
+    /// Asks until `check` accepts the answer (Enter: `default`); `check` returns the value to
+    /// keep or why the answer is refused.
+    pub fn ask(
+        &mut self,
+        question: &str,
+        default: Option<&str>,
+        check: impl Fn(&str) -> Result<String, String>,
+    ) -> anyhow::Result<String> {
+        loop {
+            match default {
+                Some(default) => print!("{question} [{default}]: "),
+                None => print!("{question}: "),
+            }
+            std::io::stdout().flush()?;
+            let line = self.line()?;
+            let answer = match (line.as_str(), default) {
+                ("", Some(default)) => default.to_owned(),
+                ("", None) => {
+                    println!("  An answer is needed.");
+                    continue;
+                }
+                (answer, _) => answer.to_owned(),
+            };
+            match check(&answer) {
+                Ok(value) => return Ok(value),
+                Err(why) => println!("  Not usable: {why}. Try again."),
+            }
+        }
+    }
+
+    /// As [`Prompter::ask`], for something that may be left out: Enter keeps `default` (shown
+    /// as `[none]` when there is none), `-` gives none.
+    pub fn ask_optional(
+        &mut self,
+        question: &str,
+        default: Option<&str>,
+        check: impl Fn(&str) -> Result<String, String>,
+    ) -> anyhow::Result<Option<String>> {
+        let shown = default.unwrap_or("none");
+        let answer = self.ask(question, Some(shown), |answer| match answer {
+            "none" if default.is_none() => Ok(String::new()),
+            "-" => Ok(String::new()),
+            answer => check(answer),
+        })?;
+        Ok(Some(answer).filter(|a| !a.is_empty()))
+    }
+
+    /// Yes or no; Enter takes `default`.
+    pub fn confirm(&mut self, question: &str, default: bool) -> anyhow::Result<bool> {
+        let shown = if default { "Y/n" } else { "y/N" };
+        let answer = self.ask(question, Some(shown), |answer| {
+            match answer.to_ascii_lowercase().as_str() {
+                "y/n" => Ok(if default { "y" } else { "n" }.to_owned()),
+                "y" | "yes" => Ok("y".to_owned()),
+                "n" | "no" => Ok("n".to_owned()),
+                _ => Err("answer y or n".to_owned()),
+            }
+        })?;
+        Ok(answer == "y")
+    }
+
+    /// A password, read without showing it; `None` for an empty answer.
+    pub fn password(&mut self, question: &str) -> anyhow::Result<Option<String>> {
+        print!("{question} (not shown) [none]: ");
+        std::io::stdout().flush()?;
+        let echo = EchoOff::new().context("cannot turn off the terminal's echo")?;
+        let line = self.line();
+        drop(echo);
+        let line = line?;
+        Ok(Some(line).filter(|l| !l.is_empty()))
+    }
+}
+
+/// Turns off echo on stdin's terminal (keeping the newline echo) until dropped.
+struct EchoOff {
+    saved: libc::termios,
+}
+
+impl EchoOff {
+    fn new() -> std::io::Result<EchoOff> {
+        // SAFETY: termios is plain data; tcgetattr fills it and reports failure by its return.
+        let mut term: libc::termios = unsafe { std::mem::zeroed() };
+        if unsafe { libc::tcgetattr(libc::STDIN_FILENO, &raw mut term) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let saved = term;
+        term.c_lflag &= !libc::ECHO;
+        term.c_lflag |= libc::ECHONL;
+        // SAFETY: `term` is a valid termios from tcgetattr.
+        if unsafe { libc::tcsetattr(libc::STDIN_FILENO, libc::TCSANOW, &raw const term) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(EchoOff { saved })
+    }
+}
+
+impl Drop for EchoOff {
+    fn drop(&mut self) {
+        // SAFETY: `saved` is the valid termios read in `new`.
+        unsafe { libc::tcsetattr(libc::STDIN_FILENO, libc::TCSANOW, &raw const self.saved) };
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Checking single answers with the real loader.
+
+/// A minimal valid configuration, to check one value in.
+const PROBE: &str = "[device]\nsite = \"s\"\nid = \"i\"\n[mqtt]\nurl = \"mqtt://127.0.0.1\"\n\
+                     [[cameras]]\nname = \"c\"\nurl = \"rtsp://127.0.0.1/\"\n";
+
+/// Checks `value` at `key` (edit key, in [`PROBE`]) with the loader; the loader's messages
+/// about `problem_key` and the keys under it, when it refuses.
+fn probe(key: &str, value: toml_edit::Value, problem_key: &str) -> Result<(), String> {
+    let text = edit::set(PROBE, key, value)
+        .map_err(|e| e.to_string())?
+        .text;
+    match config::parse(&text, Path::new("probe.toml")) {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            let messages: Vec<&str> = e
+                .problems()
+                .iter()
+                .filter(|p| p.key.starts_with(problem_key))
+                .map(|p| p.message.as_str())
+                .collect();
+            if messages.is_empty() {
+                Ok(())
+            } else {
+                Err(messages.join("; "))
+            }
+        }
+    }
+}
+
+fn check_name(name: &str) -> Result<String, String> {
+    TopicName::parse(name).map(|n| n.to_string())
+}
+
+/// One or more broker URLs, separated by commas or spaces.
+fn check_broker(answer: &str) -> Result<String, String> {
+    let urls = broker_urls(answer);
+    let value = match urls.as_slice() {
+        [one] => toml_edit::Value::from(one.as_str()),
+        many => toml_edit::Value::Array(many.iter().map(String::as_str).collect()),
+    };
+    probe("mqtt.url", value, "mqtt.url").map(|()| urls.join(", "))
+}
+
+fn broker_urls(answer: &str) -> Vec<String> {
+    answer
+        .split([',', ' '])
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// An RTSP URL (a password in it is checked without it: it will be moved out).
+fn check_camera_url(url: &str) -> Result<String, String> {
+    let (without, _, _) = edit::split_password(url);
+    probe("cameras.c.url", without.as_str().into(), "cameras[0].url").map(|()| url.to_owned())
+}
+
+fn check_fps(fps: f64) -> Result<(), String> {
+    probe("cameras.c.detect_fps", fps.into(), "cameras[0].detect_fps")
+}
+
+// ---------------------------------------------------------------------------------------------
+// config init
+
+/// The answers, as gathered.
+#[derive(Default)]
+struct Answers {
+    site: String,
+    id: String,
+    broker_urls: Vec<String>,
+    mqtt_user: Option<String>,
+    mqtt_password: Option<String>,
+    mqtt_password_file: Option<PathBuf>,
+    state_dir: Option<PathBuf>,
+    camera: Option<CameraAnswers>,
+}
+
+#[derive(Default)]
+struct CameraAnswers {
+    name: String,
+    /// As given: may hold a password (moved out).
+    url: String,
+    user: Option<String>,
+    password: Option<String>,
+    password_file: Option<PathBuf>,
+    detect_fps: Option<f64>,
+}
+
+fn init(args: InitArgs) -> anyhow::Result<ExitCode> {
+    let usage = |message: String| {
+        super::print_error(&anyhow::anyhow!(message));
+        Ok(ExitCode::from(super::EXIT_USAGE))
+    };
+    let file =
+        std::path::absolute(&args.file).with_context(|| format!("{}", args.file.display()))?;
+    let folder = file.parent().unwrap_or(Path::new("/")).to_owned();
+    let old_text = match std::fs::read_to_string(&file) {
+        Ok(_) if !args.force => {
+            return usage(format!(
+                "{} exists: use --force to replace it (or `watchpost config set` and `watchpost \
+                 camera` to change it)",
+                file.display()
+            ));
+        }
+        Ok(text) => Some(text),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return usage(format!("{}: cannot read: {e}", file.display())),
+    };
+    let old = old_text
+        .as_deref()
+        .and_then(|text| config::parse(text, &file).ok());
+
+    let prompter = if args.no_input {
+        None
+    } else {
+        Prompter::on_terminal()
+    };
+    let answers = match prompter {
+        Some(mut prompter) => ask_answers(&mut prompter, &args, old.as_ref(), &file)?,
+        None => match answers_from_options(&args) {
+            Ok(answers) => answers,
+            Err(message) => return usage(message),
+        },
+    };
+
+    std::fs::create_dir_all(&folder)
+        .with_context(|| format!("cannot create the folder {}", folder.display()))?;
+    let mut secrets = Vec::new();
+    let mut extra_changes = Vec::new();
+    let mqtt_password_file = match (&answers.mqtt_password, &answers.mqtt_password_file) {
+        (Some(password), _) => {
+            let target = folder.join("mqtt-password");
+            secrets.push(stage_password(&target, password, &file)?);
+            extra_changes.push(password_change("mqtt.password", old.as_ref()));
+            Some(target)
+        }
+        (None, Some(file)) => Some(std::path::absolute(file)?),
+        (None, None) => None,
+    };
+    let camera = match &answers.camera {
+        None => None,
+        Some(camera) => {
+            let (url, url_user, url_password) = edit::split_password(&camera.url);
+            let password = url_password
+                .map(|p| p.expose().to_owned())
+                .or_else(|| camera.password.clone());
+            let password_file = match (&password, &camera.password_file) {
+                (Some(password), _) => {
+                    let target = folder.join(format!("{}-password", camera.name));
+                    secrets.push(stage_password(&target, password, &file)?);
+                    extra_changes.push(password_change(
+                        &format!("cameras.{}.password", camera.name),
+                        old.as_ref(),
+                    ));
+                    Some(target)
+                }
+                (None, Some(file)) => Some(std::path::absolute(file)?),
+                (None, None) => None,
+            };
+            Some(NewCamera {
+                name: camera.name.clone(),
+                url,
+                username: url_user.or_else(|| camera.user.clone()),
+                password_file: password_file.map(|p| p.to_string_lossy().into_owned()),
+                detect_fps: camera.detect_fps,
+                ..NewCamera::default()
+            })
+        }
+    };
+    let starter = Starter {
+        site: answers.site.clone(),
+        id: answers.id.clone(),
+        broker_urls: answers.broker_urls.clone(),
+        state_dir: answers
+            .state_dir
+            .as_ref()
+            .map(|d| std::path::absolute(d).unwrap_or_else(|_| d.clone()))
+            .map(|d| d.to_string_lossy().into_owned()),
+        mqtt_username: answers.mqtt_user.clone(),
+        mqtt_password_file: mqtt_password_file.map(|p| p.to_string_lossy().into_owned()),
+        camera,
+    };
+    let text = edit::starter_file(&starter).context("filling in the example configuration")?;
+
+    // Check it as it will be (password files where they are staged). Without a camera, the
+    // only problem allowed is the missing camera.
+    let mut checked_text = text.clone();
+    for secret in &secrets {
+        checked_text = checked_text.replace(
+            &toml_string(secret.target()),
+            &toml_string(secret.temp_path()),
+        );
+    }
+    let new = match config::parse(&checked_text, &file) {
+        Ok(new) => Some(new),
+        Err(e) if starter.camera.is_none() && e.problems().iter().all(|p| p.key == "cameras") => {
+            None
+        }
+        Err(e) => {
+            report_config_error(&e);
+            eprintln!("watchpost: {} was not written", file.display());
+            return Ok(ExitCode::from(super::EXIT_USAGE));
+        }
+    };
+    let before = match (&old, &old_text) {
+        (Some(old), _) => audit::tree(old),
+        (None, Some(text)) => audit::document_tree(text).unwrap_or_default(),
+        (None, None) => serde_json::Value::Object(serde_json::Map::new()),
+    };
+    let after = match &new {
+        Some(new) => audit::tree(new),
+        None => audit::document_tree(&text).unwrap_or_default(),
+    };
+    let mut changes = audit::diff(&before, &after);
+    for extra in extra_changes {
+        if !changes.iter().any(|c| c.key == extra.key) {
+            changes.push(extra);
+        }
+    }
+    let state_dir = match (&new, &starter.state_dir) {
+        (Some(new), _) => new.device.state_dir.clone(),
+        (None, Some(dir)) => PathBuf::from(dir),
+        (None, None) => PathBuf::from(config::DEFAULT_STATE_DIR),
+    };
+    let (mode, owner) = mode_and_owner(&file, 0o644);
+    secrets.push(StagedFile::stage(&file, text.as_bytes(), mode, owner)?);
+    let entry = audit::Entry::now("config init", &file, changes);
+    audit::commit(&audit::log_path(&state_dir), &entry, secrets)?;
+
+    let shown = file.display();
+    match &new {
+        Some(new) => {
+            let n = new.cameras.len();
+            println!(
+                "{shown}: written and valid ({n} camera{})",
+                if n == 1 { "" } else { "s" }
+            );
+        }
+        None => println!(
+            "{shown}: written; no camera yet: add one with `watchpost camera add NAME RTSP-URL \
+             --config {shown}`"
+        ),
+    }
+    if answers.mqtt_password.is_some() {
+        println!(
+            "MQTT password: {} (mode 0600)",
+            folder.join("mqtt-password").display()
+        );
+    }
+    if let Some(camera) = &starter.camera
+        && let Some(file) = &camera.password_file
+        && answers
+            .camera
+            .as_ref()
+            .and_then(|c| c.password_file.as_ref())
+            .is_none()
+    {
+        println!("Camera password: {file} (mode 0600)");
+    }
+    println!("Next: watchpost run --config {shown}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The audit entry for a password written to a file (the differences cannot show it).
+fn password_change(key: &str, old: Option<&Config>) -> Change {
+    let old = old
+        .map(audit::tree)
+        .and_then(|tree| {
+            key.split('.')
+                .try_fold(&tree, |here, k| here.get(k))
+                .cloned()
+        })
+        .unwrap_or(serde_json::Value::Null);
+    Change {
+        key: key.to_owned(),
+        old,
+        new: serde_json::Value::String("***".to_owned()),
+    }
+}
+
+/// Without a terminal: the options, checked; a refusal names the option.
+fn answers_from_options(args: &InitArgs) -> Result<Answers, String> {
+    let missing: Vec<&str> = [
+        ("--site", args.site.is_none()),
+        ("--id", args.id.is_none()),
+        ("--broker", args.broker.is_none()),
+    ]
+    .into_iter()
+    .filter_map(|(flag, missing)| missing.then_some(flag))
+    .collect();
+    if !missing.is_empty() {
+        return Err(format!(
+            "config init: {} needed (no terminal to ask on, or --no-input)",
+            if missing.len() == 1 {
+                format!("{} is", missing[0])
+            } else {
+                format!("{} are", missing.join(", "))
+            }
+        ));
+    }
+    let flag = |flag: &str, checked: Result<String, String>| {
+        checked.map_err(|why| format!("{flag}: {why}"))
+    };
+    let site = flag(
+        "--site",
+        check_name(args.site.as_deref().unwrap_or_default()),
+    )?;
+    let id = flag("--id", check_name(args.id.as_deref().unwrap_or_default()))?;
+    let broker = flag(
+        "--broker",
+        check_broker(args.broker.as_deref().unwrap_or_default()),
+    )?;
+    let camera = match (&args.camera_name, &args.camera_url) {
+        (None, None) => {
+            for (given, name) in [
+                (args.camera_user.is_some(), "--camera-user"),
+                (
+                    args.camera_password_file.is_some(),
+                    "--camera-password-file",
+                ),
+                (args.detect_fps.is_some(), "--detect-fps"),
+            ] {
+                if given {
+                    return Err(format!("{name} needs --camera-name and --camera-url"));
+                }
+            }
+            None
+        }
+        (Some(_), None) => return Err("--camera-name needs --camera-url".to_owned()),
+        (None, Some(_)) => return Err("--camera-url needs --camera-name".to_owned()),
+        (Some(name), Some(url)) => {
+            let name = flag("--camera-name", check_name(name))?;
+            let url = flag("--camera-url", check_camera_url(url))?;
+            let (_, url_user, url_password) = edit::split_password(&url);
+            if url_password.is_some() && args.camera_password_file.is_some() {
+                return Err(
+                    "--camera-url has a password in it and --camera-password-file is given: \
+                     keep one"
+                        .to_owned(),
+                );
+            }
+            if url_user.is_some() && args.camera_user.is_some() {
+                return Err(
+                    "--camera-url has a user name in it and --camera-user is given: keep one"
+                        .to_owned(),
+                );
+            }
+            if let Some(fps) = args.detect_fps {
+                check_fps(fps).map_err(|why| format!("--detect-fps: {why}"))?;
+            }
+            Some(CameraAnswers {
+                name,
+                url,
+                user: args.camera_user.clone(),
+                password: None,
+                password_file: args.camera_password_file.clone(),
+                detect_fps: args.detect_fps,
+            })
+        }
+    };
+    Ok(Answers {
+        site,
+        id,
+        broker_urls: broker_urls(&broker),
+        mqtt_user: args.mqtt_user.clone(),
+        mqtt_password: None,
+        mqtt_password_file: args.mqtt_password_file.clone(),
+        state_dir: args.state_dir.clone(),
+        camera,
+    })
+}
+
+/// On a terminal: every question, with the options (else the file being replaced, else the
+/// usual values) as defaults.
+fn ask_answers(
+    prompter: &mut Prompter,
+    args: &InitArgs,
+    old: Option<&Config>,
+    file: &Path,
+) -> anyhow::Result<Answers> {
+    println!(
+        "Writing {}. Enter takes the value in [brackets].",
+        file.display()
+    );
+    let old_site = old.map(|c| c.device.site.to_string());
+    let site = prompter.ask(
+        "Site (border crossing this post belongs to)",
+        args.site.as_deref().or(old_site.as_deref()),
+        check_name,
+    )?;
+    let host = audit::host_name();
+    let host = host.split('.').next().unwrap_or_default();
+    let default_id = args
+        .id
+        .clone()
+        .or_else(|| old.map(|c| c.device.id.to_string()))
+        .or_else(|| TopicName::parse(host).ok().map(|n| n.to_string()));
+    let id = prompter.ask(
+        "Device id (unique within the site)",
+        default_id.as_deref(),
+        check_name,
+    )?;
+    let default_broker = args
+        .broker
+        .clone()
+        .or_else(|| {
+            old.map(|c| {
+                c.mqtt
+                    .urls
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+        })
+        .unwrap_or_else(|| "mqtt://127.0.0.1:1883".to_owned());
+    let broker = prompter.ask(
+        "Broker URL (mqtt://HOST[:PORT] or mqtts://HOST[:PORT])",
+        Some(&default_broker),
+        check_broker,
+    )?;
+    let default_user = args
+        .mqtt_user
+        .clone()
+        .or_else(|| old.and_then(|c| c.mqtt.username.clone()));
+    let mqtt_user = prompter.ask_optional(
+        "MQTT user name (- for none)",
+        default_user.as_deref(),
+        |user| Ok(user.to_owned()),
+    )?;
+    let mqtt_password = match &mqtt_user {
+        Some(_) if args.mqtt_password_file.is_none() => prompter.password("MQTT password")?,
+        _ => None,
+    };
+
+    let camera = if prompter.confirm("Add a first camera now?", true)? {
+        let default_name = args
+            .camera_name
+            .clone()
+            .or_else(|| {
+                old.and_then(|c| c.cameras.first())
+                    .map(|c| c.name.to_string())
+            })
+            .unwrap_or_else(|| "camera-1".to_owned());
+        let name = prompter.ask("Camera name", Some(&default_name), check_name)?;
+        let url = prompter.ask(
+            "Camera RTSP URL (rtsp://HOST[:PORT]/PATH; the password is asked next)",
+            args.camera_url.as_deref(),
+            check_camera_url,
+        )?;
+        let (_, url_user, url_password) = edit::split_password(&url);
+        let (user, password) = if url_password.is_some() {
+            println!("  The password in the URL will be kept in a file of its own.");
+            (None, None)
+        } else {
+            let user = match url_user {
+                Some(_) => None,
+                None => prompter.ask_optional(
+                    "Camera user name (- for none)",
+                    args.camera_user.as_deref(),
+                    |user| Ok(user.to_owned()),
+                )?,
+            };
+            let password = if user.is_some() || url_user.is_some() {
+                prompter.password("Camera password")?
+            } else {
+                None
+            };
+            (user, password)
+        };
+        Some(CameraAnswers {
+            name,
+            url,
+            user,
+            password,
+            password_file: None,
+            detect_fps: args.detect_fps,
+        })
+    } else {
+        None
+    };
+    Ok(Answers {
+        site,
+        id,
+        broker_urls: broker_urls(&broker),
+        mqtt_user,
+        mqtt_password,
+        mqtt_password_file: args.mqtt_password_file.clone(),
+        state_dir: args.state_dir.clone(),
+        camera,
+    })
 }

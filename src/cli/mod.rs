@@ -5,14 +5,19 @@
 //! one input failed while the others were still processed); 2 bad invocation or bad
 //! configuration.
 
+mod camera;
+mod completions;
 mod config;
 mod demo;
 mod detect;
+mod doctor;
+mod probe;
 mod run;
+mod status;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 /// Exit code for a bad invocation or configuration (also clap's).
 pub const EXIT_USAGE: u8 = 2;
@@ -24,6 +29,8 @@ pub const EXIT_FAILURE: u8 = 1;
     name = "watchpost",
     version,
     about = "Edge video analytics agent: person and vehicle detection on camera streams, published over MQTT.",
+    after_help = "Example:\n  watchpost doctor\n  watchpost run --config /etc/watchpost/watchpost.toml\n  \
+                  watchpost status",
     propagate_version = true
 )]
 struct Cli {
@@ -41,8 +48,28 @@ enum Command {
     Run(run::RunArgs),
     Demo(demo::DemoArgs),
     Detect(detect::DetectArgs),
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        about = "Work with the configuration file: validate, init, show, set",
+        after_help = "Example:\n  watchpost config validate /etc/watchpost/watchpost.toml\n  \
+                      watchpost config show --config /etc/watchpost/watchpost.toml"
+    )]
     Config(config::ConfigCommand),
+    #[command(
+        subcommand,
+        about = "Add, list and check cameras, their zones and their lines",
+        after_help = "Example:\n  watchpost camera list\n  watchpost camera remove gate-west"
+    )]
+    Camera(camera::CameraCommand),
+    Status(status::StatusArgs),
+    Doctor(doctor::DoctorArgs),
+    Completions(completions::CompletionsArgs),
+    Man(completions::ManArgs),
+}
+
+/// The whole command line's definition (for completions, manual pages and tests).
+pub fn command() -> clap::Command {
+    Cli::command()
 }
 
 /// Runs the command line and returns the process exit code.
@@ -60,6 +87,8 @@ pub fn main() -> ExitCode {
     let default_log = match cli.command {
         Command::Run(_) => "info",
         Command::Demo(_) => "warn,rumqttd=off",
+        // Doctor reports every problem itself, one line each.
+        Command::Doctor(_) => "error",
         _ => "warn",
     };
     init_logging(cli.log.as_deref().unwrap_or(default_log));
@@ -68,6 +97,11 @@ pub fn main() -> ExitCode {
         Command::Demo(args) => demo::run(args),
         Command::Detect(args) => detect::run(args),
         Command::Config(command) => config::run(command),
+        Command::Camera(command) => camera::run(command),
+        Command::Status(args) => status::run(args),
+        Command::Doctor(args) => doctor::run(args),
+        Command::Completions(args) => completions::completions(args),
+        Command::Man(args) => completions::man(args),
     };
     match result {
         Ok(code) => code,

@@ -24,9 +24,9 @@ use super::error::{ConfigError, Problem};
 use super::url::{Url, parse_url, redact};
 use super::{
     BrokerUrl, CameraConfig, ClientCertFiles, Config, DecoderChoice, DetectionConfig, DeviceConfig,
-    EventKind, EventsConfig, HealthConfig, LineConfig, MqttConfig, MqttScheme, OutboxConfig,
-    OutboxSync, Qos, RtspTransport, Secret, SnapshotMode, TopicName, TrackingConfig, WhenFull,
-    ZoneConfig,
+    EventKind, EventsConfig, HealthConfig, LineConfig, LocalConfig, MqttConfig, MqttScheme,
+    OutboxConfig, OutboxSync, Qos, RtspTransport, Secret, SnapshotMode, TopicName, TrackingConfig,
+    WhenFull, ZoneConfig,
 };
 use crate::detect::CoarseClass;
 use crate::geometry::{Point, Polygon, Polyline};
@@ -41,7 +41,7 @@ pub const MQTT_PASSWORD_ENV: &str = "WATCHPOST_MQTT_PASSWORD";
 /// At most this many broker URLs in `mqtt.url`.
 const MAX_BROKER_URLS: usize = 16;
 
-const SECTIONS: [&str; 8] = [
+const SECTIONS: [&str; 9] = [
     "device",
     "mqtt",
     "detection",
@@ -49,6 +49,7 @@ const SECTIONS: [&str; 8] = [
     "tracking",
     "events",
     "outbox",
+    "local",
     "cameras",
 ];
 
@@ -73,6 +74,49 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
 /// [`ConfigError::Invalid`] with every problem found, in line order.
 pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
     parse_with_env(text, path, &|name| std::env::var_os(name))
+}
+
+/// Reads only the `[local]` table of the configuration file at `path`, checked as [`load`]
+/// checks it; the rest of the file is not looked at. For `watchpost status`, which needs only
+/// the endpoint's address and may run as a user who cannot read the password files the rest of
+/// the configuration names.
+///
+/// # Errors
+/// [`ConfigError::Read`] when the file cannot be read; [`ConfigError::Invalid`] when it is not
+/// TOML or its `[local]` table is refused.
+pub fn load_local(path: &Path) -> Result<LocalConfig, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    parse_local(&text, path)
+}
+
+/// [`load_local`] on text.
+fn parse_local(text: &str, path: &Path) -> Result<LocalConfig, ConfigError> {
+    let invalid = |problems| ConfigError::Invalid {
+        path: path.to_owned(),
+        problems,
+    };
+    let root = DeTable::parse(text).map_err(|e| {
+        invalid(vec![Problem {
+            key: String::new(),
+            line: e.span().map(|span| line_at(text, span.start)),
+            message: one_line(e.message()),
+        }])
+    })?;
+    let mut checker = Checker {
+        text,
+        root: root.get_ref(),
+        base_dir: path.parent().unwrap_or(Path::new("")),
+        env: &|_| None,
+        problems: Vec::new(),
+    };
+    let local = checker.local_section();
+    match local {
+        Some(local) if checker.problems.is_empty() => Ok(local),
+        _ => Err(invalid(checker.problems)),
+    }
 }
 
 /// [`parse`], with `env` standing in for the process environment.
@@ -160,6 +204,12 @@ struct RawDetection {
     ort_lib: Option<PathBuf>,
     inference_threads: Option<Int>,
     max_frame_age_ms: Option<Int>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLocal {
+    listen: Option<String>,
 }
 
 #[derive(Default, Deserialize)]
@@ -424,7 +474,8 @@ impl<'a> Checker<'a> {
                     key.span().start,
                     format!(
                         "unknown key `{}`: expected one of the tables `device`, `mqtt`, \
-                         `detection`, `health`, `tracking`, `events`, `outbox`, `cameras`",
+                         `detection`, `health`, `tracking`, `events`, `outbox`, `local`, \
+                         `cameras`",
                         key.get_ref()
                     ),
                 );
@@ -472,6 +523,7 @@ impl<'a> Checker<'a> {
             Part::Missing => self.outbox(RawOutbox::default(), device.as_ref()),
             Part::Refused => None,
         };
+        let local = self.local_section();
         let cameras = self.cameras();
 
         Some(Config {
@@ -482,8 +534,18 @@ impl<'a> Checker<'a> {
             tracking: tracking?,
             events: events?,
             outbox: outbox?,
+            local: local?,
             cameras: cameras?,
         })
+    }
+
+    /// `[local]`, defaults when it is missing.
+    fn local_section(&mut self) -> Option<LocalConfig> {
+        match self.section::<RawLocal>("local") {
+            Part::Found(raw) => self.local(raw),
+            Part::Missing => self.local(RawLocal::default()),
+            Part::Refused => None,
+        }
     }
 
     /// Deserializes the top-level table `name` on its own.
@@ -794,6 +856,35 @@ impl<'a> Checker<'a> {
             when_full: when_full?,
             sync: sync?,
         })
+    }
+
+    /// `listen`: a loopback address with a port, or `""` for no endpoint.
+    fn local(&mut self, raw: RawLocal) -> Option<LocalConfig> {
+        const KEY: &str = "local.listen";
+        let Some(text) = raw.listen else {
+            return Some(LocalConfig::default());
+        };
+        if text.is_empty() {
+            return Some(LocalConfig { listen: None });
+        }
+        let message = match text.parse::<std::net::SocketAddr>() {
+            Err(_) => format!(
+                "`{text}` is not an address with a port: write it as `127.0.0.1:9750` (or \
+                 \"\" to turn the local endpoint off)"
+            ),
+            Ok(addr) if !addr.ip().is_loopback() => format!(
+                "`{text}` is not a loopback address: the local endpoint has no authentication \
+                 and must only be reachable from this device; use 127.0.0.1 or [::1] (or \"\" \
+                 to turn it off)"
+            ),
+            Ok(addr) if addr.port() == 0 => format!(
+                "`{text}`: port 0 would be a different port at every start, where `watchpost \
+                 status` cannot find it; choose a port such as 9750"
+            ),
+            Ok(addr) => return Some(LocalConfig { listen: Some(addr) }),
+        };
+        self.problem(KEY, message);
+        None
     }
 
     fn health(&mut self, raw: RawHealth) -> Option<HealthConfig> {
@@ -1805,6 +1896,11 @@ detect_fps = 5
         assert_eq!(config.detection.inference_threads, cores);
         assert_eq!(config.detection.max_frame_age, Duration::from_millis(1000));
         assert_eq!(config.health.interval, Duration::from_secs(10));
+        assert_eq!(
+            config.local.listen,
+            Some("127.0.0.1:9750".parse().unwrap()),
+            "the local endpoint is on by default, on loopback"
+        );
         assert_eq!(config.cameras.len(), 1);
         let camera = &config.cameras[0];
         assert_eq!(camera.name.as_str(), "gate-east");
@@ -2369,6 +2465,8 @@ inference_threads = 3
 max_frame_age_ms = 250
 [health]
 interval_s = 30
+[local]
+listen = "[::1]:9999"
 [outbox]
 dir = "spool"
 max_size_mb = 1024
@@ -2431,6 +2529,7 @@ url = "rtsp://cam-b:8554/x"
         assert_eq!(config.detection.inference_threads, 3);
         assert_eq!(config.detection.max_frame_age, Duration::from_millis(250));
         assert_eq!(config.health.interval, Duration::from_secs(30));
+        assert_eq!(config.local.listen, Some("[::1]:9999".parse().unwrap()));
         let a = &config.cameras[0];
         assert_eq!(a.username.as_deref(), Some("viewer"));
         assert_eq!(
@@ -3169,6 +3268,107 @@ url = "rtsp://cam-b:8554/x"
     }
 
     #[test]
+    fn local_from_table() {
+        let on = |addr: &str| Ok(Some(addr.parse::<std::net::SocketAddr>().unwrap()));
+        // lines of [local], Ok(listen) or Err(`KEY: MESSAGE` start)
+        type Expected = Result<Option<std::net::SocketAddr>, &'static str>;
+        let cases: &[(&str, Expected)] = &[
+            ("", on("127.0.0.1:9750")),
+            ("listen = \"127.0.0.1:9750\"", on("127.0.0.1:9750")),
+            ("listen = \"127.0.0.1:1\"", on("127.0.0.1:1")),
+            ("listen = \"127.0.0.53:65535\"", on("127.0.0.53:65535")),
+            ("listen = \"[::1]:9750\"", on("[::1]:9750")),
+            ("listen = \"\"", Ok(None)),
+            (
+                "listen = \"0.0.0.0:9750\"",
+                Err(
+                    "local.listen: `0.0.0.0:9750` is not a loopback address: the local endpoint \
+                     has no authentication",
+                ),
+            ),
+            (
+                "listen = \"192.168.1.10:9750\"",
+                Err("local.listen: `192.168.1.10:9750` is not a loopback address"),
+            ),
+            (
+                "listen = \"[::]:9750\"",
+                Err("local.listen: `[::]:9750` is not a loopback address"),
+            ),
+            (
+                "listen = \"127.0.0.1:0\"",
+                Err("local.listen: `127.0.0.1:0`: port 0 would be a different port at every start"),
+            ),
+            (
+                "listen = \"127.0.0.1\"",
+                Err(
+                    "local.listen: `127.0.0.1` is not an address with a port: write it as \
+                     `127.0.0.1:9750`",
+                ),
+            ),
+            (
+                "listen = \"localhost:9750\"",
+                Err("local.listen: `localhost:9750` is not an address with a port"),
+            ),
+            (
+                "listen = \"::1:9750\"",
+                Err("local.listen: `::1:9750` is not an address with a port"),
+            ),
+            (
+                "listen = 9750",
+                Err("local.listen: invalid type: integer `9750`, expected a string"),
+            ),
+            (
+                "port = 9750",
+                Err("local.port: unknown field `port`, expected `listen`"),
+            ),
+        ];
+        for (lines, expected) in cases {
+            let text = with("local", lines);
+            match (parse(&text, file()), expected) {
+                (Ok(config), Ok(listen)) => assert_eq!(config.local.listen, *listen, "{lines}"),
+                (Err(_), Err(message)) => {
+                    let p = problem(&text);
+                    assert_eq!(p.line, Some(11), "{lines}: {p:?}");
+                    assert!(
+                        format!("{}: {}", p.key, p.message).starts_with(message),
+                        "{lines}: {p:?}"
+                    );
+                    // `load_local` reports the same problem at the same line.
+                    let Err(ConfigError::Invalid { problems, .. }) = parse_local(&text, file())
+                    else {
+                        panic!("{lines}: parse_local accepted it");
+                    };
+                    assert_eq!(problems, vec![p], "{lines}");
+                }
+                (Ok(_), Err(e)) => panic!("{lines}: accepted, expected {e}"),
+                (Err(e), Ok(_)) => panic!("{lines}: {e}"),
+            }
+        }
+    }
+
+    #[test]
+    fn load_local_looks_at_local_only() {
+        // The rest of the file may be wrong or missing: only [local] is read.
+        let text = "[local]\nlisten = \"127.0.0.1:9999\"\n[mqtt]\nurl = \"tcp://nope\"\n";
+        assert_eq!(
+            parse_local(text, file()).unwrap().listen,
+            Some("127.0.0.1:9999".parse().unwrap())
+        );
+        assert_eq!(parse_local("", file()).unwrap(), LocalConfig::default());
+        let Err(ConfigError::Invalid { problems, .. }) = parse_local("[local\n", file()) else {
+            panic!("not TOML, accepted");
+        };
+        assert_eq!(problems.len(), 1);
+        assert_eq!(problems[0].line, Some(1));
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("missing.toml");
+        assert!(matches!(
+            load_local(&missing),
+            Err(ConfigError::Read { path, .. }) if path == missing
+        ));
+    }
+
+    #[test]
     fn client_id_and_topic_prefix() {
         let long_id = "c".repeat(128);
         let too_long_id = format!("client_id = \"{}\"", "c".repeat(129));
@@ -3584,6 +3784,7 @@ colour = "red"
         );
         assert_eq!(config.tracking, TrackingConfig::default());
         assert_eq!(config.events, EventsConfig::default());
+        assert_eq!(config.local, LocalConfig::default());
     }
 
     /// The commented examples of `deploy/watchpost.toml` (`#[[cameras.zones]]`, `#key = ...`),
@@ -3608,6 +3809,7 @@ colour = "red"
                     "[tracking]"
                         | "[events]"
                         | "[outbox]"
+                        | "[local]"
                         | "[[cameras.zones]]"
                         | "[[cameras.lines]]"
                 );
@@ -3637,6 +3839,8 @@ colour = "red"
             "{out}"
         );
         assert!(out.contains("\nmax_size_mb = 256\n"), "{out}");
+        assert!(out.contains("\nlisten = \"127.0.0.1:9750\"\n"), "{out}");
+        assert_eq!(config.local, LocalConfig::default(), "{out}");
         let camera = &config.cameras[0];
         assert_eq!(camera.zones.len(), 1, "{out}");
         assert_eq!(camera.lines.len(), 1, "{out}");

@@ -14,13 +14,19 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub mod audit;
+pub mod edit;
 mod error;
 mod load;
+mod render;
 mod secret;
 mod url;
 
 pub use error::{ConfigError, Problem};
-pub use load::{DEFAULT_STATE_DIR, DEFAULT_TOPIC_PREFIX, MQTT_PASSWORD_ENV, load, parse};
+pub use load::{
+    DEFAULT_STATE_DIR, DEFAULT_TOPIC_PREFIX, MQTT_PASSWORD_ENV, load, load_local, parse,
+};
+pub use render::render;
 pub use secret::Secret;
 
 /// A name usable as one MQTT topic level and in file names: 1..=64 characters of
@@ -79,8 +85,37 @@ pub struct Config {
     pub tracking: TrackingConfig,
     pub events: EventsConfig,
     pub outbox: OutboxConfig,
+    pub local: LocalConfig,
     /// At least one camera; names unique.
     pub cameras: Vec<CameraConfig>,
+}
+
+/// `[local]` (optional): the agent's local HTTP endpoint, read by `watchpost status` and by a
+/// Prometheus scraper (`/status`, `/metrics`; see [`crate::local`]).
+///
+/// Invariant (checked by [`parse`]): `listen` is a loopback address (127.0.0.0/8 or `::1`) with
+/// a port other than 0. The endpoint has no authentication: it must not be reachable from the
+/// network.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LocalConfig {
+    /// Where the endpoint listens (default [`LocalConfig::DEFAULT_LISTEN`]); `None` = no
+    /// endpoint (`listen = ""`).
+    pub listen: Option<std::net::SocketAddr>,
+}
+
+impl LocalConfig {
+    /// `127.0.0.1:9750`.
+    pub const DEFAULT_LISTEN: std::net::SocketAddr = std::net::SocketAddr::V4(
+        std::net::SocketAddrV4::new(std::net::Ipv4Addr::LOCALHOST, 9750),
+    );
+}
+
+impl Default for LocalConfig {
+    fn default() -> Self {
+        LocalConfig {
+            listen: Some(Self::DEFAULT_LISTEN),
+        }
+    }
 }
 
 /// `[device]`

@@ -18,6 +18,8 @@
 //! Mounts: `/clip` and `/cam0` … `/cam63` are there from the start (so N cameras can each use
 //! their own mount); [`ClipServer::add_mount`] adds any other. Every mount plays the clip, and
 //! every client (even on the same mount) gets its own stream from the beginning.
+//! [`ClipServer::add_launch_mount`] serves a stream the clip cannot give (audio only, another
+//! codec) from a launch line of its own, with the same authentication.
 //!
 //! The server's GLib main loop runs on its own thread with a `MainContext` of its own, so
 //! several servers coexist in one process. [`ClipServer::stop`] closes the listening socket
@@ -85,6 +87,8 @@ pub struct ClipServer {
     auth: Option<(String, Secret)>,
     /// Every mount path (`/clip`, `/cam0`, …, and those added), re-mounted by `start_again`.
     mounts: Vec<String>,
+    /// Mounts with a launch line of their own (path, launch line), re-mounted by `start_again`.
+    launch_mounts: Vec<(String, String)>,
     running: Option<Running>,
 }
 
@@ -94,6 +98,8 @@ struct Running {
     main_loop: glib::MainLoop,
     server: rtsp::RTSPServer,
     factory: rtsp::RTSPMediaFactory,
+    /// The factories of `launch_mounts`.
+    launch_factories: Vec<rtsp::RTSPMediaFactory>,
     source: Option<glib::SourceId>,
     thread: Option<JoinHandle<()>>,
 }
@@ -125,6 +131,7 @@ impl ClipServer {
             port,
             auth: None,
             mounts,
+            launch_mounts: Vec::new(),
             running: None,
         };
         server.start_again()?;
@@ -137,8 +144,26 @@ impl ClipServer {
         self.auth = Some((user.to_owned(), Secret::new(password)));
         if let Some(running) = &self.running {
             apply_auth(&running.server, &running.factory, self.auth.as_ref());
+            for factory in &running.launch_factories {
+                apply_auth(&running.server, factory, self.auth.as_ref());
+            }
         }
         self
+    }
+
+    /// Serves `launch` on `mount` (`name` or `/name`) instead of the clip: a gst-rtsp-server
+    /// launch line whose payloaders are named `pay0`, `pay1`, … — for streams the clip cannot
+    /// give, such as audio only (`( audiotestsrc ! alawenc ! rtppcmapay name=pay0 )`) or another
+    /// codec. Kept across [`ClipServer::start_again`]; a mount already served is left as it is.
+    pub fn add_launch_mount(&mut self, mount: &str, launch: &str) {
+        let path = format!("/{}", mount.trim_start_matches('/'));
+        if self.mounts.contains(&path) || self.launch_mounts.iter().any(|(p, _)| *p == path) {
+            return;
+        }
+        if let Some(running) = &mut self.running {
+            running.mount_launch(&path, launch, self.auth.as_ref());
+        }
+        self.launch_mounts.push((path, launch.to_owned()));
     }
 
     /// Serves the clip on `mount` too (`name` or `/name`; may contain `/`).
@@ -195,6 +220,7 @@ impl ClipServer {
             self.port,
             self.auth.as_ref(),
             &self.mounts,
+            &self.launch_mounts,
         )?;
         self.port = running
             .server
@@ -221,6 +247,7 @@ impl Running {
         port: u16,
         auth: Option<&(String, Secret)>,
         mounts: &[String],
+        launch_mounts: &[(String, String)],
     ) -> Result<Running, ClipServerError> {
         let server = rtsp::RTSPServer::new();
         server.set_address("127.0.0.1");
@@ -271,11 +298,15 @@ impl Running {
             main_loop,
             server,
             factory,
+            launch_factories: Vec::new(),
             source: Some(source),
             thread: Some(thread),
         };
         for path in mounts {
             running.mount(path);
+        }
+        for (path, launch) in launch_mounts {
+            running.mount_launch(path, launch, auth);
         }
         if started_rx.recv_timeout(THREAD_TIMEOUT).is_err() {
             running.join();
@@ -292,6 +323,18 @@ impl Running {
         if let Some(mounts) = self.server.mount_points() {
             mounts.add_factory(path, self.factory.clone());
         }
+    }
+
+    /// Serves `launch` on `path` with a factory of its own (every client its own pipeline).
+    fn mount_launch(&mut self, path: &str, launch: &str, auth: Option<&(String, Secret)>) {
+        let factory = rtsp::RTSPMediaFactory::new();
+        factory.set_launch(launch);
+        factory.set_shared(false);
+        apply_auth(&self.server, &factory, auth);
+        if let Some(mounts) = self.server.mount_points() {
+            mounts.add_factory(path, factory.clone());
+        }
+        self.launch_factories.push(factory);
     }
 
     /// Closes the listening socket, every client and every session (in the server's own

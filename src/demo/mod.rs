@@ -113,6 +113,9 @@ pub fn demo_config(
         tracking: TrackingConfig::default(),
         events: EventsConfig::default(),
         outbox: OutboxConfig::in_state_dir(state_dir),
+        // No local endpoint: the demo shows its own live view, and must not take the port of
+        // an agent installed on the same machine.
+        local: crate::config::LocalConfig { listen: None },
         cameras: camera_urls
             .iter()
             .enumerate()

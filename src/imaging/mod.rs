@@ -272,11 +272,23 @@ pub enum Overlay {
         closed: bool,
         label: String,
     },
+    /// An arrow from `from` to `to` with `label` at its head, in the direction colour: which
+    /// way across a line counts as which direction.
+    Arrow {
+        from: [f32; 2],
+        to: [f32; 2],
+        label: String,
+    },
 }
 
 /// Zones and lines are drawn in yellow (BGR).
 fn shape_colour() -> Scalar {
     Scalar::new(0.0, 215.0, 255.0, 0.0)
+}
+
+/// Direction arrows are drawn in magenta (BGR), to stand out from the yellow line they cross.
+fn arrow_colour() -> Scalar {
+    Scalar::new(255.0, 0.0, 255.0, 0.0)
 }
 
 fn to_pixels(frame_width: i32, frame_height: i32, [x, y, w, h]: [f32; 4]) -> CvRect {
@@ -410,6 +422,46 @@ pub fn snapshot_jpeg(
                     )?;
                 }
             }
+            Overlay::Arrow { from, to, label } => {
+                let pixel = |[x, y]: [f32; 2]| {
+                    Point::new((x * w as f32).round() as i32, (y * h as f32).round() as i32)
+                };
+                let (start, end) = (pixel(*from), pixel(*to));
+                imgproc::arrowed_line(
+                    &mut mat,
+                    start,
+                    end,
+                    arrow_colour(),
+                    thickness,
+                    imgproc::LINE_AA,
+                    0,
+                    0.3,
+                )?;
+                // The label just beyond the head, in the arrow's direction, inside the picture.
+                let mut baseline = 0;
+                let size = imgproc::get_text_size(
+                    label,
+                    imgproc::FONT_HERSHEY_SIMPLEX,
+                    font_scale,
+                    1,
+                    &mut baseline,
+                )?;
+                let (dx, dy) = (f64::from(end.x - start.x), f64::from(end.y - start.y));
+                let length = dx.hypot(dy).max(1.0);
+                let (half_w, half_h) = (
+                    f64::from(size.width) / 2.0 + 2.0,
+                    f64::from(size.height + baseline) / 2.0 + 2.0,
+                );
+                let reach = (dx.abs() * half_w + dy.abs() * half_h) / length + f64::from(thickness);
+                let centre_x = f64::from(end.x) + dx / length * reach;
+                let centre_y = f64::from(end.y) + dy / length * reach;
+                // `draw_label` takes the left end of the text's baseline.
+                let x = ((centre_x - half_w + 2.0).round() as i32)
+                    .clamp(0, (w - size.width - 4).max(0));
+                let y = ((centre_y + f64::from(size.height) / 2.0).round() as i32)
+                    .clamp(size.height + 4, h.max(size.height + 4));
+                draw_label(&mut mat, label, x, y, arrow_colour(), font_scale)?;
+            }
         }
     }
     mat_to_jpeg(&mat, quality)
@@ -530,6 +582,32 @@ mod tests {
             yellow[2] > 150 && yellow[1] > 150 && yellow[0] < 100,
             "line {yellow:?}"
         );
+    }
+
+    #[test]
+    fn snapshot_draws_arrows_with_their_label_beyond_the_head() {
+        let frame = solid(400, 200, [0, 0, 0]);
+        let overlays = [Overlay::Arrow {
+            from: [0.2, 0.5],
+            to: [0.6, 0.5],
+            label: "north".into(),
+        }];
+        let out = decode_image(&snapshot_jpeg(&frame, &[], &overlays, 400, 95).unwrap()).unwrap();
+        let magenta = |p: [u8; 3]| p[2] > 150 && p[0] > 150 && p[1] < 100;
+        assert!(magenta(out.pixel(120, 100).unwrap()), "shaft");
+        assert!(
+            !magenta(out.pixel(60, 100).unwrap()),
+            "nothing behind the tail"
+        );
+        // The label lies beyond the head (x = 240), around the arrow's line.
+        let count = |xs: std::ops::Range<usize>, ys: std::ops::Range<usize>| {
+            xs.flat_map(|x| ys.clone().map(move |y| (x, y)))
+                .filter(|&(x, y)| magenta(out.pixel(x, y).unwrap()))
+                .count()
+        };
+        assert!(count(244..330, 85..115) > 100, "label beyond the head");
+        assert!(count(0..78, 0..200) == 0, "nothing behind the tail");
+        assert!(count(100..180, 0..90) == 0, "nothing above the shaft");
     }
 
     #[test]

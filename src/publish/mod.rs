@@ -853,6 +853,67 @@ impl Out {
     }
 }
 
+/// Connects once to the endpoint `config.urls[endpoint]` as the agent would (same credentials,
+/// TLS set-up and files), waits for the broker's CONNACK, and disconnects: for
+/// `watchpost doctor`. It publishes nothing, registers no last will (so it cannot publish
+/// `offline` for a running agent), and connects as `{client_id}-doctor` so that a running agent,
+/// which has the configured client id, keeps its connection.
+///
+/// # Errors
+/// Why the connection failed, in the words of the agent's log (no credentials): refused, bad
+/// user name or password, TLS, no answer within `timeout`, or a TLS file that cannot be used.
+///
+/// # Panics
+/// If `endpoint` is not an index of `config.urls`.
+pub async fn check_broker(
+    config: &MqttConfig,
+    endpoint: usize,
+    timeout: Duration,
+) -> Result<(), String> {
+    // The agent's options (TLS, credentials), rebuilt without the last will.
+    let unused_will = LastWill::new("unused", Vec::<u8>::new(), QoS::AtMostOnce, false);
+    let agent_options =
+        connection::mqtt_options(config, endpoint, unused_will).map_err(|e| e.to_string())?;
+    let (host, port) = agent_options.broker_address();
+    let client_id = format!("{}-doctor", config.client_id);
+    let mut options = rumqttc::MqttOptions::new(client_id, host, port);
+    options
+        .set_keep_alive(agent_options.keep_alive())
+        .set_clean_session(true)
+        .set_transport(agent_options.transport());
+    if let Some(login) = agent_options.credentials() {
+        options.set_credentials(login.username, login.password);
+    }
+    let (client, mut eventloop) = AsyncClient::new(options, 4);
+    let connected = tokio::time::timeout(timeout, async {
+        loop {
+            match eventloop.poll().await {
+                Ok(rumqttc::Event::Incoming(rumqttc::Packet::ConnAck(_))) => return Ok(()),
+                Ok(_) => {}
+                Err(e) => return Err(connection::describe(&e)),
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| Err(format!("no answer within {}s", timeout.as_secs_f32())));
+    if connected.is_ok() {
+        // A clean DISCONNECT; the check has passed whatever happens to it.
+        let _ = client.try_disconnect();
+        let _ = tokio::time::timeout(Duration::from_secs(1), async {
+            while let Ok(event) = eventloop.poll().await {
+                if matches!(
+                    event,
+                    rumqttc::Event::Outgoing(rumqttc::Outgoing::Disconnect)
+                ) {
+                    break;
+                }
+            }
+        })
+        .await;
+    }
+    connected
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

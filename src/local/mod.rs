@@ -1,0 +1,455 @@
+//! The agent's local endpoint: a small HTTP server on the loopback interface
+//! (`[local] listen`, default `127.0.0.1:9750`) that says how the agent is doing, for
+//! `watchpost status` and a Prometheus scraper on the device.
+//!
+//! ```text
+//!  GET /status   JSON (status.rs: StatusReport): per camera state, fps in/analysed and latency
+//!                p50/p99 over the last few seconds, drops by reason, reconnects, last error;
+//!                broker; outbox; uptime; version
+//!  GET /metrics  Prometheus text format 0.0.4 (metrics.rs)
+//!  anything else 404; another method on a known path 405
+//! ```
+//!
+//! - `router.rs`: the routes; a later technicians' page (`GET /`) or remote command is one
+//!   more route and handler there. Commands that change anything will need authentication:
+//!   loopback only keeps other machines out, not other local users.
+//! - `status.rs`: every JSON type the endpoint answers with, and their pure builders.
+//! - `metrics.rs`: the exposition, a pure function of counters.
+//! - `window.rs`: the counters of the last few seconds, sampled once a second, from which
+//!   `/status` computes rates and percentiles.
+//! - `client.rs`: one blocking `GET`, for `watchpost status`.
+//!
+//! ## Invariants
+//! - Loopback only (checked by the configuration): there is no authentication.
+//! - Never on the frame path: handlers and the sampler read atomics
+//!   ([`crate::health::CameraStats`], [`crate::outbox::OutboxStats`]) and the broker's `watch`
+//!   channel, and format text; they take no lock the frame path waits on for longer than a
+//!   copy (a camera's last error). The server runs on the agent's tokio runtime, beside the
+//!   publisher; a request costs microseconds.
+//! - Bounded: the rate window holds a few samples; each request builds its answer and forgets
+//!   it.
+//! - A port that cannot be had is an error of [`LocalServer::start`]; the agent logs it and runs
+//!   without the endpoint (see [`crate::agent`]).
+
+pub mod client;
+pub mod metrics;
+mod router;
+pub mod status;
+pub mod window;
+
+pub use status::{
+    AgentFacts, BrokerReport, CameraReport, OutboxReport, Percentiles, ProcessReport,
+    STATUS_SCHEMA, StatusReport,
+};
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio::time::MissedTickBehavior;
+use tokio_util::sync::CancellationToken;
+
+use crate::health::{CameraCounters, CameraStats};
+use crate::outbox::OutboxStats;
+use crate::publish::BrokerState;
+use window::{RateWindow, SAMPLE_INTERVAL, Sample, WINDOW};
+
+/// How long [`LocalServer::stop`] waits for open connections to finish.
+const STOP_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Why the local endpoint could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum LocalError {
+    #[error(
+        "the local endpoint cannot listen on {addr}: {}",
+        describe_bind(source)
+    )]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+fn describe_bind(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::AddrInUse => {
+            "the port is taken by another program (another watchpost agent?)".to_owned()
+        }
+        std::io::ErrorKind::AddrNotAvailable => "no such address on this device".to_owned(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".to_owned(),
+        _ => e.to_string(),
+    }
+}
+
+/// What the endpoint reports on, shared with the running agent.
+#[derive(Debug)]
+pub struct Sources {
+    /// In configuration order.
+    pub cameras: Vec<Arc<CameraStats>>,
+    /// From [`crate::publish::Publisher::broker_state`].
+    pub broker: watch::Receiver<BrokerState>,
+    pub outbox: Arc<OutboxStats>,
+    pub facts: AgentFacts,
+    /// When the agent started, on the monotonic clock (for the uptime).
+    pub started: Instant,
+}
+
+/// The state the handlers read.
+pub(crate) struct Shared {
+    sources: Sources,
+    window: Mutex<RateWindow>,
+}
+
+impl Shared {
+    fn new(sources: Sources) -> Shared {
+        Shared {
+            sources,
+            window: Mutex::new(RateWindow::new(WINDOW)),
+        }
+    }
+
+    fn counters(&self) -> Vec<CameraCounters> {
+        self.sources.cameras.iter().map(|c| c.snapshot()).collect()
+    }
+
+    fn window(&self) -> std::sync::MutexGuard<'_, RateWindow> {
+        self.window.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Takes a sample for the rate window.
+    fn record_sample(&self) {
+        let sample = Sample {
+            at: Instant::now(),
+            cameras: self.counters(),
+        };
+        self.window().push(sample);
+    }
+
+    pub(crate) fn status_report(&self) -> StatusReport {
+        let at = SystemTime::now();
+        let now = Instant::now();
+        let counters = self.counters();
+        let (earlier, elapsed) = match self.window().oldest() {
+            // Less than half a sampling interval says little about a rate.
+            Some(sample) if now.duration_since(sample.at) >= SAMPLE_INTERVAL / 2 => {
+                (sample.cameras.clone(), now.duration_since(sample.at))
+            }
+            _ => (counters.clone(), Duration::ZERO),
+        };
+        let cameras = self
+            .sources
+            .cameras
+            .iter()
+            .zip(&counters)
+            .zip(&earlier)
+            .map(|((stats, now), earlier)| {
+                CameraReport::new(stats.name.as_str(), now, earlier, elapsed, at)
+            })
+            .collect();
+        let broker = self.sources.broker.borrow().clone();
+        StatusReport::new(
+            &self.sources.facts,
+            now.duration_since(self.sources.started),
+            elapsed,
+            cameras,
+            &broker,
+            &self.sources.outbox.figures(),
+            process_report(),
+            at,
+        )
+    }
+
+    pub(crate) fn metrics_text(&self) -> String {
+        let cameras: Vec<(String, CameraCounters)> = self
+            .sources
+            .cameras
+            .iter()
+            .map(|c| (c.name.to_string(), c.snapshot()))
+            .collect();
+        let broker = self.sources.broker.borrow().clone();
+        metrics::render(&metrics::Scrape {
+            cameras: &cameras,
+            broker: &broker,
+            outbox: &self.sources.outbox.figures(),
+            process: process_report(),
+            version: crate::publish::payload::AGENT_VERSION,
+            started_at: self.sources.facts.started_at,
+            at: SystemTime::now(),
+        })
+    }
+}
+
+/// The running endpoint. Dropping it stops it at once; [`LocalServer::stop`] lets open
+/// requests finish first.
+#[derive(Debug)]
+pub struct LocalServer {
+    addr: SocketAddr,
+    stop: CancellationToken,
+    server: Option<JoinHandle<()>>,
+    sampler: Option<JoinHandle<()>>,
+}
+
+impl LocalServer {
+    /// Binds `listen` and serves on the current tokio runtime.
+    ///
+    /// # Errors
+    /// [`LocalError::Bind`]: the address cannot be had (port taken, address not on this
+    /// device).
+    pub async fn start(listen: SocketAddr, sources: Sources) -> Result<LocalServer, LocalError> {
+        let bind_error = |source| LocalError::Bind {
+            addr: listen,
+            source,
+        };
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .map_err(bind_error)?;
+        let addr = listener.local_addr().map_err(bind_error)?;
+        let shared = Arc::new(Shared::new(sources));
+        let stop = CancellationToken::new();
+        let sampler = tokio::spawn(sample_until(Arc::clone(&shared), stop.clone()));
+        let shutdown = stop.clone().cancelled_owned();
+        let app = router::router(shared);
+        let server = tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+            {
+                tracing::warn!("the local endpoint stopped: {e}");
+            }
+        });
+        Ok(LocalServer {
+            addr,
+            stop,
+            server: Some(server),
+            sampler: Some(sampler),
+        })
+    }
+
+    /// The address it listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops accepting, lets open requests finish (at most [`STOP_TIMEOUT`]), and stops.
+    pub async fn stop(mut self) {
+        self.stop.cancel();
+        if let Some(mut server) = self.server.take()
+            && tokio::time::timeout(STOP_TIMEOUT, &mut server)
+                .await
+                .is_err()
+        {
+            server.abort();
+        }
+    }
+}
+
+impl Drop for LocalServer {
+    fn drop(&mut self) {
+        self.stop.cancel();
+        for task in [self.server.take(), self.sampler.take()]
+            .into_iter()
+            .flatten()
+        {
+            task.abort();
+        }
+    }
+}
+
+/// Samples the counters every [`SAMPLE_INTERVAL`] until `stop`.
+async fn sample_until(shared: Arc<Shared>, stop: CancellationToken) {
+    let mut tick = tokio::time::interval(SAMPLE_INTERVAL);
+    tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => break,
+            _ = tick.tick() => shared.record_sample(),
+        }
+    }
+}
+
+/// This process's resident memory and CPU time so far, from `/proc/self`; `None` where that
+/// cannot be read.
+pub fn process_report() -> Option<ProcessReport> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let rss_pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which may contain spaces) start after the last ')';
+    // utime and stime are fields 14 and 15, i.e. 11 and 12 after the name.
+    let after = stat.get(stat.rfind(')')? + 2..)?;
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    // SAFETY: sysconf has no preconditions.
+    let (page_size, ticks) = unsafe {
+        (
+            libc::sysconf(libc::_SC_PAGESIZE),
+            libc::sysconf(libc::_SC_CLK_TCK),
+        )
+    };
+    let page_size = u64::try_from(page_size).ok().filter(|&p| p > 0)?;
+    let ticks = u64::try_from(ticks).ok().filter(|&t| t > 0)?;
+    Some(ProcessReport {
+        rss_bytes: rss_pages * page_size,
+        cpu_seconds: (utime + stime) as f64 / ticks as f64,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+
+    use super::*;
+    use crate::config::TopicName;
+    use crate::health::{CameraState, DropReason};
+
+    fn sources() -> (Sources, Arc<CameraStats>, watch::Sender<BrokerState>) {
+        let camera = Arc::new(CameraStats::new(TopicName::parse("gate").unwrap()));
+        let (broker_tx, broker) = watch::channel(BrokerState::default());
+        let sources = Sources {
+            cameras: vec![Arc::clone(&camera)],
+            broker,
+            outbox: Arc::new(OutboxStats::default()),
+            facts: AgentFacts {
+                site: "site".into(),
+                device: "dev".into(),
+                started_at: SystemTime::now(),
+            },
+            started: Instant::now(),
+        };
+        (sources, camera, broker_tx)
+    }
+
+    /// A raw request, the whole response back.
+    fn raw(addr: SocketAddr, request: &str) -> String {
+        let mut stream = std::net::TcpStream::connect(addr).unwrap();
+        stream.write_all(request.as_bytes()).unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        response
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn serves_status_and_metrics_and_refuses_the_rest() {
+        let (sources, camera, broker_tx) = sources();
+        let server = LocalServer::start("127.0.0.1:0".parse().unwrap(), sources)
+            .await
+            .unwrap();
+        let addr = server.local_addr();
+        camera.set_state(CameraState::Streaming);
+        camera.count_frame_in(SystemTime::now());
+        camera.count_drop(DropReason::TooOld);
+        broker_tx.send_modify(|b| {
+            b.connected = true;
+            b.endpoint = Some("127.0.0.1:1883".into());
+        });
+
+        let checks = tokio::task::spawn_blocking(move || {
+            let timeout = Duration::from_secs(5);
+            let json = client::get(addr, "/status", timeout).unwrap();
+            let report: StatusReport = serde_json::from_str(&json).unwrap();
+            assert_eq!(report.schema, STATUS_SCHEMA);
+            assert_eq!(
+                (report.site.as_str(), report.device.as_str()),
+                ("site", "dev")
+            );
+            assert_eq!(report.cameras.len(), 1);
+            assert_eq!(report.cameras[0].name, "gate");
+            assert_eq!(report.cameras[0].state, "streaming");
+            assert_eq!(report.cameras[0].frames_in, 1);
+            assert_eq!(report.cameras[0].dropped, 1);
+            assert!(report.broker.connected);
+            assert_eq!(report.broker.endpoint.as_deref(), Some("127.0.0.1:1883"));
+            assert!(report.process.is_some_and(|p| p.rss_bytes > 0));
+
+            let text = client::get(addr, "/metrics", timeout).unwrap();
+            assert!(
+                text.contains("watchpost_camera_frames_in_total{camera=\"gate\"} 1\n"),
+                "{text}"
+            );
+            assert!(text.contains("watchpost_broker_connected 1\n"), "{text}");
+
+            // (request, expected status line, expected text in the response)
+            let cases = [
+                (
+                    "GET /metrics HTTP/1.0\r\n\r\n",
+                    "HTTP/1.0 200 OK",
+                    "content-type: text/plain; version=0.0.4",
+                ),
+                (
+                    "GET /status HTTP/1.0\r\n\r\n",
+                    "HTTP/1.0 200 OK",
+                    "content-type: application/json",
+                ),
+                (
+                    "GET / HTTP/1.0\r\n\r\n",
+                    "HTTP/1.0 404 Not Found",
+                    "GET /status",
+                ),
+                (
+                    "GET /status/x HTTP/1.0\r\n\r\n",
+                    "HTTP/1.0 404 Not Found",
+                    "",
+                ),
+                (
+                    "POST /status HTTP/1.0\r\nContent-Length: 0\r\n\r\n",
+                    "HTTP/1.0 405 Method Not Allowed",
+                    "allow: GET,HEAD",
+                ),
+                (
+                    "DELETE /metrics HTTP/1.0\r\n\r\n",
+                    "HTTP/1.0 405 Method Not Allowed",
+                    "",
+                ),
+            ];
+            for (request, status, contains) in cases {
+                let response = raw(addr, request).to_lowercase();
+                assert!(
+                    response.starts_with(&status.to_lowercase()),
+                    "{request:?}: {response}"
+                );
+                assert!(
+                    response.contains(&contains.to_lowercase()),
+                    "{request:?}: {response}"
+                );
+            }
+            addr
+        })
+        .await
+        .unwrap();
+
+        server.stop().await;
+        let refused = tokio::task::spawn_blocking(move || {
+            client::get(checks, "/status", Duration::from_secs(2))
+        })
+        .await
+        .unwrap();
+        assert!(
+            matches!(refused, Err(client::FetchError::NotAnswering { .. })),
+            "{refused:?}"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_taken_port_is_a_clear_error() {
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = taken.local_addr().unwrap();
+        let (sources, _camera, _broker) = sources();
+        let e = LocalServer::start(addr, sources).await.unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "the local endpoint cannot listen on {addr}: the port is taken by another \
+                 program (another watchpost agent?)"
+            )
+        );
+    }
+
+    #[test]
+    fn reads_this_process() {
+        let process = process_report().expect("/proc/self on Linux");
+        assert!(process.rss_bytes > 1_000_000, "{process:?}");
+        assert!(process.cpu_seconds >= 0.0, "{process:?}");
+    }
+}
