@@ -11,6 +11,7 @@ mod config;
 mod demo;
 mod detect;
 mod doctor;
+mod logging;
 mod probe;
 mod run;
 mod status;
@@ -91,7 +92,7 @@ pub fn main() -> ExitCode {
         Command::Doctor(_) => "error",
         _ => "warn",
     };
-    init_logging(cli.log.as_deref().unwrap_or(default_log));
+    logging::init(cli.log.as_deref().unwrap_or(default_log));
     let result = match cli.command {
         Command::Run(args) => run::run(args),
         Command::Demo(args) => demo::run(args),
@@ -130,17 +131,4 @@ pub(crate) fn io_runtime() -> std::io::Result<tokio::runtime::Runtime> {
         .thread_name("watchpost-io")
         .enable_all()
         .build()
-}
-
-fn init_logging(filter: &str) {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| {
-        eprintln!("watchpost: warning: bad log filter `{filter}`, using `warn`");
-        EnvFilter::new("warn")
-    });
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .try_init();
 }

@@ -137,7 +137,7 @@ fn run_worker(
         // Whatever happens below, the camera's next frame becomes available again.
         let _done = DoneGuard { board, camera };
         let camera_stats = &stats[camera];
-        let span = tracing::debug_span!("camera", name = %camera_stats.name);
+        let span = tracing::info_span!("camera", camera = %camera_stats.name);
         let _entered = span.enter();
         match detector.detect(&captured.frame.as_bgr()) {
             Ok(detections) => {

@@ -98,7 +98,7 @@ pub fn spawn_camera(
     std::thread::Builder::new()
         .name(format!("cam-{}", config.name))
         .spawn(move || {
-            let span = tracing::info_span!("camera", name = %config.name);
+            let span = tracing::info_span!("camera", camera = %config.name);
             let _entered = span.enter();
             let camera = Camera {
                 index,
