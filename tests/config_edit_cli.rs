@@ -1071,3 +1071,98 @@ fn every_command_has_an_example() {
         }
     }
 }
+
+#[test]
+fn a_refused_file_can_be_mended_with_set() {
+    let site = Site::new(&replace_once(
+        &deploy_like(),
+        "detect_fps = 5   # enough here",
+        "detect_fps = 0   # enough here",
+    ));
+    assert_eq!(watchpost(&["config", "validate", site.arg()]).code, Some(2));
+    let run = site.run(&["config", "set", "cameras.gate-east.detect_fps", "4"]);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert!(site.text().contains("\ndetect_fps = 4   # enough here\n"));
+    assert_eq!(watchpost(&["config", "validate", site.arg()]).code, Some(0));
+    // The file before could not be read as a whole: the entry has the key that changed, as it
+    // was written.
+    let audit = site.audit();
+    assert_eq!(audit.len(), 1);
+    assert_eq!(
+        audit[0]["changes"],
+        serde_json::json!([{"key": "cameras.gate-east.detect_fps", "old": 0, "new": 4.0}])
+    );
+}
+
+/// The package installs the example as `/etc/watchpost/watchpost.toml`, `root:watchpost` 0640,
+/// and the README's second line is `sudo watchpost config init`: the untouched example is
+/// replaced without --force, keeps its owner and mode, and the password files written beside it
+/// can be read by the service's group (as root; otherwise they are 0600).
+#[test]
+fn init_replaces_the_packaged_example_and_shares_passwords_with_its_group() {
+    const SERVICE_GROUP: u32 = 65534;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("watchpost.toml");
+    let example = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/watchpost.toml"),
+    )
+    .unwrap();
+    std::fs::write(&file, &example).unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o640)).unwrap();
+    // SAFETY: geteuid cannot fail.
+    let root = unsafe { libc::geteuid() } == 0;
+    if root {
+        std::os::unix::fs::chown(&file, Some(0), Some(SERVICE_GROUP)).unwrap();
+    }
+    let state = dir.path().join("state");
+    let args = [
+        "config",
+        "init",
+        file.to_str().unwrap(),
+        "--no-input",
+        "--site",
+        "rafah",
+        "--id",
+        "post-3",
+        "--broker",
+        "mqtt://10.9.0.5",
+        "--state-dir",
+        state.to_str().unwrap(),
+        "--camera-name",
+        "gate-1",
+        "--camera-url",
+        "rtsp://admin:hunter2@10.9.0.21:554/stream1",
+    ];
+    let run = watchpost(&args);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let password_file = dir.path().join("gate-1-password");
+    let expected_mode = if root { 0o640 } else { 0o600 };
+    assert!(
+        run.stdout.contains(&format!(
+            "Camera password: {} (mode {expected_mode:04o})\n",
+            password_file.display()
+        )),
+        "{}",
+        run.stdout
+    );
+    let config_meta = std::fs::metadata(&file).unwrap();
+    let password_meta = std::fs::metadata(&password_file).unwrap();
+    assert_eq!(config_meta.permissions().mode() & 0o777, 0o640);
+    assert_eq!(password_meta.permissions().mode() & 0o777, expected_mode);
+    if root {
+        use std::os::unix::fs::MetadataExt;
+        assert_eq!((config_meta.uid(), config_meta.gid()), (0, SERVICE_GROUP));
+        assert_eq!(
+            (password_meta.uid(), password_meta.gid()),
+            (0, SERVICE_GROUP)
+        );
+    }
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(text.lines().any(|l| l == "site = \"rafah\""), "{text}");
+
+    // Once it is the site's own configuration, it is only replaced with --force.
+    let run = watchpost(&args);
+    assert_eq!(run.code, Some(2));
+    assert!(run.stderr.contains("exists: use --force"), "{}", run.stderr);
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), text);
+}

@@ -53,7 +53,8 @@ pub(crate) enum CameraCommand {
 #[derive(Debug, Args)]
 #[command(
     after_help = "A password in URL is moved into a file of its own beside the \
-                  configuration (NAME-password, mode 0600) that the camera's `password_file` \
+                  configuration (NAME-password, mode 0600, or 0640 like a configuration shared \
+                  with the service's group) that the camera's `password_file` \
                   names; the configuration keeps the URL without it. A URL typed on the \
                   command line stays in the shell history: prefer --ask-password (asked \
                   without echo) or --password-file.\n\n\
@@ -338,7 +339,10 @@ fn add(args: AddArgs) -> anyhow::Result<ExitCode> {
         if n == 1 { "" } else { "s" }
     );
     if let (true, Some(file)) = (moved, &password_file) {
-        println!("Its password is in {} (mode 0600).", file.display());
+        println!(
+            "Its password is in {}.",
+            super::config::password_file_note(file)
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

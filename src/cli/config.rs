@@ -90,14 +90,16 @@ pub(crate) struct SetArgs {
     after_help = "On a terminal, asks for the site, the device id, the broker, the MQTT \
                   login and a first camera; Enter takes the value in [brackets], an answer the \
                   agent would refuse is asked again. Passwords are read without showing them \
-                  and written to files beside FILE, readable only by their owner (mode 0600), \
-                  which the configuration refers to: never on the command line. Without a \
+                  and written to files beside FILE, readable only by their owner (mode 0600; \
+                  0640 when root writes them beside a configuration shared with the \
+                  service's group, as the package's is), which the configuration refers to: never on the command line. Without a \
                   terminal (or with --no-input) the answers come from the options; --site, --id \
                   and --broker are needed.\n\n\
                   The file is the commented example (every key explained) with the answers \
                   filled in; it is checked before it is written, recorded in \
                   {device.state_dir}/audit.log, and written atomically. An existing FILE is \
-                  only replaced with --force.\n\n\
+                  only replaced with --force, unless it is the example the package installs, \
+                  unchanged.\n\n\
                   Example:\n  sudo watchpost config init\n  \
                   watchpost config init /etc/watchpost/watchpost.toml --no-input \\\n    \
                   --site bihac-north --id post-07 --broker mqtt://10.0.0.5:1883 \\\n    \
@@ -328,7 +330,12 @@ pub(super) fn apply_edit(
         Ok(new) => new,
         Err(e) => {
             report_config_error(&e);
-            eprintln!("watchpost: {} was not changed", file.display());
+            let moved = if new_text.lines().count() == text.lines().count() {
+                ""
+            } else {
+                " (the lines above are those of the file as it would have been)"
+            };
+            eprintln!("watchpost: {} was not changed{moved}", file.display());
             return Ok(Err(usage()));
         }
     };
@@ -373,26 +380,46 @@ pub(super) fn mode_and_owner(file: &Path, mode: u32) -> (u32, Option<(u32, u32)>
     }
 }
 
-/// Stages `password` as a password file at `target` (mode 0600, owned like `config_file` when
-/// that exists and this process may give files away).
+/// Stages `password` as a password file at `target`.
+///
+/// Readable by its owner only (0600), except where the configuration is shared with a service
+/// group: run as root on a `config_file` whose group is not root's and which that group may
+/// read (the package's `/etc/watchpost/watchpost.toml` is `root:watchpost` 0640, so that the
+/// service, which runs as `watchpost`, can read it), the password file gets the same owner and
+/// group and 0640, or the service could not read its own passwords. A password file is never
+/// more open than the configuration that names it.
 pub(super) fn stage_password(
     target: &Path,
     password: &str,
     config_file: &Path,
 ) -> anyhow::Result<StagedFile> {
-    // SAFETY: geteuid cannot fail and touches no memory of ours.
-    let root = unsafe { libc::geteuid() } == 0;
-    let owner = if root {
-        mode_and_owner(config_file, 0o600).1
-    } else {
-        None
-    };
+    let (mode, owner) = password_mode_and_owner(config_file);
     Ok(StagedFile::stage(
         target,
         format!("{password}\n").as_bytes(),
-        0o600,
+        mode,
         owner,
     )?)
+}
+
+/// The mode and owner of a new password file for `config_file` (see [`stage_password`]).
+fn password_mode_and_owner(config_file: &Path) -> (u32, Option<(u32, u32)>) {
+    // SAFETY: geteuid cannot fail and touches no memory of ours.
+    if unsafe { libc::geteuid() } != 0 {
+        return (0o600, None);
+    }
+    match mode_and_owner(config_file, 0o600) {
+        (mode, Some((uid, gid))) if gid != 0 => (0o600 | (mode & 0o040), Some((uid, gid))),
+        (_, owner) => (0o600, owner),
+    }
+}
+
+/// `PATH (mode 0600)`: where a password was written, and who may read it.
+pub(super) fn password_file_note(path: &Path) -> String {
+    match std::fs::metadata(path) {
+        Ok(meta) => format!("{} (mode {:04o})", path.display(), meta.mode() & 0o7777),
+        Err(_) => path.display().to_string(),
+    }
 }
 
 /// A path as it appears in the TOML text (a basic string).
@@ -625,6 +652,9 @@ fn init(args: InitArgs) -> anyhow::Result<ExitCode> {
         std::path::absolute(&args.file).with_context(|| format!("{}", args.file.display()))?;
     let folder = file.parent().unwrap_or(Path::new("/")).to_owned();
     let old_text = match std::fs::read_to_string(&file) {
+        // The example the package installs, untouched: `init` is how it is meant to be
+        // replaced (what the README's three lines do), so it needs no --force.
+        Ok(text) if text == edit::TEMPLATE => Some(text),
         Ok(_) if !args.force => {
             return usage(format!(
                 "{} exists: use --force to replace it (or `watchpost config set` and `watchpost \
@@ -773,8 +803,8 @@ fn init(args: InitArgs) -> anyhow::Result<ExitCode> {
     }
     if answers.mqtt_password.is_some() {
         println!(
-            "MQTT password: {} (mode 0600)",
-            folder.join("mqtt-password").display()
+            "MQTT password: {}",
+            password_file_note(&folder.join("mqtt-password"))
         );
     }
     if let Some(camera) = &starter.camera
@@ -785,7 +815,7 @@ fn init(args: InitArgs) -> anyhow::Result<ExitCode> {
             .and_then(|c| c.password_file.as_ref())
             .is_none()
     {
-        println!("Camera password: {file} (mode 0600)");
+        println!("Camera password: {}", password_file_note(Path::new(file)));
     }
     println!("Next: watchpost run --config {shown}");
     Ok(ExitCode::SUCCESS)

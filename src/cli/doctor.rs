@@ -424,6 +424,20 @@ fn outbox_check(outbox: &OutboxConfig) -> Check {
         };
         return Check::fail(what, detail, write_hint);
     }
+    if let Some(user) = ServiceUser::when_root()
+        && let Some(problem) = user.cannot_write(dir, existing)
+    {
+        let owner = user.name.as_str();
+        return Check::fail(
+            what,
+            format!("the service's user {owner} cannot write it: {problem}"),
+            format!(
+                "sudo chown -R {owner}:{owner} {} (a `watchpost run` as root leaves its files \
+                 owned by root)",
+                existing.display()
+            ),
+        );
+    }
     let free = match free_bytes(existing) {
         Ok(free) => free,
         Err(e) => {
@@ -461,6 +475,110 @@ fn outbox_check(outbox: &OutboxConfig) -> Check {
              refused (write_failed): free some space or lower [outbox] max_size_mb",
         ),
     }
+}
+
+/// The user the packaged service runs as (`User=watchpost`), when doctor runs as root: root may
+/// write anywhere, so "writable" must be asked for that user instead.
+struct ServiceUser {
+    name: String,
+    uid: u32,
+    gid: u32,
+}
+
+impl ServiceUser {
+    /// The package's user; `None` when not root or when there is no such user (not installed
+    /// from the package: whoever runs the agent is the one running doctor).
+    fn when_root() -> Option<ServiceUser> {
+        const NAME: &str = "watchpost";
+        // SAFETY: geteuid cannot fail and touches no memory of ours.
+        if unsafe { libc::geteuid() } != 0 {
+            return None;
+        }
+        let name = std::ffi::CString::new(NAME).ok()?;
+        // SAFETY: getpwnam_r writes the entry into `entry`, its strings into `buffer` (whose
+        // length it is given), and sets `found` to `&entry` or null; nothing is kept.
+        let mut entry: libc::passwd = unsafe { std::mem::zeroed() };
+        let mut buffer = vec![0 as libc::c_char; 16 * 1024];
+        let mut found: *mut libc::passwd = std::ptr::null_mut();
+        let rc = unsafe {
+            libc::getpwnam_r(
+                name.as_ptr(),
+                &mut entry,
+                buffer.as_mut_ptr(),
+                buffer.len(),
+                &mut found,
+            )
+        };
+        (rc == 0 && !found.is_null()).then(|| ServiceUser {
+            name: NAME.to_owned(),
+            uid: entry.pw_uid,
+            gid: entry.pw_gid,
+        })
+    }
+
+    /// Why this user cannot create or write the outbox `dir`, whose nearest existing folder is
+    /// `existing`: a folder on the way it may not enter, `existing` it may not write in, or a
+    /// file in it (segments, state) it may not write. By owner, group and mode bits; the
+    /// user's supplementary groups are not counted.
+    fn cannot_write(&self, dir: &Path, existing: &Path) -> Option<String> {
+        use std::os::unix::fs::MetadataExt;
+        let describe = |path: &Path, meta: &std::fs::Metadata| {
+            format!(
+                "{} is {}:{} {:o}",
+                path.display(),
+                meta.uid(),
+                meta.gid(),
+                meta.mode() & 0o7777
+            )
+        };
+        for folder in existing.ancestors().skip(1) {
+            let meta = std::fs::metadata(folder).ok()?;
+            if !self.may(&meta, 0o1) {
+                return Some(describe(folder, &meta));
+            }
+        }
+        let meta = std::fs::metadata(existing).ok()?;
+        if !self.may(&meta, 0o3) {
+            return Some(describe(existing, &meta));
+        }
+        if existing == dir {
+            for entry in std::fs::read_dir(dir).ok()?.flatten() {
+                let Ok(meta) = entry.metadata() else { continue };
+                if meta.is_file() && !self.may(&meta, 0o2) {
+                    return Some(describe(&entry.path(), &meta));
+                }
+            }
+        }
+        None
+    }
+
+    /// Whether the user has the `wanted` rwx bits (as in `0o3`: write and search) on a file.
+    fn may(&self, meta: &std::fs::Metadata, wanted: u32) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        permitted(
+            meta.mode(),
+            (meta.uid(), meta.gid()),
+            (self.uid, self.gid),
+            wanted,
+        )
+    }
+}
+
+/// Whether `user` (uid, primary gid) has the `wanted` rwx bits on a file of `mode` owned by
+/// `owner` (uid, gid): the owner's bits, else the group's, else the others' (as the kernel
+/// picks them, without supplementary groups).
+pub(crate) fn permitted(mode: u32, owner: (u32, u32), user: (u32, u32), wanted: u32) -> bool {
+    if user.0 == 0 {
+        return true;
+    }
+    let bits = if owner.0 == user.0 {
+        mode >> 6
+    } else if owner.1 == user.1 {
+        mode >> 3
+    } else {
+        mode
+    } & 0o7;
+    bits & wanted == wanted
 }
 
 /// Enough room: what is free plus what the outbox already holds reaches its bound.
@@ -786,6 +904,35 @@ mod tests {
                 broker_hint(cause)
             );
         }
+    }
+
+    #[test]
+    fn who_may_write() {
+        const USER: (u32, u32) = (800, 800);
+        // (mode, owner, wanted, permitted)
+        let cases = [
+            (0o750, (800, 800), 0o3, true),
+            (0o550, (800, 800), 0o3, false),
+            (0o750, (0, 800), 0o3, false),
+            (0o770, (0, 800), 0o3, true),
+            (0o755, (0, 0), 0o3, false),
+            (0o755, (0, 0), 0o1, true),
+            (0o700, (0, 0), 0o1, false),
+            (0o777, (0, 0), 0o3, true),
+            // The owner's bits count, even when the group's or others' would allow more.
+            (0o077, (800, 800), 0o2, false),
+            (0o707, (0, 800), 0o2, false),
+            (0o640, (800, 0), 0o2, true),
+            (0o600, (0, 0), 0o2, false),
+        ];
+        for (mode, owner, wanted, expected) in cases {
+            assert_eq!(
+                permitted(mode, owner, USER, wanted),
+                expected,
+                "{mode:o} {owner:?} wanted {wanted:o}"
+            );
+        }
+        assert!(permitted(0o000, (5, 5), (0, 0), 0o7), "root may");
     }
 
     #[test]
