@@ -7,13 +7,13 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use assert_cmd::cargo::cargo_bin_cmd;
 use common::agent::{Agent, AgentSetup, clip_server, expect};
 use common::mosquitto::{BrokerOptions, Mosquitto, free_port};
+use common::tmpfs::Mount;
 
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
@@ -340,32 +340,6 @@ fn broker_credentials_are_checked_and_never_printed() {
                 run.stderr
             );
         }
-    }
-}
-
-/// A filesystem mounted for one test, unmounted when dropped. Needs root (CI runs as root).
-struct Mount(PathBuf);
-
-impl Mount {
-    fn tmpfs(at: &Path, options: &str) -> Mount {
-        std::fs::create_dir_all(at).unwrap();
-        let status = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", options, "tmpfs"])
-            .arg(at)
-            .status()
-            .expect("run mount");
-        assert!(
-            status.success(),
-            "mount -t tmpfs -o {options} {} failed: these tests need root (CI runs as root)",
-            at.display()
-        );
-        Mount(at.to_owned())
-    }
-}
-
-impl Drop for Mount {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
     }
 }
 

@@ -11,13 +11,12 @@
 mod common;
 
 use std::collections::{BTreeSet, HashMap};
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
 
 use common::agent::{Agent, AgentSetup, clip_server, expect, topic};
 use common::mosquitto::{Message, Mosquitto, Subscriber};
+use common::tmpfs::Mount;
 
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
@@ -337,32 +336,6 @@ snapshot_quality = 95
         "newer events than the dropped ones arrived"
     );
     central.validate_all();
-}
-
-/// A filesystem mounted for one test, unmounted when dropped. Needs root (CI runs as root).
-struct Mount(PathBuf);
-
-impl Mount {
-    fn tmpfs(at: &Path, options: &str) -> Mount {
-        std::fs::create_dir_all(at).unwrap();
-        let status = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", options, "tmpfs"])
-            .arg(at)
-            .status()
-            .expect("run mount");
-        assert!(
-            status.success(),
-            "mount -t tmpfs -o {options} {} failed: these tests need root (CI runs as root)",
-            at.display()
-        );
-        Mount(at.to_owned())
-    }
-}
-
-impl Drop for Mount {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-    }
 }
 
 /// Starts an agent whose outbox lives on `mount_options` tmpfs, and checks that detection goes

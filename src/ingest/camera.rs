@@ -476,8 +476,15 @@ impl Delivery {
 }
 
 /// The BGR frame of `sample` (rows packed tightly) and its camera capture time, if the buffer
-/// carries an NTP reference timestamp (after the camera's first RTCP sender report).
-fn frame_from_sample(sample: &gst::Sample) -> Result<(Frame, Option<SystemTime>), String> {
+/// carries an NTP reference timestamp (after the camera's first RTCP sender report). Also used
+/// by `probe`.
+///
+/// # Errors
+/// Why the sample cannot be read (no buffer or caps, not BGR, unmappable or short buffer), as
+/// one line for a bus error or a probe failure.
+pub(crate) fn frame_from_sample(
+    sample: &gst::Sample,
+) -> Result<(Frame, Option<SystemTime>), String> {
     let buffer = sample.buffer().ok_or("a sample without a buffer")?;
     let caps = sample.caps().ok_or("a sample without caps")?;
     let info = gst_video::VideoInfo::from_caps(caps).map_err(|e| format!("caps {caps}: {e}"))?;
@@ -541,8 +548,9 @@ pub(crate) fn pack_rows(
 }
 
 /// Makes every `decodebin` in `pipeline` skip hardware decoders (the software template must
-/// not end up on a hardware decoder whose output `videoconvert` cannot read).
-fn keep_decodebins_off_hardware(pipeline: &gst::Pipeline) {
+/// not end up on a hardware decoder whose output `videoconvert` cannot read). Also used by
+/// `probe`, so a probe decodes as the agent would.
+pub(crate) fn keep_decodebins_off_hardware(pipeline: &gst::Pipeline) {
     let Some(result_type) = glib_enum_type("GstAutoplugSelectResult") else {
         tracing::debug!(
             "decodebin's select result type is unknown; hardware decoders not filtered"

@@ -10,7 +10,7 @@
 //!  CapturedFrame {seq, frame, arrived, captured_at, clock} ──▶ FrameSink::offer
 //! ```
 //!
-//! - [`spawn_camera`]: one OS thread per camera (`cam-{name}`, tracing span `camera{name}`),
+//! - [`spawn_camera`]: one OS thread per camera (`cam-{name}`, tracing span `camera{camera}`),
 //!   looping `run_once` with capped exponential backoff (0.5 s ×2 up to 30 s, reset after a
 //!   connection that streamed for 10 s) until the shutdown token is cancelled. Reconnects on
 //!   a bus error, EOS, or no frame for `stall_timeout` (the first frame of a connection may take
@@ -39,6 +39,7 @@ pub use camera::{
     BACKOFF_INITIAL, BACKOFF_MAX, FIRST_FRAME_MIN_WAIT, HEALTHY_CONNECTION, choose_decoder,
     init_gstreamer, spawn_camera,
 };
+pub(crate) use camera::{frame_from_sample, keep_decodebins_off_hardware};
 pub use clock::{Backoff, ntp_ns_to_system_time};
 pub use error::IngestError;
 pub use frame::{CaptureClock, CapturedFrame, FrameSink};

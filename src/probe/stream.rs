@@ -17,7 +17,6 @@ use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 use gstreamer_video as gst_video;
-use gstreamer_video::prelude::*;
 
 use super::diagnose::{
     BusError, ErrorDomain, Failure, FailureKind, Observation, OfferedStream, TemplateInfo,
@@ -28,9 +27,8 @@ use crate::config::RtspTransport;
 use crate::imaging::Frame;
 use crate::ingest::template::{
     DecoderKind, Template, bundled_templates, choose_template, fill_placeholders,
-    is_hardware_decoder,
 };
-use crate::ingest::{init_gstreamer, redact_text};
+use crate::ingest::{frame_from_sample, init_gstreamer, keep_decodebins_off_hardware, redact_text};
 
 /// How long to look at a stream.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -123,12 +121,14 @@ pub fn probe_stream(target: &ProbeTarget, options: &ProbeOptions) -> Result<Stre
     match outcome {
         Some(sample) if seen.error.is_none() && !seen.timed_out => {
             let video = offered.iter().find(|(s, _)| s.media == "video");
-            let (frame, caps_fps) = frame_from_sample(&sample).map_err(|reason| {
+            // As ingest reads it: rows packed tightly (same pixels as the padded buffer).
+            let (frame, _camera_time) = frame_from_sample(&sample).map_err(|reason| {
                 Failure::new(
                     FailureKind::Stream,
                     format!("cannot read a decoded frame: {reason}"),
                 )
             })?;
+            let caps_fps = caps_fps(&sample);
             Ok(StreamReport {
                 decoder: template.name.clone(),
                 decoder_reason: choice.reason.clone(),
@@ -420,42 +420,11 @@ fn offered_stream(caps: &gst::CapsRef) -> Option<Offer> {
     Some((OfferedStream { media, encoding }, fps.filter(|f| *f > 0.0)))
 }
 
-/// The BGR frame of `sample` (stride kept) and the frame rate its caps announce, if any.
-fn frame_from_sample(sample: &gst::Sample) -> Result<(Frame, Option<f64>), String> {
-    let buffer = sample.buffer().ok_or("a sample without a buffer")?;
-    let caps = sample.caps().ok_or("a sample without caps")?;
-    let info = gst_video::VideoInfo::from_caps(caps).map_err(|e| format!("caps {caps}: {e}"))?;
-    if info.format() != gst_video::VideoFormat::Bgr {
-        return Err(format!("expected BGR, got {:?}", info.format()));
-    }
+/// The frame rate the caps of `sample` announce, if any.
+fn caps_fps(sample: &gst::Sample) -> Option<f64> {
+    let info = gst_video::VideoInfo::from_caps(sample.caps()?).ok()?;
     let fps = info.fps();
-    let fps = (fps.numer() > 0 && fps.denom() > 0)
-        .then(|| f64::from(fps.numer()) / f64::from(fps.denom()));
-    let video = gst_video::VideoFrameRef::from_buffer_ref_readable(buffer, &info)
-        .map_err(|_| "cannot map the buffer".to_owned())?;
-    let (width, height) = (video.width() as usize, video.height() as usize);
-    let stride = usize::try_from(video.plane_stride()[0]).map_err(|_| "negative stride")?;
-    let data = video.plane_data(0).map_err(|e| e.to_string())?;
-    let frame = Frame::from_bgr(width, height, stride, data.to_vec()).map_err(|e| e.to_string())?;
-    Ok((frame, fps))
-}
-
-/// As `ingest` does for the software template: every `decodebin` skips hardware decoders.
-fn keep_decodebins_off_hardware(pipeline: &gst::Pipeline) {
-    let Some(result_type) = gst::glib::Type::from_name("GstAutoplugSelectResult") else {
-        return;
-    };
-    for element in pipeline.iterate_recurse().into_iter().flatten() {
-        if element.factory().is_none_or(|f| f.name() != "decodebin") {
-            continue;
-        }
-        element.connect("autoplug-select", false, move |values| {
-            let factory = values.get(3)?.get::<gst::ElementFactory>().ok()?;
-            // GstAutoplugSelectResult: 0 = try, 2 = skip.
-            let skip = is_hardware_decoder(factory.name().as_str(), factory.klass());
-            gst::glib::EnumClass::with_type(result_type)?.to_value(if skip { 2 } else { 0 })
-        });
-    }
+    (fps.numer() > 0 && fps.denom() > 0).then(|| f64::from(fps.numer()) / f64::from(fps.denom()))
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 
 pub mod agent;
 pub mod mosquitto;
+pub mod tmpfs;
 
 use std::path::{Path, PathBuf};
 
