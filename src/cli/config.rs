@@ -404,8 +404,7 @@ pub(super) fn stage_password(
 
 /// The mode and owner of a new password file for `config_file` (see [`stage_password`]).
 fn password_mode_and_owner(config_file: &Path) -> (u32, Option<(u32, u32)>) {
-    // SAFETY: geteuid cannot fail and touches no memory of ours.
-    if unsafe { libc::geteuid() } != 0 {
+    if !super::is_root() {
         return (0o600, None);
     }
     match mode_and_owner(config_file, 0o600) {

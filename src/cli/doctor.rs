@@ -428,14 +428,25 @@ fn outbox_check(outbox: &OutboxConfig) -> Check {
         && let Some(problem) = user.cannot_write(dir, existing)
     {
         let owner = user.name.as_str();
+        let hint = match &problem {
+            Unwritable::Enter(_) => format!(
+                "let the {owner} user enter every folder on the way (chmod o+x), or set \
+                 [outbox] dir"
+            ),
+            Unwritable::Write(_) | Unwritable::File(_) if existing == dir.as_path() => format!(
+                "sudo chown -R {owner}:{owner} {} (a `watchpost run` as root leaves its files \
+                 owned by root)",
+                dir.display()
+            ),
+            _ => format!(
+                "sudo install -d -o {owner} -g {owner} -m 0750 {}",
+                dir.display()
+            ),
+        };
         return Check::fail(
             what,
             format!("the service's user {owner} cannot write it: {problem}"),
-            format!(
-                "sudo chown -R {owner}:{owner} {} (a `watchpost run` as root leaves its files \
-                 owned by root)",
-                existing.display()
-            ),
+            hint,
         );
     }
     let free = match free_bytes(existing) {
@@ -490,16 +501,18 @@ impl ServiceUser {
     /// from the package: whoever runs the agent is the one running doctor).
     fn when_root() -> Option<ServiceUser> {
         const NAME: &str = "watchpost";
-        // SAFETY: geteuid cannot fail and touches no memory of ours.
-        if unsafe { libc::geteuid() } != 0 {
+        if !super::is_root() {
             return None;
         }
         let name = std::ffi::CString::new(NAME).ok()?;
-        // SAFETY: getpwnam_r writes the entry into `entry`, its strings into `buffer` (whose
-        // length it is given), and sets `found` to `&entry` or null; nothing is kept.
+        // SAFETY: an all-zero passwd (integers and null pointers) is a valid value to be
+        // overwritten.
         let mut entry: libc::passwd = unsafe { std::mem::zeroed() };
+        // Far more than one entry's strings take (ERANGE would skip the check, not fail it).
         let mut buffer = vec![0 as libc::c_char; 16 * 1024];
         let mut found: *mut libc::passwd = std::ptr::null_mut();
+        // SAFETY: getpwnam_r writes the entry into `entry`, its strings into `buffer` (whose
+        // length it is given), and sets `found` to `&entry` or null; nothing is kept.
         let rc = unsafe {
             libc::getpwnam_r(
                 name.as_ptr(),
@@ -520,32 +533,22 @@ impl ServiceUser {
     /// `existing`: a folder on the way it may not enter, `existing` it may not write in, or a
     /// file in it (segments, state) it may not write. By owner, group and mode bits; the
     /// user's supplementary groups are not counted.
-    fn cannot_write(&self, dir: &Path, existing: &Path) -> Option<String> {
-        use std::os::unix::fs::MetadataExt;
-        let describe = |path: &Path, meta: &std::fs::Metadata| {
-            format!(
-                "{} is {}:{} {:o}",
-                path.display(),
-                meta.uid(),
-                meta.gid(),
-                meta.mode() & 0o7777
-            )
-        };
+    fn cannot_write(&self, dir: &Path, existing: &Path) -> Option<Unwritable> {
         for folder in existing.ancestors().skip(1) {
             let meta = std::fs::metadata(folder).ok()?;
             if !self.may(&meta, 0o1) {
-                return Some(describe(folder, &meta));
+                return Some(Unwritable::Enter(Found::new(folder, &meta)));
             }
         }
         let meta = std::fs::metadata(existing).ok()?;
         if !self.may(&meta, 0o3) {
-            return Some(describe(existing, &meta));
+            return Some(Unwritable::Write(Found::new(existing, &meta)));
         }
         if existing == dir {
             for entry in std::fs::read_dir(dir).ok()?.flatten() {
                 let Ok(meta) = entry.metadata() else { continue };
                 if meta.is_file() && !self.may(&meta, 0o2) {
-                    return Some(describe(&entry.path(), &meta));
+                    return Some(Unwritable::File(Found::new(&entry.path(), &meta)));
                 }
             }
         }
@@ -561,6 +564,43 @@ impl ServiceUser {
             (self.uid, self.gid),
             wanted,
         )
+    }
+}
+
+/// What keeps the service's user from the outbox.
+enum Unwritable {
+    /// A folder on the way it may not enter.
+    Enter(Found),
+    /// The outbox folder, or the folder it is to be created in, which it may not write in.
+    Write(Found),
+    /// A file in the outbox it may not write.
+    File(Found),
+}
+
+/// A path with its owner and mode, as found.
+struct Found(String);
+
+impl Found {
+    fn new(path: &Path, meta: &std::fs::Metadata) -> Found {
+        use std::os::unix::fs::MetadataExt;
+        Found(format!(
+            "{} is {}:{} {:o}",
+            path.display(),
+            meta.uid(),
+            meta.gid(),
+            meta.mode() & 0o7777
+        ))
+    }
+}
+
+impl std::fmt::Display for Unwritable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (what, Found(found)) = match self {
+            Unwritable::Enter(found) => ("cannot enter", found),
+            Unwritable::Write(found) => ("cannot write in", found),
+            Unwritable::File(found) => ("cannot write a file", found),
+        };
+        write!(f, "{what}: {found}")
     }
 }
 

@@ -10,6 +10,9 @@
 //! is not that stream (a terminal, a pipe, `systemd-run --pty`, or a stream inherited by a
 //! child) keeps the text: systemd's documented test compares the device and inode.
 
+use std::os::fd::AsFd;
+use std::os::unix::fs::MetadataExt;
+
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -51,13 +54,13 @@ fn stderr_is_the_journal() -> bool {
     let Some(stream) = std::env::var_os("JOURNAL_STREAM") else {
         return false;
     };
-    // SAFETY: fstat writes into the zeroed struct we own; fd 2 may be closed, which it reports.
-    let mut stat: libc::stat = unsafe { std::mem::zeroed() };
-    if unsafe { libc::fstat(2, &mut stat) } != 0 {
+    let Ok(stderr) = std::io::stderr().as_fd().try_clone_to_owned() else {
         return false;
-    }
-    #[allow(clippy::unnecessary_cast)] // the field types differ between targets
-    let (device, inode) = (stat.st_dev as u64, stat.st_ino as u64);
+    };
+    let Ok(meta) = std::fs::File::from(stderr).metadata() else {
+        return false;
+    };
+    let (device, inode) = (meta.dev(), meta.ino());
     stream.to_str().and_then(parse_stream) == Some((device, inode))
 }
 

@@ -35,7 +35,8 @@ pub const EXIT_FAILURE: u8 = 1;
     propagate_version = true
 )]
 struct Cli {
-    /// Log filter for diagnostics on stderr (tracing syntax, e.g. `info` or `watchpost=debug`).
+    /// Log filter for diagnostics on stderr, or the journal under systemd (tracing syntax, e.g.
+    /// `info` or `watchpost=debug`).
     /// Default: `info` for `run`, `warn` for the other commands.
     #[arg(long, global = true, env = "WATCHPOST_LOG")]
     log: Option<String>,
@@ -116,6 +117,12 @@ pub fn main() -> ExitCode {
 /// One line on stderr: `watchpost: error: outer: cause: root cause`.
 pub(crate) fn print_error(e: &anyhow::Error) {
     eprintln!("watchpost: error: {}", one_line(&format!("{e:#}")));
+}
+
+/// Whether this process runs as root (may give files away, may write anywhere).
+pub(crate) fn is_root() -> bool {
+    // SAFETY: geteuid cannot fail and touches no memory of ours.
+    unsafe { libc::geteuid() == 0 }
 }
 
 /// Keeps a message on one line.

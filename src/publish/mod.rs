@@ -281,6 +281,11 @@ impl Publisher {
 
         let (client, eventloop) = AsyncClient::new(endpoints[0].clone(), REQUEST_CAPACITY);
         let client = TaggedClient::new(client);
+        // Driver -> here: unbounded on purpose, because the driver must never wait on it (that
+        // would stall the event loop, and with it keep-alives and PUBACKs). Bounded in fact:
+        // one note per connection, and one per publication acknowledged or lost, of which no
+        // more can be outstanding than the request channel (REQUEST_CAPACITY) and rumqttc's
+        // in-flight window hold.
         let (notes_tx, mut notes) = mpsc::unbounded_channel();
         let stop_driver = CancellationToken::new();
         // If this future is dropped (task aborted, runtime gone), the driver stops too and the
