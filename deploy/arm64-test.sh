@@ -114,7 +114,13 @@ pids+=($!)
 pids+=($!)
 wait_for_port "$mqtt_port" 30 mosquitto
 wait_for_port "$rtsp_port" 60 "the x86_64 demo's RTSP server"
-camera_url=$(sed -n 's/^ *camera *\(rtsp:[^ ]*\).*/\1/p' "$work/demo.log" | head -n1)
+# The demo prints the camera's URL once its broker is up too, which can be after the port.
+camera_url=
+for ((i = 0; i < 60; i++)); do
+  camera_url=$(sed -n 's/^ *camera *\(rtsp:[^ ]*\).*/\1/p' "$work/demo.log" | head -n1)
+  [ -n "$camera_url" ] && break
+  sleep 0.5
+done
 [ -n "$camera_url" ] || { cat "$work/demo.log" >&2; die "the demo printed no camera URL"; }
 
 mkdir -p "$work/state"

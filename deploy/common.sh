@@ -100,8 +100,12 @@ with zipfile.ZipFile(glob.glob(os.path.join(tmp, "onnxruntime-*.whl"))[0]) as z:
             f.write(z.read(name))
 PY
   then
-    rm -rf "$dir.tmp" && mkdir -p "$dir.tmp" && cp "$tmp"/out/* "$dir.tmp"/ \
-      && chmod 0644 "$dir.tmp"/* && rm -rf "$dir" && mv "$dir.tmp" "$dir"
+    if ! { rm -rf "$dir.tmp" && mkdir -p "$dir.tmp" && cp "$tmp"/out/* "$dir.tmp"/ \
+      && chmod 0644 "$dir.tmp"/* && rm -rf "$dir" && mv "$dir.tmp" "$dir"; }; then
+      rm -rf "$tmp" "$dir.tmp"
+      echo "could not put onnxruntime==$ORT_VERSION for $arch into $dir" >&2
+      return 1
+    fi
     rm -rf "$tmp"
   else
     rm -rf "$tmp"
