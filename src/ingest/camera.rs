@@ -33,10 +33,10 @@ use super::error::IngestError;
 use super::frame::{CaptureClock, CapturedFrame, FrameSink};
 use super::redact::redact_text;
 use super::template::{
-    Choice, DecoderKind, Template, bundled_templates, choose_template, fill_placeholders,
+    Choice, DecoderKind, SOFTWARE, Template, bundled_templates, choose_template, fill_placeholders,
     is_hardware_decoder,
 };
-use crate::config::{CameraConfig, RtspTransport};
+use crate::config::{CameraConfig, DecoderChoice, RtspTransport};
 use crate::health::{CameraState, CameraStats};
 use crate::imaging::Frame;
 
@@ -129,6 +129,26 @@ struct Ended {
     error: IngestError,
     /// From the first to the last frame of the connection, if it delivered any.
     streamed: Option<Duration>,
+    /// The error came from a hardware decoder element.
+    hardware_decoder_failed: bool,
+}
+
+/// Whether a camera whose connection ended this way should leave its hardware decoder for
+/// software: only a decoder chosen by `auto` (a named template is the technician's choice),
+/// only when that decoder itself failed, and only before the connection's first frame (a
+/// decoder that cannot open its device, as under the service without the board's drop-in, or
+/// that refuses the stream's profile). A decoder that worked and then failed is retried like
+/// any other error.
+fn falls_back_to_software(
+    choice: &DecoderChoice,
+    kind: DecoderKind,
+    streamed: bool,
+    hardware_decoder_failed: bool,
+) -> bool {
+    matches!(choice, DecoderChoice::Auto)
+        && kind == DecoderKind::Hardware
+        && !streamed
+        && hardware_decoder_failed
 }
 
 impl Camera {
@@ -149,13 +169,34 @@ impl Camera {
         tracing::info!("camera stopped");
     }
 
-    fn run_with(&self, template: &Template) {
+    fn run_with(&self, mut template: &Template) {
         let mut backoff = Backoff::new(BACKOFF_INITIAL, BACKOFF_MAX);
         while !self.shutdown.is_cancelled() {
             self.stats.set_state(CameraState::Connecting);
             let Some(ended) = self.run_once(template) else {
                 return;
             };
+            if falls_back_to_software(
+                &self.config.decoder,
+                template.kind,
+                ended.streamed.is_some(),
+                ended.hardware_decoder_failed,
+            ) && let Some(software) = software_template()
+            {
+                let message = truncate(&ended.error.to_string(), MAX_MESSAGE_CHARS);
+                self.stats.count_error(message.clone());
+                tracing::warn!(
+                    decoder = %template.name,
+                    error = %message,
+                    "the hardware decoder failed before the first frame: this camera is decoded \
+                     in software until the agent restarts (give the service the board's \
+                     devices, see the README's \"Hardware decoders\", or set decoder = \
+                     \"software\")"
+                );
+                template = software;
+                backoff.reset();
+                continue;
+            }
             if !ended.error.is_retryable() {
                 self.give_up(&ended.error);
                 return;
@@ -195,6 +236,7 @@ impl Camera {
                 return Some(Ended {
                     error,
                     streamed: None,
+                    hardware_decoder_failed: false,
                 });
             }
         };
@@ -208,10 +250,12 @@ impl Camera {
     /// Plays `pipeline` until an error, EOS, a stall or shutdown.
     fn drive(&self, pipeline: &gst::Pipeline, connection: &Connection) -> Option<Ended> {
         let camera = self.config.name.to_string();
-        let ended = |error| Ended {
+        let ended_by = |error, msg: Option<&gst::Message>| Ended {
             error,
             streamed: connection.streamed(),
+            hardware_decoder_failed: msg.is_some_and(from_hardware_decoder),
         };
+        let ended = |error| ended_by(error, None);
         let Some(bus) = pipeline.bus() else {
             return Some(ended(IngestError::Build {
                 camera,
@@ -220,15 +264,16 @@ impl Camera {
             }));
         };
         if pipeline.set_state(gst::State::Playing).is_err() {
-            let error = bus
-                .pop_filtered(&[gst::MessageType::Error])
-                .and_then(|msg| self.error_from(&msg))
+            let msg = bus.pop_filtered(&[gst::MessageType::Error]);
+            let error = msg
+                .as_ref()
+                .and_then(|msg| self.error_from(msg))
                 .unwrap_or_else(|| IngestError::Stream {
                     camera: camera.clone(),
                     element: pipeline.name().to_string(),
                     message: "cannot start playing".to_owned(),
                 });
-            return Some(ended(error));
+            return Some(ended_by(error, msg.as_ref()));
         }
         let first_frame_wait = self.config.stall_timeout.max(FIRST_FRAME_MIN_WAIT);
         loop {
@@ -250,7 +295,7 @@ impl Camera {
                     }
                     gst::MessageView::Error(_) => {
                         if let Some(error) = self.error_from(&msg) {
-                            return Some(ended(error));
+                            return Some(ended_by(error, Some(&msg)));
                         }
                     }
                     gst::MessageView::Warning(warning) => tracing::debug!(
@@ -582,6 +627,22 @@ fn glib_enum_value(enum_type: gst::glib::Type, value: i32) -> Option<gst::glib::
 }
 
 /// The name of the element that posted `msg`.
+/// The software template, bundled with the binary.
+fn software_template() -> Option<&'static Template> {
+    bundled_templates()
+        .ok()?
+        .iter()
+        .find(|template| template.name == SOFTWARE)
+}
+
+/// Whether a bus message was posted by a hardware decoder element.
+fn from_hardware_decoder(msg: &gst::Message) -> bool {
+    msg.src()
+        .and_then(|src| src.downcast_ref::<gst::Element>())
+        .and_then(|element| element.factory())
+        .is_some_and(|factory| is_hardware_decoder(factory.name().as_str(), factory.klass()))
+}
+
 fn source_name(msg: &gst::Message) -> String {
     msg.src()
         .map(|s| s.name().to_string())
@@ -622,6 +683,48 @@ fn sleep_unless_cancelled(shutdown: &CancellationToken, duration: Duration) -> b
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_failing_hardware_decoder_falls_back_to_software_only_when_auto_chose_it() {
+        use DecoderKind::{Hardware, Software};
+        let auto = DecoderChoice::Auto;
+        let named = DecoderChoice::Named("v4l2".to_owned());
+        // (choice, kind of the template in use, streamed, the decoder failed, falls back)
+        let cases = [
+            (&auto, Hardware, false, true, true),
+            // A decoder that delivered frames and then failed is retried as it is.
+            (&auto, Hardware, true, true, false),
+            // Not the decoder: the network, the camera, the credentials.
+            (&auto, Hardware, false, false, false),
+            // Already software.
+            (&auto, Software, false, true, false),
+            // The technician named the template: theirs to change.
+            (&named, Hardware, false, true, false),
+        ];
+        for (choice, kind, streamed, failed, expected) in cases {
+            assert_eq!(
+                falls_back_to_software(choice, kind, streamed, failed),
+                expected,
+                "{choice:?} {kind:?} streamed={streamed} failed={failed}"
+            );
+        }
+        let software = software_template().expect("the software template is bundled");
+        assert_eq!(software.kind, Software);
+    }
+
+    #[test]
+    fn errors_of_software_elements_are_not_hardware_decoder_failures() {
+        init_gstreamer().unwrap();
+        for factory in ["avdec_h264", "rtspsrc", "videoconvert"] {
+            let element = gst::ElementFactory::make(factory).build().unwrap();
+            let msg = gst::message::Error::builder(gst::CoreError::Failed, "test")
+                .src(&element)
+                .build();
+            assert!(!from_hardware_decoder(&msg), "{factory}");
+        }
+        let msg = gst::message::Error::builder(gst::CoreError::Failed, "no source").build();
+        assert!(!from_hardware_decoder(&msg));
+    }
 
     #[test]
     fn packs_rows() {

@@ -18,6 +18,9 @@
 //!   [`CameraStats`](crate::health::CameraStats).
 //! - [`template`]: the pipeline templates, embedded in the binary; `decoder = auto` takes the
 //!   first hardware template whose elements exist, else `software`. Pure, tested from tables.
+//!   A decoder `auto` chose that fails before a connection's first frame (it cannot open its
+//!   device, as under the service without the board's drop-in) sends the camera to `software`
+//!   until the agent restarts, with a warning.
 //! - Capture time: rtspsrc's `add-reference-timestamp-meta` puts the camera's NTP time (from
 //!   its RTCP sender reports) on each buffer; it survives depayloading, parsing, decoding and
 //!   conversion, so the appsink reads it directly ([`CaptureClock::Camera`]). Until the first
