@@ -192,6 +192,8 @@ fn status_shows_the_camera_streaming_and_metrics_count_up() {
     assert!(camera["fps_in"].as_f64() > Some(0.0), "{json}");
     assert!(camera["frames_in"].as_u64() > Some(0), "{json}");
     assert!(camera["drops"]["rate_limit"].is_u64(), "{json}");
+    // No hardware decoder on this machine: `auto` chose software.
+    assert_eq!(camera["decoder"], "software", "{json}");
     assert_eq!(json["broker"]["connected"], true, "{json}");
     assert_eq!(
         json["broker"]["endpoint"],
@@ -205,11 +207,12 @@ fn status_shows_the_camera_streaming_and_metrics_count_up() {
             let run = status_with_config(&config, "text");
             let row = run.stdout.lines().find(|l| l.starts_with("cam0 "))?;
             let cells: Vec<&str> = row.split_whitespace().collect();
-            let fps_in: f64 = cells.get(2)?.parse().ok()?;
-            let analysed: f64 = cells.get(3)?.parse().ok()?;
-            (cells[1] == "streaming" && fps_in > 0.0 && analysed > 0.0).then_some(run)
+            let fps_in: f64 = cells.get(3)?.parse().ok()?;
+            let analysed: f64 = cells.get(4)?.parse().ok()?;
+            (cells[1] == "streaming" && cells[2] == "software" && fps_in > 0.0 && analysed > 0.0)
+                .then_some(run)
         }),
-        "the table shows cam0 streaming with fps > 0",
+        "the table shows cam0 streaming in software with fps > 0",
         &agent,
     );
     assert_eq!(run.code, Some(0), "{}", run.stderr);

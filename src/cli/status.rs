@@ -167,6 +167,7 @@ pub(crate) fn render_text(report: &StatusReport) -> String {
     let header = [
         "CAMERA",
         "STATE",
+        "DECODER",
         "FPS IN",
         "ANALYSED",
         "LATENCY p50/p99",
@@ -174,15 +175,15 @@ pub(crate) fn render_text(report: &StatusReport) -> String {
         "MAIN REASONS",
         "RECONNECTS",
     ];
-    let rows: Vec<[String; 8]> = report.cameras.iter().map(camera_row).collect();
+    let rows: Vec<[String; 9]> = report.cameras.iter().map(camera_row).collect();
     let mut widths = header.map(str::len);
     for row in &rows {
         for (width, cell) in widths.iter_mut().zip(row) {
             *width = (*width).max(cell.chars().count());
         }
     }
-    // Left-aligned: name, state, reasons; the numbers right-aligned.
-    let right = [false, false, true, true, true, true, false, true];
+    // Left-aligned: name, state, decoder, reasons; the numbers right-aligned.
+    let right = [false, false, false, true, true, true, true, false, true];
     let mut out = String::new();
     let mut line = |cells: &[String]| {
         let mut text = String::new();
@@ -272,7 +273,7 @@ pub(crate) fn render_text(report: &StatusReport) -> String {
     out
 }
 
-fn camera_row(camera: &CameraReport) -> [String; 8] {
+fn camera_row(camera: &CameraReport) -> [String; 9] {
     let ms = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |v| format!("{v:.0}"));
     let latency = match (camera.latency_ms.p50, camera.latency_ms.p99) {
         (None, None) => "-".to_owned(),
@@ -288,6 +289,7 @@ fn camera_row(camera: &CameraReport) -> [String; 8] {
     [
         camera.name.clone(),
         camera.state.clone(),
+        camera.decoder.clone().unwrap_or_else(|| "-".to_owned()),
         format!("{:.1}", camera.fps_in),
         format!("{:.1}", camera.fps_analysed),
         latency,
@@ -360,11 +362,13 @@ mod tests {
             errors: 0,
             last_frame_age_s: None,
             last_error: None,
+            decoder: None,
         }
     }
 
     fn report() -> StatusReport {
         let mut gate = camera("gate-east", "streaming");
+        gate.decoder = Some("software (v4l2 failed)".into());
         gate.fps_in = 25.0;
         gate.fps_analysed = 4.96;
         gate.latency_ms = Percentiles {
@@ -382,6 +386,7 @@ mod tests {
         .collect();
         gate.dropped = 16;
         let mut west = camera("gate-west-long-name", "retrying");
+        west.decoder = Some("v4l2".into());
         west.reconnects = 3;
         west.last_error = Some("camera `gate-west-long-name`: src: connection refused".into());
         StatusReport {
@@ -424,9 +429,9 @@ mod tests {
     #[test]
     fn the_table_as_a_technician_sees_it() {
         let expected = "\
-CAMERA               STATE      FPS IN  ANALYSED  LATENCY p50/p99  DROPPED  MAIN REASONS        RECONNECTS
-gate-east            streaming    25.0       5.0         57/80 ms       16  busy 12, too_old 3           0
-gate-west-long-name  retrying      0.0       0.0                -        0  -                            3
+CAMERA               STATE      DECODER                 FPS IN  ANALYSED  LATENCY p50/p99  DROPPED  MAIN REASONS        RECONNECTS
+gate-east            streaming  software (v4l2 failed)    25.0       5.0         57/80 ms       16  busy 12, too_old 3           0
+gate-west-long-name  retrying   v4l2                       0.0       0.0                -        0  -                            3
   gate-west-long-name: last error: camera `gate-west-long-name`: src: connection refused
 
 broker   connected to 10.0.0.5:8883, 1 reconnect; last error: connection reset by the broker

@@ -117,6 +117,8 @@ pub struct CameraStats {
     last_frame_unix_ms: AtomicU64,
     /// The last error, for status output (never contains credentials).
     last_error: std::sync::Mutex<Option<String>>,
+    /// The decoder template in use, once the camera's thread has chosen it.
+    decoder: std::sync::Mutex<Option<String>>,
     /// Inference time per analysed frame.
     pub inference_ms: Histogram,
     /// Frame arrival → publication, agent monotonic clock.
@@ -135,6 +137,7 @@ impl CameraStats {
             errors: AtomicU64::new(0),
             last_frame_unix_ms: AtomicU64::new(0),
             last_error: std::sync::Mutex::new(None),
+            decoder: std::sync::Mutex::new(None),
             inference_ms: Histogram::new(),
             latency_ms: Histogram::new(),
         }
@@ -173,6 +176,11 @@ impl CameraStats {
         *self.last_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(message.into());
     }
 
+    /// Records the decoder template in use (`software`, `v4l2`, …, or what a fallback says).
+    pub fn set_decoder(&self, decoder: impl Into<String>) {
+        *self.decoder.lock().unwrap_or_else(|e| e.into_inner()) = Some(decoder.into());
+    }
+
     pub fn record_latency(&self, latency: Duration) {
         self.latency_ms.record(latency.as_secs_f64() * 1e3);
     }
@@ -195,6 +203,11 @@ impl CameraStats {
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .clone(),
+            decoder: self
+                .decoder
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone(),
             inference_ms: self.inference_ms.snapshot(),
             latency_ms: self.latency_ms.snapshot(),
         }
@@ -213,6 +226,7 @@ pub struct CameraCounters {
     pub errors: u64,
     pub last_frame_unix_ms: Option<u64>,
     pub last_error: Option<String>,
+    pub decoder: Option<String>,
     pub inference_ms: HistogramSnapshot,
     pub latency_ms: HistogramSnapshot,
 }
@@ -223,7 +237,7 @@ impl CameraCounters {
     }
 
     /// What happened between `earlier` and `self` (counters and histograms subtracted; state,
-    /// last frame and last error are `self`'s).
+    /// last frame, last error and decoder are `self`'s).
     pub fn since(&self, earlier: &CameraCounters) -> CameraCounters {
         CameraCounters {
             state: self.state,
@@ -234,6 +248,7 @@ impl CameraCounters {
             errors: self.errors.saturating_sub(earlier.errors),
             last_frame_unix_ms: self.last_frame_unix_ms,
             last_error: self.last_error.clone(),
+            decoder: self.decoder.clone(),
             inference_ms: self.inference_ms.since(&earlier.inference_ms),
             latency_ms: self.latency_ms.since(&earlier.latency_ms),
         }

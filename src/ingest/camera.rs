@@ -161,6 +161,7 @@ impl Camera {
                     url = %super::redact_url(&self.config.url),
                     "decoder template chosen"
                 );
+                self.stats.set_decoder(choice.template.name.clone());
                 self.run_with(choice.template);
             }
             Err(error) => self.give_up(&error),
@@ -193,6 +194,8 @@ impl Camera {
                      devices, see the README's \"Hardware decoders\", or set decoder = \
                      \"software\")"
                 );
+                self.stats
+                    .set_decoder(format!("{} ({} failed)", software.name, template.name));
                 template = software;
                 backoff.reset();
                 continue;

@@ -69,6 +69,11 @@ pub struct CameraReport {
     pub last_frame_age_s: Option<f64>,
     /// The last error (never with credentials).
     pub last_error: Option<String>,
+    /// The decoder template in use (`software`, `v4l2`, `nvv4l2`, …; `software (v4l2 failed)`
+    /// after a hardware decoder gave way); `null` before the camera's thread has chosen.
+    /// Added after the first release of this schema: absent from older agents.
+    #[serde(default)]
+    pub decoder: Option<String>,
 }
 
 /// Percentiles of a window's values, in the unit their field names; `null` without values.
@@ -185,6 +190,7 @@ impl CameraReport {
             errors: now.errors,
             last_frame_age_s: now.last_frame_unix_ms.map(|ms| age_s(at, ms)),
             last_error: now.last_error.clone(),
+            decoder: now.decoder.clone(),
         }
     }
 
