@@ -17,6 +17,7 @@ use std::time::{Duration, Instant, SystemTime};
 use common::agent::{Agent, AgentSetup, clip_server, expect, topic};
 use common::mosquitto::{Message, Mosquitto, Subscriber};
 use common::tmpfs::Mount;
+use watchpost::demo::clip_server::ClipServer;
 
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
@@ -145,18 +146,45 @@ fn highest_seq(messages: &[Message]) -> u64 {
         .unwrap_or(0)
 }
 
+/// What every outage test starts from: the clip server, a broker, the central system's
+/// persistent subscriber, and an agent (with `tables`) whose first event has arrived.
+struct Scene {
+    /// The agent's camera: bind it (`_server`, not `..`) or it stops at once.
+    _server: ClipServer,
+    broker: Mosquitto,
+    central: Subscriber,
+    agent: Agent,
+}
+
+impl Scene {
+    fn start(tables: &str) -> Scene {
+        let server = clip_server();
+        let broker = Mosquitto::start();
+        let central = Subscriber::connect_persistent(broker.port(), &topic("#"));
+        let agent = Agent::start(&broker, &setup(server.url("cam0"), tables));
+        expect(
+            wait_for_event_count(&central, 1, Duration::from_secs(60)).then_some(()),
+            "a first event",
+            &agent,
+        );
+        Scene {
+            _server: server,
+            broker,
+            central,
+            agent,
+        }
+    }
+}
+
 #[test]
 fn broker_down_30_s_then_every_seq_arrives_in_order() {
     let _serial = serial();
-    let server = clip_server();
-    let mut broker = Mosquitto::start();
-    let central = Subscriber::connect_persistent(broker.port(), &topic("#"));
-    let mut agent = Agent::start(&broker, &setup(server.url("cam0"), ""));
-    expect(
-        wait_for_event_count(&central, 1, Duration::from_secs(60)).then_some(()),
-        "a first event",
-        &agent,
-    );
+    let Scene {
+        mut broker,
+        central,
+        mut agent,
+        _server,
+    } = Scene::start("");
 
     broker.stop();
     let down = SystemTime::now();
@@ -203,15 +231,12 @@ fn broker_down_30_s_then_every_seq_arrives_in_order() {
 #[test]
 fn kill_9_during_the_outage_then_restart_loses_no_seq() {
     let _serial = serial();
-    let server = clip_server();
-    let mut broker = Mosquitto::start();
-    let central = Subscriber::connect_persistent(broker.port(), &topic("#"));
-    let mut agent = Agent::start(&broker, &setup(server.url("cam0"), ""));
-    expect(
-        wait_for_event_count(&central, 1, Duration::from_secs(60)).then_some(()),
-        "a first event",
-        &agent,
-    );
+    let Scene {
+        mut broker,
+        central,
+        mut agent,
+        _server,
+    } = Scene::start("");
 
     broker.stop();
     let down = SystemTime::now();
@@ -255,9 +280,6 @@ fn kill_9_during_the_outage_then_restart_loses_no_seq() {
 #[test]
 fn an_outbox_over_its_bound_drops_the_oldest_counts_and_announces_it() {
     let _serial = serial();
-    let server = clip_server();
-    let mut broker = Mosquitto::start();
-    let central = Subscriber::connect_persistent(broker.port(), &topic("#"));
     // Snapshots for every event (~30–60 KB each) fill a 1 MB outbox in well under a minute.
     let tables = r#"
 [outbox]
@@ -267,12 +289,12 @@ max_size_mb = 1
 snapshot_kinds = ["track_start", "track_end", "line_cross"]
 snapshot_quality = 95
 "#;
-    let mut agent = Agent::start(&broker, &setup(server.url("cam0"), tables));
-    expect(
-        wait_for_event_count(&central, 1, Duration::from_secs(60)).then_some(()),
-        "a first event",
-        &agent,
-    );
+    let Scene {
+        mut broker,
+        central,
+        mut agent,
+        _server,
+    } = Scene::start(tables);
     broker.stop();
     std::thread::sleep(Duration::from_secs(40));
     broker.start_again();
