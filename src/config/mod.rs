@@ -28,6 +28,7 @@ pub use load::{
 };
 pub use render::render;
 pub use secret::Secret;
+pub(crate) use url::parse_url;
 
 /// A name usable as one MQTT topic level and in file names: 1..=64 characters of
 /// `[A-Za-z0-9_-]`, not starting with `-`. Site, device and camera names are of this kind.

@@ -7,7 +7,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use super::diagnose::{DnsCheck, TcpCheck};
-use crate::config::{CameraConfig, DecoderChoice, RtspTransport, Secret, TopicName};
+use crate::config::{CameraConfig, DecoderChoice, RtspTransport, Secret, TopicName, parse_url};
 
 /// rtspsrc's default jitter-buffer latency, as in the configuration.
 pub const DEFAULT_LATENCY: Duration = Duration::from_millis(200);
@@ -78,65 +78,23 @@ pub(crate) struct UrlParts {
 }
 
 /// Splits the user and password (percent-decoded) out of an `rtsp://` or `rtsps://` URL and
-/// checks that the rest has a host ([`Endpoint::parse`]).
+/// checks that the rest has a host ([`Endpoint::parse`]). The URL is read by the same parser
+/// as the configuration's camera URLs.
 pub(crate) fn split_url(text: &str) -> Result<UrlParts, String> {
-    let text = text.trim();
-    let Some((scheme, after)) = text.split_once("://") else {
-        return Err("is not a URL (expected rtsp://host/path)".to_owned());
-    };
-    let scheme = scheme.to_ascii_lowercase();
-    if scheme != "rtsp" && scheme != "rtsps" {
+    let parsed = parse_url(text.trim())?;
+    if parsed.scheme != "rtsp" && parsed.scheme != "rtsps" {
         return Err(format!(
-            "has scheme `{scheme}`, expected rtsp:// or rtsps://"
+            "has scheme `{}`, expected rtsp:// or rtsps://",
+            parsed.scheme
         ));
     }
-    let authority_end = after.find(['/', '?', '#']).unwrap_or(after.len());
-    let (authority, rest) = after.split_at(authority_end);
-    let (userinfo, hostport) = match authority.rfind('@') {
-        Some(at) => (Some(&authority[..at]), &authority[at + 1..]),
-        None => (None, authority),
-    };
-    let (username, password) = match userinfo {
-        None => (None, None),
-        Some(userinfo) => {
-            let (user, password) = match userinfo.split_once(':') {
-                Some((user, password)) => (user, Some(password)),
-                None => (userinfo, None),
-            };
-            let user = percent_decode(user).ok_or("has a badly %-encoded user name")?;
-            let password = match password {
-                Some(p) => Some(Secret::new(
-                    percent_decode(p).ok_or("has a badly %-encoded password")?,
-                )),
-                None => None,
-            };
-            (Some(user).filter(|u| !u.is_empty()), password)
-        }
-    };
-    let url = format!("{scheme}://{hostport}{rest}");
+    let url = parsed.without_credentials();
     Endpoint::parse(&url)?;
     Ok(UrlParts {
         url,
-        username,
-        password,
+        username: parsed.username,
+        password: parsed.password,
     })
-}
-
-fn percent_decode(text: &str) -> Option<String> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = text.get(i + 1..i + 3)?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
 }
 
 /// The host, port and path of a credential-free RTSP URL.
@@ -156,42 +114,12 @@ impl Endpoint {
     /// # Errors
     /// A sentence that does not quote the URL.
     pub fn parse(url: &str) -> Result<Endpoint, String> {
-        let Some((scheme, after)) = url.split_once("://") else {
-            return Err("is not a URL (expected rtsp://host/path)".to_owned());
-        };
-        let default_port = if scheme.eq_ignore_ascii_case("rtsps") {
-            322
-        } else {
-            554
-        };
-        let authority_end = after.find(['/', '?', '#']).unwrap_or(after.len());
-        let (authority, path) = after.split_at(authority_end);
-        let hostport = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-        let (host, port) = if let Some(bracketed) = hostport.strip_prefix('[') {
-            let (host, after_host) = bracketed
-                .split_once(']')
-                .ok_or("has an IPv6 host without its closing `]`")?;
-            (host, after_host.strip_prefix(':'))
-        } else {
-            match hostport.split_once(':') {
-                Some((host, port)) => (host, Some(port)),
-                None => (hostport, None),
-            }
-        };
-        if host.is_empty() {
-            return Err("has no host".to_owned());
-        }
-        let port = match port {
-            None | Some("") => default_port,
-            Some(port) => match port.parse::<u16>() {
-                Ok(p) if p > 0 => p,
-                _ => return Err(format!("has port `{port}`, expected a number 1..65535")),
-            },
-        };
+        let url = parse_url(url)?;
+        let default_port = if url.scheme == "rtsps" { 322 } else { 554 };
         Ok(Endpoint {
-            host: host.to_owned(),
-            port,
-            path: path.to_owned(),
+            port: url.port.unwrap_or(default_port),
+            host: url.host,
+            path: url.rest,
         })
     }
 
