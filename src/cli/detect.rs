@@ -133,7 +133,7 @@ fn analyse(
     used_names: &mut HashSet<PathBuf>,
 ) -> anyhow::Result<(imaging::Frame, Vec<Object>)> {
     let frame = imaging::read_image(path)?;
-    let detections = detector.detect(&frame.as_bgr())?;
+    let detections = detector.detect(frame.as_bgr())?;
     tracing::debug!(
         image = %path.display(),
         objects = detections.objects.len(),

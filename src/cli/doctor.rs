@@ -310,7 +310,7 @@ fn model_checks(doctor: &mut Doctor, config: &Config) {
     let (width, height) = (640, 360);
     let check = match Frame::from_bgr(width, height, width * 3, vec![0; width * height * 3])
         .map_err(|e| e.to_string())
-        .and_then(|frame| detector.detect(&frame.as_bgr()).map_err(|e| e.to_string()))
+        .and_then(|frame| detector.detect(frame.as_bgr()).map_err(|e| e.to_string()))
     {
         Ok(detections) if detections.objects.is_empty() => Check::pass(
             what,

@@ -38,7 +38,7 @@ pub use manifest::{
 pub use runtime::{LIBRARY_FILE_NAME, MINIMUM_VERSION, Runtime, RuntimeError, SETUP_LIBRARY_DIR};
 
 use decode::Candidate;
-use preprocess::{BgrImage, InputTransform, Preprocessor, TensorLayout};
+use preprocess::{ImageView, InputTransform, Preprocessor, TensorLayout};
 
 /// The manifest of the bundled model, relative to a models folder.
 pub const BUNDLED_MANIFEST: &str = "nanodet-m-416.toml";
@@ -215,15 +215,19 @@ impl Detector {
         &self.spec
     }
 
-    /// Runs the model on one image.
+    /// Runs the model on one picture: BGR (a decoded still) or YUV 4:2:0 (a decoded video
+    /// frame, converted while it is resized to the model's input, never at full size).
     ///
     /// # Errors
     /// A malformed image buffer, or an ONNX Runtime failure.
-    pub fn detect(&mut self, image: &BgrImage) -> Result<Detections, DetectError> {
+    pub fn detect<'a>(
+        &mut self,
+        image: impl Into<ImageView<'a>>,
+    ) -> Result<Detections, DetectError> {
         let started = Instant::now();
-        let transform = self
-            .preprocessor
-            .run(image, &self.spec.input, &mut self.input)?;
+        let transform =
+            self.preprocessor
+                .run_view(&image.into(), &self.spec.input, &mut self.input)?;
         let preprocessed = Instant::now();
 
         let input = TensorRef::from_array_view(&self.input)
@@ -279,10 +283,13 @@ impl Detector {
     ///
     /// # Errors
     /// As [`Detector::detect`].
-    pub fn raw_outputs(&mut self, image: &BgrImage) -> Result<RawOutputs, DetectError> {
-        let transform = self
-            .preprocessor
-            .run(image, &self.spec.input, &mut self.input)?;
+    pub fn raw_outputs<'a>(
+        &mut self,
+        image: impl Into<ImageView<'a>>,
+    ) -> Result<RawOutputs, DetectError> {
+        let transform =
+            self.preprocessor
+                .run_view(&image.into(), &self.spec.input, &mut self.input)?;
         let input = TensorRef::from_array_view(&self.input)
             .map_err(|e| DetectError::Inference(e.to_string()))?;
         let outputs = self

@@ -1,8 +1,11 @@
-//! Pictures: the agent's frame type, image decode/encode and drawing. The only module that
+//! Pictures: the agent's frame types, image decode/encode and drawing. The only module that
 //! knows OpenCV.
 //!
-//! A [`Frame`] is 8-bit BGR, the format GStreamer's `videoconvert` hands the agent and OpenCV
-//! draws on. Rows may be padded (`stride_bytes >= width * 3`).
+//! - A [`YuvFrame`] is a decoded video frame as the decoder gave it (YUV 4:2:0: I420, NV12, …),
+//!   its planes held where they are (a mapped GStreamer buffer, without a copy). The model reads
+//!   it directly; it becomes a full-size picture ([`YuvFrame::to_bgr`]) only when one is drawn.
+//! - A [`Frame`] is 8-bit BGR, what OpenCV decodes still pictures to and draws on. Rows may be
+//!   padded (`stride_bytes >= width * 3`).
 
 use std::path::Path;
 
@@ -14,6 +17,10 @@ use opencv::{imgcodecs, imgproc};
 
 use crate::detect::Object;
 use crate::detect::preprocess::BgrImage;
+
+mod video;
+
+pub use video::{OwnedPlanes, PlaneStorage, YuvFormat, YuvFrame};
 
 /// An owned 8-bit BGR picture.
 #[derive(Clone, PartialEq, Eq)]
@@ -54,6 +61,9 @@ pub enum ImageError {
     },
     #[error("OpenCV: {0}")]
     OpenCv(String),
+    /// A decoded frame whose planes do not hold its pixels.
+    #[error("decoded frame: {0}")]
+    Planes(String),
 }
 
 impl From<opencv::Error> for ImageError {

@@ -10,6 +10,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::geometry::Rect;
 
+mod yuv;
+
+pub use yuv::{Plane, YuvColour, YuvImage, YuvMatrix, YuvRange};
+
 /// Channel order the model expects. The agent's frames are always BGR.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -311,6 +315,27 @@ pub enum PreprocessError {
         height: usize,
         stride_bytes: usize,
     },
+    #[error(
+        "{plane} plane: row stride {stride} bytes and sample step {step} cannot hold {width} samples a row"
+    )]
+    PlaneLayout {
+        plane: &'static str,
+        stride: usize,
+        step: usize,
+        width: usize,
+    },
+    #[error("{plane} plane is {actual_bytes} bytes, its samples need {required_bytes}")]
+    PlaneTooShort {
+        plane: &'static str,
+        actual_bytes: usize,
+        required_bytes: usize,
+    },
+    #[error("{plane} plane of {width}x{height} samples overflows memory sizes")]
+    PlaneTooLarge {
+        plane: &'static str,
+        width: usize,
+        height: usize,
+    },
     #[error("model input size {width}x{height} is invalid: both must be positive")]
     InvalidInputSize { width: usize, height: usize },
     #[error(
@@ -342,10 +367,26 @@ struct AxisTap {
 /// to the border pixels. `element_size` multiplies the indices (3 for byte offsets).
 fn axis_taps(source_length: usize, destination_length: usize, element_size: usize) -> Vec<AxisTap> {
     let scale = source_length as f64 / destination_length as f64;
+    taps_at(
+        source_length,
+        destination_length,
+        element_size,
+        |destination| (destination as f64 + 0.5) * scale - 0.5,
+    )
+}
+
+/// Two-tap linear interpolation at `position(destination)` (in source samples), clamped to the
+/// border samples. `element_size` multiplies the indices.
+fn taps_at(
+    source_length: usize,
+    destination_length: usize,
+    element_size: usize,
+    position: impl Fn(usize) -> f64,
+) -> Vec<AxisTap> {
     let last = source_length.saturating_sub(1);
     (0..destination_length)
         .map(|destination| {
-            let position = (destination as f64 + 0.5) * scale - 0.5;
+            let position = position(destination);
             let floor = position.floor();
             let (first, fraction) = if floor < 0.0 {
                 (0, 0.0)
@@ -476,6 +517,59 @@ pub struct Preprocessor {
     tables: Option<Tables>,
     upper: RowBuffer,
     lower: RowBuffer,
+    yuv: yuv::YuvState,
+}
+
+/// A picture the model can be run on: BGR (decoded still pictures) or YUV 4:2:0 (decoded video,
+/// as the decoder gave it).
+#[derive(Clone, Copy, Debug)]
+pub enum ImageView<'a> {
+    Bgr(BgrImage<'a>),
+    Yuv(YuvImage<'a>),
+}
+
+impl ImageView<'_> {
+    pub fn width(&self) -> usize {
+        match self {
+            ImageView::Bgr(image) => image.width,
+            ImageView::Yuv(image) => image.width,
+        }
+    }
+
+    pub fn height(&self) -> usize {
+        match self {
+            ImageView::Bgr(image) => image.height,
+            ImageView::Yuv(image) => image.height,
+        }
+    }
+}
+
+impl<'a> From<BgrImage<'a>> for ImageView<'a> {
+    fn from(image: BgrImage<'a>) -> Self {
+        ImageView::Bgr(image)
+    }
+}
+
+impl<'a> From<YuvImage<'a>> for ImageView<'a> {
+    fn from(image: YuvImage<'a>) -> Self {
+        ImageView::Yuv(image)
+    }
+}
+
+/// The output tensor as a slice, once its shape is checked against `spec`.
+fn output_slice<'o>(
+    spec: &InputSpec,
+    out: &'o mut Array4<f32>,
+) -> Result<&'o mut [f32], PreprocessError> {
+    let expected = spec.tensor_shape();
+    if out.shape() != expected {
+        return Err(PreprocessError::OutputShapeMismatch {
+            expected,
+            actual: out.shape().to_vec(),
+        });
+    }
+    out.as_slice_mut()
+        .ok_or(PreprocessError::OutputNotContiguous)
 }
 
 impl Preprocessor {
@@ -492,16 +586,7 @@ impl Preprocessor {
         out: &mut Array4<f32>,
     ) -> Result<InputTransform, PreprocessError> {
         image.validate()?;
-        let expected = spec.tensor_shape();
-        if out.shape() != expected {
-            return Err(PreprocessError::OutputShapeMismatch {
-                expected,
-                actual: out.shape().to_vec(),
-            });
-        }
-        let output = out
-            .as_slice_mut()
-            .ok_or(PreprocessError::OutputNotContiguous)?;
+        let output = output_slice(spec, out)?;
 
         let tables = match self.tables.take() {
             Some(tables) if tables.matches(image.width, image.height, spec) => tables,
@@ -521,7 +606,7 @@ impl Preprocessor {
         upper.source_row = None;
         lower.source_row = None;
 
-        fill_padding(tables, output);
+        fill_padding(&tables.spec, tables.geometry, tables.pad_values(), output);
         let geometry = tables.geometry;
         for (resized_y, tap) in tables.rows.iter().enumerate() {
             if upper.source_row != Some(tap.first) && lower.source_row == Some(tap.first) {
@@ -573,16 +658,54 @@ impl Preprocessor {
     }
 }
 
-/// Writes the normalised pad value everywhere outside the resized region.
-fn fill_padding(tables: &Tables, output: &mut [f32]) {
-    let spec = &tables.spec;
-    let geometry = tables.geometry;
+impl Preprocessor {
+    /// Like [`Preprocessor::run`] for a YUV 4:2:0 picture: resize, colour conversion (the
+    /// stream's own matrix and range) and normalisation in one pass, from the planes straight
+    /// into the tensor, with the same sampling positions and the same transform.
+    ///
+    /// # Errors
+    /// A plane too short for the picture, or as [`preprocess_into`].
+    pub fn run_yuv(
+        &mut self,
+        image: &YuvImage,
+        spec: &InputSpec,
+        out: &mut Array4<f32>,
+    ) -> Result<InputTransform, PreprocessError> {
+        image.validate()?;
+        let output = output_slice(spec, out)?;
+        self.yuv.run(image, spec, output)?;
+        Ok(input_transform(image.width, image.height, spec))
+    }
+
+    /// [`Preprocessor::run`] or [`Preprocessor::run_yuv`], whichever `image` needs.
+    ///
+    /// # Errors
+    /// As those.
+    pub fn run_view(
+        &mut self,
+        image: &ImageView,
+        spec: &InputSpec,
+        out: &mut Array4<f32>,
+    ) -> Result<InputTransform, PreprocessError> {
+        match image {
+            ImageView::Bgr(image) => self.run(image, spec, out),
+            ImageView::Yuv(image) => self.run_yuv(image, spec, out),
+        }
+    }
+}
+
+/// Writes `pad_values` (normalised, per model channel) everywhere outside the resized region.
+fn fill_padding(
+    spec: &InputSpec,
+    geometry: ResizeGeometry,
+    pad_values: [f32; 3],
+    output: &mut [f32],
+) {
     let content_rows = geometry.pad_y..geometry.pad_y + geometry.resized_height;
     let content_columns = geometry.pad_x..geometry.pad_x + geometry.resized_width;
     if content_rows.len() == spec.height && content_columns.len() == spec.width {
         return;
     }
-    let pad_values = tables.pad_values();
     match spec.layout {
         TensorLayout::Nchw => {
             let plane_length = spec.width * spec.height;
