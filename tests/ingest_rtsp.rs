@@ -110,6 +110,8 @@ fn camera_config(name: &str, url: String, stall_timeout: Duration) -> CameraConf
         username: None,
         password: None,
         detect_fps: 5.0,
+        idle_fps: 0.5,
+        motion_gate: true,
         transport: RtspTransport::Tcp,
         latency: Duration::from_millis(200),
         stall_timeout,
@@ -201,10 +203,14 @@ fn frames_arrive_with_capture_times_and_the_clip_loops() {
             (last.frame.width, last.frame.height),
             (CLIP_WIDTH, CLIP_HEIGHT)
         );
-        assert_eq!(last.frame.stride_bytes, CLIP_WIDTH * 3);
-        assert!(last.frame.data.len() >= CLIP_WIDTH * 3 * CLIP_HEIGHT);
+        // The decoder's own format, not converted: I420 from libav.
+        assert_eq!(last.frame.format, watchpost::imaging::YuvFormat::I420);
+        let luma = last.frame.view().y;
+        assert!(luma.stride >= CLIP_WIDTH);
         assert!(
-            last.frame.data.iter().any(|&b| b > 16),
+            (0..CLIP_HEIGHT).any(|y| luma.data[y * luma.stride..][..CLIP_WIDTH]
+                .iter()
+                .any(|&b| b > 40)),
             "picture is all black"
         );
         assert!(c.seq_always_increasing);
@@ -613,4 +619,57 @@ fn clip_server_ports_and_errors() {
         camera.stats.snapshot()
     );
     camera.stop();
+}
+
+#[test]
+fn the_software_template_hands_over_the_decoders_frames_unconverted() {
+    init();
+    use gstreamer::prelude::*;
+    use watchpost::ingest::template::{SOFTWARE, bundled_templates, fill_placeholders};
+    let server = ClipServer::start(&clip(), 0).expect("clip server");
+    let template = bundled_templates()
+        .unwrap()
+        .iter()
+        .find(|t| t.name == SOFTWARE)
+        .unwrap();
+    let values = [
+        ("latency_ms", "200".to_owned()),
+        ("protocols", "tcp".to_owned()),
+    ];
+    let description = fill_placeholders(template, &values).unwrap();
+    let pipeline = gstreamer::parse::launch(&description)
+        .unwrap()
+        .downcast::<gstreamer::Pipeline>()
+        .unwrap();
+    let src = pipeline.by_name("src").unwrap();
+    src.set_property("location", server.url("cam0"));
+    let sink = pipeline
+        .by_name("sink")
+        .unwrap()
+        .downcast::<gstreamer_app::AppSink>()
+        .unwrap();
+    pipeline.set_state(gstreamer::State::Playing).unwrap();
+    let sample = sink.try_pull_sample(gstreamer::ClockTime::from_seconds(20));
+    let converter = pipeline
+        .iterate_recurse()
+        .into_iter()
+        .flatten()
+        .find(|e| e.factory().is_some_and(|f| f.name() == "videoconvert"))
+        .expect("the software template has a videoconvert");
+    let caps = |pad: &str| {
+        converter
+            .static_pad(pad)
+            .and_then(|p| p.current_caps())
+            .map(|c| c.to_string())
+    };
+    let (input, output) = (caps("sink"), caps("src"));
+    pipeline.set_state(gstreamer::State::Null).unwrap();
+    assert!(sample.is_some(), "no frame within 20 s");
+    // Same caps on both sides: videoconvert is in passthrough and converts nothing.
+    assert!(input.is_some(), "no caps negotiated");
+    assert_eq!(input, output);
+    assert!(
+        input.unwrap().contains("format=(string)I420"),
+        "libav's own format"
+    );
 }

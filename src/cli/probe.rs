@@ -20,7 +20,7 @@ use crate::config::{self, CameraConfig, Config, LineConfig, Secret, ZoneConfig};
 use crate::detect::{
     ClassFilter, Detector, DetectorOptions, Object, Runtime, find_bundled_manifest,
 };
-use crate::imaging::{self, Frame};
+use crate::imaging::{self, YuvFrame};
 use crate::ingest::redact_url;
 use crate::probe::{self, Failure, ProbeOptions, ProbeTarget, StreamReport};
 
@@ -197,7 +197,9 @@ pub(crate) fn run_probe(args: ProbeArgs) -> anyhow::Result<ExitCode> {
         None => (&[][..], &[][..]),
     };
     if let Some(path) = &args.snapshot {
-        let jpeg = probe::draw::render(&report.frame, &objects, zones, lines)
+        // The one full-size conversion of a probe, only when a picture is asked for.
+        let picture = report.frame.to_bgr().context("converting the frame")?;
+        let jpeg = probe::draw::render(&picture, &objects, zones, lines)
             .context("drawing the snapshot")?;
         std::fs::write(path, jpeg).with_context(|| format!("--snapshot {}", path.display()))?;
     }
@@ -223,7 +225,7 @@ pub(crate) fn run_draw(args: DrawArgs) -> anyhow::Result<ExitCode> {
                 timeout: Duration::from_secs(args.timeout_s),
             };
             match probe::probe_stream(&target, &options) {
-                Ok(report) => report.frame,
+                Ok(report) => report.frame.to_bgr().context("converting the frame")?,
                 Err(failure) => {
                     eprintln!(
                         "watchpost: error: camera {}: {}",
@@ -330,7 +332,7 @@ fn read_password_file(path: &Path) -> Result<Secret, String> {
 fn detect_objects(
     args: &ProbeArgs,
     config: Option<&Config>,
-    frame: &Frame,
+    frame: &YuvFrame,
 ) -> anyhow::Result<Vec<Object>> {
     let detection = config.map(|c| &c.detection);
     let ort_lib = args
@@ -351,7 +353,7 @@ fn detect_objects(
         class_filter: ClassFilter::CoarseClassesOnly,
     };
     let mut detector = Detector::load(&runtime, &manifest, &options)?;
-    Ok(detector.detect(&frame.as_bgr())?.objects)
+    Ok(detector.detect(frame.view())?.objects)
 }
 
 /// `gate-east` for a configured camera, the (credential-free) URL otherwise.

@@ -11,8 +11,9 @@
 //! ```
 //!
 //! Frames are handed over in the appsink's `new-sample` callback, on a GStreamer streaming
-//! thread: mapped with `VideoFrameRef` (stride honoured), copied tightly packed into a
-//! [`Frame`], timestamped, offered to the [`FrameSink`]. The callback never panics: a sample it
+//! thread: the decoder's YUV buffer is mapped (strides and plane offsets honoured) and wrapped,
+//! without a copy, in a [`YuvFrame`](crate::imaging::YuvFrame), timestamped, offered to the
+//! [`FrameSink`]. The callback never panics: a sample it
 //! cannot read posts an error on the bus (which ends the connection) and returns
 //! `FlowError::Error`.
 
@@ -23,14 +24,12 @@ use std::time::{Duration, Instant, SystemTime};
 use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
-use gstreamer_video as gst_video;
-use gstreamer_video::prelude::*;
 use tokio_util::sync::CancellationToken;
 use tracing::Span;
 
-use super::clock::{Backoff, ntp_ns_to_system_time};
+use super::clock::Backoff;
 use super::error::IngestError;
-use super::frame::{CaptureClock, CapturedFrame, FrameSink};
+use super::frame::{CaptureClock, CapturedFrame, FrameSink, frame_from_sample};
 use super::redact::redact_text;
 use super::template::{
     Choice, DecoderKind, SOFTWARE, Template, bundled_templates, choose_template, fill_placeholders,
@@ -38,7 +37,6 @@ use super::template::{
 };
 use crate::config::{CameraConfig, DecoderChoice, RtspTransport};
 use crate::health::{CameraState, CameraStats};
-use crate::imaging::Frame;
 
 /// First wait after a failed connection.
 pub const BACKOFF_INITIAL: Duration = Duration::from_millis(500);
@@ -523,78 +521,6 @@ impl Delivery {
     }
 }
 
-/// The BGR frame of `sample` (rows packed tightly) and its camera capture time, if the buffer
-/// carries an NTP reference timestamp (after the camera's first RTCP sender report). Also used
-/// by `probe`.
-///
-/// # Errors
-/// Why the sample cannot be read (no buffer or caps, not BGR, unmappable or short buffer), as
-/// one line for a bus error or a probe failure.
-pub(crate) fn frame_from_sample(
-    sample: &gst::Sample,
-) -> Result<(Frame, Option<SystemTime>), String> {
-    let buffer = sample.buffer().ok_or("a sample without a buffer")?;
-    let caps = sample.caps().ok_or("a sample without caps")?;
-    let info = gst_video::VideoInfo::from_caps(caps).map_err(|e| format!("caps {caps}: {e}"))?;
-    if info.format() != gst_video::VideoFormat::Bgr {
-        return Err(format!("expected BGR, got {:?}", info.format()));
-    }
-    let camera_time = ntp_reference_time(buffer);
-    let video = gst_video::VideoFrameRef::from_buffer_ref_readable(buffer, &info)
-        .map_err(|_| "cannot map the buffer".to_owned())?;
-    let (width, height) = (video.width() as usize, video.height() as usize);
-    let stride = usize::try_from(video.plane_stride()[0]).map_err(|_| "negative stride")?;
-    let data = video.plane_data(0).map_err(|e| e.to_string())?;
-    let packed = pack_rows(data, width * 3, height, stride).ok_or_else(|| {
-        format!(
-            "buffer of {} bytes too short for {width}x{height}, stride {stride}",
-            data.len()
-        )
-    })?;
-    let frame = Frame::from_bgr(width, height, width * 3, packed).map_err(|e| e.to_string())?;
-    Ok((frame, camera_time))
-}
-
-/// The `timestamp/x-ntp` reference time of `buffer` as a wall-clock time.
-fn ntp_reference_time(buffer: &gst::BufferRef) -> Option<SystemTime> {
-    buffer
-        .iter_meta::<gst::ReferenceTimestampMeta>()
-        .find(|meta| {
-            meta.reference()
-                .structure(0)
-                .is_some_and(|s| s.name() == "timestamp/x-ntp")
-        })
-        .and_then(|meta| ntp_ns_to_system_time(meta.timestamp().nseconds()))
-}
-
-/// `height` rows of `row_bytes` each, `stride` bytes apart in `data`, copied without padding.
-/// `None` when `data` is too short or `stride < row_bytes`.
-pub(crate) fn pack_rows(
-    data: &[u8],
-    row_bytes: usize,
-    height: usize,
-    stride: usize,
-) -> Option<Vec<u8>> {
-    if stride < row_bytes {
-        return None;
-    }
-    let needed = match height {
-        0 => 0,
-        h => stride.checked_mul(h - 1)?.checked_add(row_bytes)?,
-    };
-    if data.len() < needed {
-        return None;
-    }
-    if stride == row_bytes {
-        return Some(data[..needed].to_vec());
-    }
-    let mut out = Vec::with_capacity(row_bytes * height);
-    for row in 0..height {
-        out.extend_from_slice(&data[row * stride..row * stride + row_bytes]);
-    }
-    Some(out)
-}
-
 /// Makes every `decodebin` in `pipeline` skip hardware decoders (the software template must
 /// not end up on a hardware decoder whose output `videoconvert` cannot read). Also used by
 /// `probe`, so a probe decodes as the agent would.
@@ -727,20 +653,6 @@ mod tests {
         }
         let msg = gst::message::Error::builder(gst::CoreError::Failed, "no source").build();
         assert!(!from_hardware_decoder(&msg));
-    }
-
-    #[test]
-    fn packs_rows() {
-        // 2x2 BGR with 8-byte rows (2 bytes of padding).
-        let data = [1, 2, 3, 4, 5, 6, 0, 0, 7, 8, 9, 10, 11, 12];
-        assert_eq!(
-            pack_rows(&data, 6, 2, 8),
-            Some(vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12])
-        );
-        assert_eq!(pack_rows(&data[..12], 6, 2, 6), Some(data[..12].to_vec()));
-        assert_eq!(pack_rows(&data[..13], 6, 2, 8), None, "short buffer");
-        assert_eq!(pack_rows(&data, 6, 2, 4), None, "stride shorter than a row");
-        assert_eq!(pack_rows(&[], 6, 0, 8), Some(vec![]));
     }
 
     #[test]

@@ -1,14 +1,19 @@
 //! Camera ingest: one GStreamer pipeline per camera, built from a template in `pipelines/`,
-//! delivering decoded BGR frames to a [`FrameSink`].
+//! delivering decoded frames, as the decoder gave them, to a [`FrameSink`].
 //!
 //! ```text
 //!  rtspsrc (TCP/UDP, jitter buffer, RTCP → NTP reference meta)
 //!    ! depay ! parse ! decode          (template: software = decodebin on libav, or hardware)
-//!    ! videoconvert ! BGR appsink      (max-buffers=1 drop=true: only the newest frame)
-//!        │ new-sample (GStreamer streaming thread)
+//!    ! 4:2:0 caps ! appsink            (I420/NV12 as decoded; max-buffers=1 drop=true)
+//!        │ new-sample (GStreamer streaming thread): the buffer mapped, not copied
 //!        ▼
-//!  CapturedFrame {seq, frame, arrived, captured_at, clock} ──▶ FrameSink::offer
+//!  CapturedFrame {seq, frame: YuvFrame, arrived, captured_at, clock} ──▶ FrameSink::offer
 //! ```
+//!
+//! No frame is converted here: the frame path converts the frames it analyses, at the model's
+//! size, and a full-size picture is made only when one is drawn (a snapshot, a probe). The
+//! software template keeps a `videoconvert` for streams libav decodes to another format; for
+//! I420 and NV12 it is in passthrough.
 //!
 //! - [`spawn_camera`]: one OS thread per camera (`cam-{name}`, tracing span `camera{camera}`),
 //!   looping `run_once` with capped exponential backoff (0.5 s ×2 up to 30 s, reset after a
@@ -22,8 +27,8 @@
 //!   device, as under the service without the board's drop-in) sends the camera to `software`
 //!   until the agent restarts, with a warning.
 //! - Capture time: rtspsrc's `add-reference-timestamp-meta` puts the camera's NTP time (from
-//!   its RTCP sender reports) on each buffer; it survives depayloading, parsing, decoding and
-//!   conversion, so the appsink reads it directly ([`CaptureClock::Camera`]). Until the first
+//!   its RTCP sender reports) on each buffer; it survives depayloading, parsing and decoding,
+//!   so the appsink reads it directly ([`CaptureClock::Camera`]). Until the first
 //!   sender report (a few seconds) frames carry the agent's arrival time
 //!   ([`CaptureClock::Agent`]).
 //!
@@ -38,12 +43,13 @@ mod frame;
 mod redact;
 pub mod template;
 
+pub(crate) use camera::keep_decodebins_off_hardware;
 pub use camera::{
     BACKOFF_INITIAL, BACKOFF_MAX, FIRST_FRAME_MIN_WAIT, HEALTHY_CONNECTION, choose_decoder,
     init_gstreamer, spawn_camera,
 };
-pub(crate) use camera::{frame_from_sample, keep_decodebins_off_hardware};
 pub use clock::{Backoff, ntp_ns_to_system_time};
 pub use error::IngestError;
+pub(crate) use frame::frame_from_sample;
 pub use frame::{CaptureClock, CapturedFrame, FrameSink};
 pub use redact::{redact_text, redact_url};

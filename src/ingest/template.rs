@@ -8,7 +8,7 @@
 //! # description: one line for people
 //! # kind: software | hardware
 //! # codecs: h264 h265            (informative)
-//! # requires: rtspsrc rtph264depay h264parse v4l2h264dec videoconvert appsink
+//! # requires: rtspsrc rtph264depay h264parse v4l2h264dec appsink
 //! #
 //! # free comments
 //! rtspsrc name=src latency={latency_ms} protocols={protocols} ! … ! appsink name=sink …
@@ -478,7 +478,36 @@ mod tests {
                 "{}",
                 t.name
             );
-            assert!(body.contains("video/x-raw,format=BGR"), "{}", t.name);
+            // The appsink gets 8-bit 4:2:0 frames the agent reads directly (imaging::YuvFormat),
+            // and nothing converts them on the way unless the decoder needs it.
+            let caps = body
+                .rsplit_once("! appsink")
+                .and_then(|(before, _)| before.rsplit_once("! "))
+                .map(|(_, caps)| caps.trim())
+                .unwrap_or_default();
+            let formats = caps
+                .strip_prefix("video/x-raw,format=")
+                .unwrap_or_else(|| panic!("{}: caps before the appsink: `{caps}`", t.name))
+                .trim_matches(|c| c == '{' || c == '}' || c == ' ');
+            for format in formats.split(',').map(str::trim) {
+                assert!(
+                    ["I420", "YV12", "NV12", "NV21"].contains(&format),
+                    "{}: {format}",
+                    t.name
+                );
+            }
+            assert_eq!(
+                body.contains("videoconvert"),
+                t.kind == DecoderKind::Software,
+                "{}: only decodebin's output may need a converter",
+                t.name
+            );
+            assert_eq!(
+                t.requires.iter().any(|e| e == "videoconvert"),
+                body.contains("videoconvert"),
+                "{}",
+                t.name
+            );
             assert!(
                 !body.contains("user-pw") && !body.contains("location="),
                 "{}",

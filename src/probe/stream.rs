@@ -24,7 +24,7 @@ use super::diagnose::{
 };
 use super::target::{Endpoint, ProbeTarget, connect, resolve};
 use crate::config::RtspTransport;
-use crate::imaging::Frame;
+use crate::imaging::YuvFrame;
 use crate::ingest::template::{
     DecoderKind, Template, bundled_templates, choose_template, fill_placeholders,
 };
@@ -60,8 +60,8 @@ pub struct StreamReport {
     pub frames: u64,
     /// From the first to the last decoded frame.
     pub decoded_for: Duration,
-    /// The newest decoded frame.
-    pub frame: Frame,
+    /// The newest decoded frame, as the decoder gave it.
+    pub frame: YuvFrame,
 }
 
 /// Connects to `target` as the agent would, decodes for `options.seconds`, and reports; or
@@ -121,7 +121,7 @@ pub fn probe_stream(target: &ProbeTarget, options: &ProbeOptions) -> Result<Stre
     match outcome {
         Some(sample) if seen.error.is_none() && !seen.timed_out => {
             let video = offered.iter().find(|(s, _)| s.media == "video");
-            // As ingest reads it: rows packed tightly (same pixels as the padded buffer).
+            // As ingest reads it: the decoder's planes, not converted.
             let (frame, _camera_time) = frame_from_sample(&sample).map_err(|reason| {
                 Failure::new(
                     FailureKind::Stream,
