@@ -15,6 +15,11 @@
 //! the beginning of the clip. rtsp-server paces the stream on the pipeline clock (real time)
 //! and sends RTCP sender reports (about every 5 s) with the server's wall-clock NTP time.
 //!
+//! For tests and benches, [`ClipServer::with_speed`] plays the clip faster (a 30 fps clip at
+//! speed 2 is a 60 fps camera) and [`ClipServer::set_frozen`] freezes every client's picture
+//! on its current keyframe (sent again and again with new timestamps: a still scene that costs
+//! no encoding) until it is unfrozen, when the clip plays on from the next frame.
+//!
 //! Mounts: `/clip` and `/cam0` … `/cam63` are there from the start (so N cameras can each use
 //! their own mount); [`ClipServer::add_mount`] adds any other. Every mount plays the clip, and
 //! every client (even on the same mount) gets its own stream from the beginning.
@@ -31,6 +36,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -79,9 +85,19 @@ struct Clip {
     length: gst::ClockTime,
 }
 
+/// How every client is fed, shared with the clients' feeding callbacks.
+#[derive(Debug)]
+struct Playback {
+    /// Play the clip this many times faster than recorded (timestamps divided by it).
+    speed: f64,
+    /// Repeat the current keyframe instead of going on: a still picture, for free.
+    frozen: AtomicBool,
+}
+
 /// See the module documentation.
 pub struct ClipServer {
     clip: Arc<Clip>,
+    playback: Arc<Playback>,
     /// The port actually bound (never 0 once started).
     port: u16,
     auth: Option<(String, Secret)>,
@@ -102,6 +118,9 @@ struct Running {
     launch_factories: Vec<rtsp::RTSPMediaFactory>,
     source: Option<glib::SourceId>,
     thread: Option<JoinHandle<()>>,
+    /// The factory's media-configure handler (feeding new clients), replaced by
+    /// [`Running::set_playback`].
+    configure: Option<glib::SignalHandlerId>,
 }
 
 impl std::fmt::Debug for ClipServer {
@@ -128,6 +147,10 @@ impl ClipServer {
             .collect();
         let mut server = ClipServer {
             clip,
+            playback: Arc::new(Playback {
+                speed: 1.0,
+                frozen: AtomicBool::new(false),
+            }),
             port,
             auth: None,
             mounts,
@@ -149,6 +172,29 @@ impl ClipServer {
             }
         }
         self
+    }
+
+    /// Plays the clip `speed` times faster than recorded (more frames per second, same
+    /// pictures) to clients that connect from now on: a 30 fps clip at speed 2 is a 60 fps
+    /// camera. `speed` is clamped to 0.1..=10.
+    pub fn with_speed(mut self, speed: f64) -> ClipServer {
+        let frozen = self.playback.frozen.load(Ordering::Relaxed);
+        self.playback = Arc::new(Playback {
+            speed: speed.clamp(0.1, 10.0),
+            frozen: AtomicBool::new(frozen),
+        });
+        if let Some(running) = &mut self.running {
+            running.set_playback(&self.clip, &self.playback);
+        }
+        self
+    }
+
+    /// Freezes every client's picture (`true`): from the next keyframe on (at once for a client
+    /// that has not started yet), that keyframe is sent again and again with new timestamps, a
+    /// still scene that costs no encoding; `false` plays on from the frame after it. A still
+    /// camera for tests and benches.
+    pub fn set_frozen(&self, frozen: bool) {
+        self.playback.frozen.store(frozen, Ordering::Relaxed);
     }
 
     /// Serves `launch` on `mount` (`name` or `/name`) instead of the clip: a gst-rtsp-server
@@ -217,6 +263,7 @@ impl ClipServer {
         }
         let running = Running::start(
             self.clip.clone(),
+            self.playback.clone(),
             self.port,
             self.auth.as_ref(),
             &self.mounts,
@@ -244,6 +291,7 @@ impl Drop for ClipServer {
 impl Running {
     fn start(
         clip: Arc<Clip>,
+        playback: Arc<Playback>,
         port: u16,
         auth: Option<&(String, Secret)>,
         mounts: &[String],
@@ -258,9 +306,6 @@ impl Running {
         // Every client gets its own pipeline, so each one starts at the beginning of the clip.
         factory.set_shared(false);
         factory.set_eos_shutdown(false);
-        factory.connect_media_configure(move |_factory, media| {
-            configure_media(media, clip.clone());
-        });
         apply_auth(&server, &factory, auth);
 
         let context = glib::MainContext::new();
@@ -301,7 +346,9 @@ impl Running {
             launch_factories: Vec::new(),
             source: Some(source),
             thread: Some(thread),
+            configure: None,
         };
+        running.set_playback(&clip, &playback);
         for path in mounts {
             running.mount(path);
         }
@@ -316,6 +363,20 @@ impl Running {
         }
         tracing::debug!(port = running.server.bound_port(), "clip server listening");
         Ok(running)
+    }
+
+    /// Feeds clients that connect from now on with `clip` as `playback` says.
+    fn set_playback(&mut self, clip: &Arc<Clip>, playback: &Arc<Playback>) {
+        if let Some(handler) = self.configure.take() {
+            self.factory.disconnect(handler);
+        }
+        let (clip, playback) = (clip.clone(), playback.clone());
+        self.configure = Some(
+            self.factory
+                .connect_media_configure(move |_factory, media| {
+                    configure_media(media, clip.clone(), playback.clone());
+                }),
+        );
     }
 
     /// Serves the clip (the one factory) on `path`.
@@ -395,8 +456,54 @@ fn apply_auth(
     );
 }
 
+/// Where one client is in the clip.
+struct Feed {
+    /// The next access unit, counted from the start over every round.
+    next: usize,
+    /// The access unit sent last, while it is a keyframe: what a freeze repeats.
+    keyframe: Option<usize>,
+    /// Time added to the clip's own timestamps: whole rounds, plus every repeated frame.
+    offset: gst::ClockTime,
+}
+
+/// The next buffer for one client: the clip's next access unit, or, while frozen and once a
+/// keyframe has been sent, that keyframe again one frame later. Timestamps always increase.
+fn next_buffer(clip: &Clip, playback: &Playback, feed: &mut Feed) -> gst::Buffer {
+    let n = clip.buffers.len();
+    let index = match feed.keyframe {
+        Some(index) if playback.frozen.load(Ordering::Relaxed) => {
+            feed.offset += clip.length / n as u64;
+            index
+        }
+        _ => {
+            let index = feed.next % n;
+            if index == 0 && feed.next > 0 {
+                feed.offset += clip.length;
+            }
+            feed.next += 1;
+            index
+        }
+    };
+    let scale = |t: gst::ClockTime| {
+        gst::ClockTime::from_nseconds((t.nseconds() as f64 / playback.speed) as u64)
+    };
+    let mut buffer = clip.buffers[index].clone();
+    {
+        let buffer = buffer.make_mut();
+        let shift = |t: Option<gst::ClockTime>| {
+            t.and_then(|t| t.checked_sub(clip.start))
+                .map(|t| scale(t + feed.offset))
+        };
+        buffer.set_pts(shift(buffer.pts()));
+        buffer.set_dts(shift(buffer.dts()));
+        buffer.set_duration(buffer.duration().map(scale));
+    }
+    feed.keyframe = (!buffer.flags().contains(gst::BufferFlags::DELTA_UNIT)).then_some(index);
+    buffer
+}
+
 /// Feeds one client's `appsrc` with the clip, round after round.
-fn configure_media(media: &rtsp::RTSPMedia, clip: Arc<Clip>) {
+fn configure_media(media: &rtsp::RTSPMedia, clip: Arc<Clip>, playback: Arc<Playback>) {
     let Some(appsrc) = media
         .element()
         .downcast_ref::<gst::Bin>()
@@ -411,24 +518,15 @@ fn configure_media(media: &rtsp::RTSPMedia, clip: Arc<Clip>) {
     appsrc.set_stream_type(gst_app::AppStreamType::Stream);
     appsrc.set_is_live(false);
     appsrc.set_max_buffers(4);
-    let mut next = 0usize;
+    let mut feed = Feed {
+        next: 0,
+        keyframe: None,
+        offset: gst::ClockTime::ZERO,
+    };
     appsrc.set_callbacks(
         gst_app::AppSrcCallbacks::builder()
             .need_data(move |appsrc, _| {
-                let n = clip.buffers.len();
-                let (round, index) = ((next / n) as u64, next % n);
-                next += 1;
-                let mut buffer = clip.buffers[index].clone();
-                let offset = clip.length * round;
-                {
-                    let buffer = buffer.make_mut();
-                    let shift = |t: Option<gst::ClockTime>| {
-                        t.and_then(|t| t.checked_sub(clip.start))
-                            .map(|t| t + offset)
-                    };
-                    buffer.set_pts(shift(buffer.pts()));
-                    buffer.set_dts(shift(buffer.dts()));
-                }
+                let buffer = next_buffer(&clip, &playback, &mut feed);
                 // Flushing or shutting down: the media is going away, nothing to report.
                 let _ = appsrc.push_buffer(buffer);
             })
