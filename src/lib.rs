@@ -9,15 +9,20 @@
 //!
 //! ```text
 //!  camera ──RTSP──▶ ingest::spawn_camera: one GStreamer pipeline per camera, its own threads
-//!                     │ rtspsrc → depay → decode → videoconvert → appsink (newest frame only)
-//!                     ▼ FrameSink::offer (never blocks)
+//!                     │ rtspsrc → depay → decode → appsink: the decoder's own YUV (I420/NV12),
+//!                     │ mapped, not copied, not converted (imaging::YuvFrame); newest only
+//!                     ▼ FrameSink::offer (never blocks); motion looked at ≤ 10×/s on the Y plane
 //!               framepath::FrameBoard: one slot per camera; a replaced frame is a counted drop
 //!                     │
-//!                     ▼ FrameBoard::take: next due camera in fair rotation, max_frame_age
-//!               framepath workers: N OS threads, each its own detect::Detector
-//!                     │  preprocess → ort Session::run → decode → NMS → Vec<Object>
-//!                     │  events::CameraEvents: track::Tracker → zone/line watches → events,
-//!                     │  snapshots (imaging) — one thread per camera
+//!                     ▼ FrameBoard::take: next due camera in fair rotation (detect_fps, or
+//!                     │ idle_fps while nothing moves: framepath::gate), max_frame_age; a ticket
+//!               framepath workers: N OS threads, each its own detect::Detector (one core each);
+//!                     │  up to N frames of one camera at once, so a lone camera uses every core
+//!                     │  preprocess (YUV planes → model input in one pass, at the model's size)
+//!                     │  → ort Session::run → decode → NMS → Vec<Object>
+//!                     ▼ framepath::Lane, per camera, in ticket order: events::CameraEvents:
+//!                     │  track::Tracker → zone/line watches → events, snapshots (the frame
+//!                     │  converted to a full-size picture only then)
 //!                     │            └─ events ─▶ outbox::EventSink (never blocks) ─▶ outbox
 //!                     │               thread: seq + event_id, appended to the disk log first
 //!                     ▼ try_send on a bounded channel (full: counted drop)      │ records
@@ -36,7 +41,9 @@
 //!   [`config::Secret`] for passwords.
 //! - [`ingest`]: pipeline templates (`pipelines/`, embedded), decoder choice, the camera loop
 //!   with backoff and stall detection, capture time from RTCP sender reports.
-//! - [`framepath`]: the bounded-latency frame path: slots, scheduler, inference threads.
+//! - [`framepath`]: the bounded-latency frame path: slots, scheduler, the motion gate, inference
+//!   threads, the per-camera lanes that put results back in order.
+//! - [`motion`]: the cheap per-camera motion measure on the decoder's Y plane (pure).
 //! - [`track`]: the tracker and the zone and line state machines (pure, time in seconds).
 //! - [`events`]: per-camera event decisions and their snapshots.
 //! - [`outbox`]: the disk-backed event outbox: numbering, durable log, bounds, drop
@@ -51,30 +58,38 @@
 //!   `/metrics` for Prometheus) and the client `watchpost status` uses.
 //! - [`demo`]: the in-process RTSP clip server (tests, bench, demo) and embedded broker.
 //! - [`geometry`]: boxes, IoU, points, polygons and polylines (side and crossing tests).
-//! - [`imaging`]: the [`imaging::Frame`] type, picture decode/encode, drawing. The only module
-//!   that knows OpenCV.
+//! - [`imaging`]: the frame types ([`imaging::YuvFrame`], a decoded video frame as the decoder
+//!   gave it; [`imaging::Frame`], a BGR picture), picture decode/encode, drawing. The only
+//!   module that knows OpenCV.
 //! - [`probe`]: the technician's camera check (`camera probe`, `camera draw`): DNS and TCP
 //!   pre-checks, the camera's ingest pipeline on one thread, a pure diagnosis of what failed.
 //! - [`cli`]: the `watchpost` command line; thin, calls into the modules above.
 //!
 //! ## Invariants
 //! - Nothing between a camera and the broker queues without bound: appsink keeps one frame, the
-//!   board one per camera, the results channel a few per camera, the outbox inbox 1024 events
+//!   board one per camera, each camera's lane at most one result per inference thread, the
+//!   results channel a few per camera, the outbox inbox 1024 events
 //!   and its log `[outbox] max_size_mb`, the MQTT request queue 256. Every place that drops
 //!   says so in a counter, by reason ([`health::DropReason`], `health.outbox.dropped`).
 //! - When the model is slower than the cameras, frames are skipped, never delayed.
+//! - Work costs what it needs: decoded frames stay in the decoder's format and memory; only
+//!   the frames analysed are converted, once, at the model's size; a full-size picture is made
+//!   only for a snapshot or a probe's picture. A camera where nothing moves is analysed at
+//!   `idle_fps` and costs little more than its decoding.
 //! - Inference never runs on an async worker thread; GStreamer callbacks never wait for the
 //!   model or the broker; the frame path never waits for the broker or the disk.
 //! - Only `publish` knows MQTT and the JSON shapes; payloads carry a versioned `schema` field
 //!   and are described by the JSON Schema files the tests validate against.
 //! - Secrets are [`config::Secret`] values whose `Debug`/`Display` print `***`; credentials are
 //!   never part of a pipeline string, a URL in a log, or an error message.
-//! - A camera is analysed by one thread at a time, so its frames are tracked in order; an
+//! - A camera's frames may be analysed by several threads at once, but its lane tracks and
+//!   publishes them strictly in the order they were taken; an
 //!   event exists (has a `seq`) only once the outbox has written it; it leaves the outbox only
 //!   on the broker's PUBACK (at least once, in `seq` order per camera); `metadata_only` sends
 //!   no pixels.
-//! - Pre-processing, decoding, NMS, geometry, tracking, zone and line watches, the slot
-//!   scheduler and template selection are pure functions over plain data, tested from tables.
+//! - Pre-processing (BGR and YUV), decoding, NMS, geometry, tracking, zone and line watches,
+//!   motion, the slot scheduler and its gate, and template selection are pure functions over
+//!   plain data, tested from tables.
 //! - A model is checked against its manifest when loaded; ONNX Runtime is loaded from an
 //!   explicit path ([`detect::Runtime::load`]); a missing or too old library is an error, never
 //!   a panic.
@@ -97,6 +112,7 @@ pub mod health;
 pub mod imaging;
 pub mod ingest;
 pub mod local;
+pub mod motion;
 pub mod outbox;
 pub mod probe;
 pub mod publish;

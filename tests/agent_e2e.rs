@@ -561,3 +561,112 @@ classes = ["person"]
     eprintln!("{} events, {} crossings", events.len(), crossings.len());
     central.validate_all();
 }
+
+#[test]
+fn a_still_scene_idles_with_its_tracks_kept_and_motion_wakes_it_within_a_frame_interval() {
+    let _serial = serial();
+    // A frozen picture with about twenty people standing in it: nothing moves.
+    let server = clip_server();
+    server.set_frozen(true);
+    let broker = Mosquitto::start();
+    let central = Subscriber::connect(broker.port(), "watchpost/#");
+    let setup = AgentSetup {
+        camera_extra: "idle_fps = 0.5\n".to_owned(),
+        ..AgentSetup::one_camera(server.url("cam0"))
+    };
+    let agent = Agent::start(&broker, &setup);
+    let is_idle =
+        |m: &Message| m.kind() == "health" && m.json()["cameras"][0]["activity"] == "idle";
+    let idle = expect(
+        central.wait_for(is_idle, Duration::from_secs(40)),
+        "the still camera idles",
+        &agent,
+    );
+    let track_ids = |d: &serde_json::Value| -> Vec<u64> {
+        d["objects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|o| o["track_id"].as_u64())
+            .collect()
+    };
+    let before: std::collections::BTreeSet<u64> = detections(&central, 0)
+        .iter()
+        .flat_map(&track_ids)
+        .collect();
+    assert!(before.len() >= 5, "people standing get tracks: {before:?}");
+
+    // Eight seconds of stillness: about one analysed frame every two seconds.
+    let from = central.len();
+    std::thread::sleep(Duration::from_secs(8));
+    let still = detections(&central, from);
+    assert!(
+        (2..=6).contains(&still.len()),
+        "{} frames analysed in 8 s at idle_fps 0.5 (5 fps would be 40)\n{}",
+        still.len(),
+        agent.log()
+    );
+    let during: std::collections::BTreeSet<u64> = still.iter().flat_map(&track_ids).collect();
+    assert!(
+        !during.is_empty() && during.is_subset(&before),
+        "the same tracks, kept while idle: {during:?} of {before:?}"
+    );
+    let ended: Vec<serde_json::Value> = central
+        .messages()
+        .into_iter()
+        .filter(|m| m.index >= idle.index && m.kind() == "events")
+        .map(|m| m.json())
+        .filter(|e| e["type"] == "track_end")
+        .collect();
+    assert!(ended.is_empty(), "no track ends while idle: {ended:?}");
+    let health = expect(
+        central.wait_for_from(
+            central.len(),
+            |m| m.kind() == "health",
+            Duration::from_secs(5),
+        ),
+        "health",
+        &agent,
+    )
+    .json();
+    assert!(
+        health["cameras"][0]["drops_total"]["idle"].as_u64() > Some(100),
+        "frames skipped as idle are counted: {health}"
+    );
+
+    // The scene moves (the clip plays on): the frame that shows it is analysed within one
+    // detect_fps interval (200 ms), and the camera is back at 5 fps.
+    let moved_at = SystemTime::now();
+    let from = central.len();
+    server.set_frozen(false);
+    let first = expect(
+        central.wait_for_from(
+            from,
+            |m| m.kind() == "detections" && parse_time(&m.json()["captured_at"]) >= moved_at,
+            Duration::from_secs(5),
+        ),
+        "a detection after the scene moved",
+        &agent,
+    )
+    .json();
+    assert_eq!(
+        first["clock"], "camera",
+        "capture times from the camera's clock"
+    );
+    let reaction = parse_time(&first["captured_at"])
+        .duration_since(moved_at)
+        .unwrap_or_default();
+    eprintln!("first frame analysed {reaction:?} after the scene moved");
+    // One interval, plus the four frames (133 ms) the server had queued before the change.
+    assert!(
+        reaction <= Duration::from_millis(200 + 133 + 50),
+        "the first frame after motion was analysed {reaction:?} after it"
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    let active = detections(&central, from).len();
+    assert!(
+        active >= 12,
+        "back at detect_fps: {active} frames analysed in about 3 s"
+    );
+    central.validate_all();
+}

@@ -332,9 +332,10 @@ fn status_detections_and_health_follow_the_contract() {
     let gate_health = &latest["cameras"][0];
     assert_eq!(gate_health["name"], "gate");
     assert_eq!(gate_health["state"], "streaming");
+    assert_eq!(gate_health["activity"], "active");
     assert_eq!(
         gate_health["drops_total"],
-        json!({"rate_limit": 2, "busy": 1, "too_old": 0, "publish_queue_full": 0, "broker_down": 0})
+        json!({"rate_limit": 2, "busy": 1, "too_old": 0, "publish_queue_full": 0, "broker_down": 0, "idle": 0})
     );
     assert!(gate_health["last_frame_age_s"].as_f64().unwrap() >= 0.0);
     assert_eq!(latest["cameras"][1]["last_frame_age_s"], Value::Null);

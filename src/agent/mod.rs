@@ -37,7 +37,7 @@ use crate::detect::{
     ClassFilter, Detector, DetectorOptions, ModelSpec, Runtime, find_bundled_manifest,
 };
 use crate::events::CameraEvents;
-use crate::framepath::{self, AnalysedFrame, FrameBoard};
+use crate::framepath::{self, AnalysedFrame, FrameBoard, Lane, Pacing};
 use crate::health::{CameraState, CameraStats};
 use crate::ingest;
 use crate::local::{AgentFacts, LocalServer, Sources};
@@ -88,19 +88,24 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         .iter()
         .map(|c| Arc::new(CameraStats::new(c.name.clone())))
         .collect();
+    // Up to one frame of a camera per inference thread at once: a lone camera uses every
+    // thread, and its lane puts the results back in order.
     let board = Arc::new(FrameBoard::new(
-        config
-            .cameras
-            .iter()
-            .map(|c| framepath::pacing_interval(c.detect_fps))
-            .collect(),
+        config.cameras.iter().map(Pacing::of).collect(),
         stats.clone(),
         config.detection.max_frame_age,
+        detectors.len(),
     ));
-    let camera_events: Vec<Mutex<CameraEvents>> = config
+    let lanes: Vec<Mutex<Lane>> = config
         .cameras
         .iter()
-        .map(|camera| Mutex::new(CameraEvents::new(camera, &config.tracking, &config.events)))
+        .map(|camera| {
+            Mutex::new(Lane::new(CameraEvents::new(
+                camera,
+                &config.tracking,
+                &config.events,
+            )))
+        })
         .collect();
     let publisher_config = publish::PublisherConfig::from_config(&config, &model_name);
     let topics = publisher_config.topics();
@@ -165,7 +170,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         detectors,
         Arc::clone(&board),
         stats.clone(),
-        Arc::new(camera_events),
+        Arc::new(lanes),
         event_sink,
         results_tx,
     )

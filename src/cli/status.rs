@@ -15,6 +15,7 @@ use anyhow::anyhow;
 use clap::{Args, ValueEnum};
 
 use crate::config::{self, ConfigError, LocalConfig};
+use crate::health::DropReason;
 use crate::local::client::{self, FetchError};
 use crate::local::{CameraReport, STATUS_SCHEMA, StatusReport};
 
@@ -170,12 +171,13 @@ pub(crate) fn render_text(report: &StatusReport) -> String {
         "DECODER",
         "FPS IN",
         "ANALYSED",
+        "IDLE SKIPS",
         "LATENCY p50/p99",
         "DROPPED",
         "MAIN REASONS",
         "RECONNECTS",
     ];
-    let rows: Vec<[String; 9]> = report.cameras.iter().map(camera_row).collect();
+    let rows: Vec<[String; 10]> = report.cameras.iter().map(camera_row).collect();
     let mut widths = header.map(str::len);
     for row in &rows {
         for (width, cell) in widths.iter_mut().zip(row) {
@@ -183,7 +185,9 @@ pub(crate) fn render_text(report: &StatusReport) -> String {
         }
     }
     // Left-aligned: name, state, decoder, reasons; the numbers right-aligned.
-    let right = [false, false, false, true, true, true, true, false, true];
+    let right = [
+        false, false, false, true, true, true, true, true, false, true,
+    ];
     let mut out = String::new();
     let mut line = |cells: &[String]| {
         let mut text = String::new();
@@ -273,7 +277,7 @@ pub(crate) fn render_text(report: &StatusReport) -> String {
     out
 }
 
-fn camera_row(camera: &CameraReport) -> [String; 9] {
+fn camera_row(camera: &CameraReport) -> [String; 10] {
     let ms = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |v| format!("{v:.0}"));
     let latency = match (camera.latency_ms.p50, camera.latency_ms.p99) {
         (None, None) => "-".to_owned(),
@@ -286,12 +290,23 @@ fn camera_row(camera: &CameraReport) -> [String; 9] {
         .map(|(reason, n)| format!("{reason} {n}"))
         .collect::<Vec<_>>()
         .join(", ");
+    // An idle camera (nothing moves; analysed at idle_fps) says so after its state.
+    let state = match camera.activity.as_deref() {
+        Some("idle") => format!("{}, idle", camera.state),
+        _ => camera.state.clone(),
+    };
     [
         camera.name.clone(),
-        camera.state.clone(),
+        state,
         camera.decoder.clone().unwrap_or_else(|| "-".to_owned()),
         format!("{:.1}", camera.fps_in),
         format!("{:.1}", camera.fps_analysed),
+        camera
+            .drops
+            .get(DropReason::Idle.as_str())
+            .copied()
+            .unwrap_or(0)
+            .to_string(),
         latency,
         camera.dropped.to_string(),
         if reasons.is_empty() {
@@ -363,6 +378,7 @@ mod tests {
             last_frame_age_s: None,
             last_error: None,
             decoder: None,
+            activity: None,
         }
     }
 
@@ -375,9 +391,11 @@ mod tests {
             p50: Some(57.0),
             p99: Some(80.0),
         };
+        gate.activity = Some("idle".into());
         gate.drops = [
             ("busy", 12),
             ("rate_limit", 900),
+            ("idle", 340),
             ("too_old", 3),
             ("broker_down", 1),
         ]
@@ -429,9 +447,9 @@ mod tests {
     #[test]
     fn the_table_as_a_technician_sees_it() {
         let expected = "\
-CAMERA               STATE      DECODER                 FPS IN  ANALYSED  LATENCY p50/p99  DROPPED  MAIN REASONS        RECONNECTS
-gate-east            streaming  software (v4l2 failed)    25.0       5.0         57/80 ms       16  busy 12, too_old 3           0
-gate-west-long-name  retrying   v4l2                       0.0       0.0                -        0  -                            3
+CAMERA               STATE            DECODER                 FPS IN  ANALYSED  IDLE SKIPS  LATENCY p50/p99  DROPPED  MAIN REASONS        RECONNECTS
+gate-east            streaming, idle  software (v4l2 failed)    25.0       5.0         340         57/80 ms       16  busy 12, too_old 3           0
+gate-west-long-name  retrying         v4l2                       0.0       0.0           0                -        0  -                            3
   gate-west-long-name: last error: camera `gate-west-long-name`: src: connection refused
 
 broker   connected to 10.0.0.5:8883, 1 reconnect; last error: connection reset by the broker

@@ -40,6 +40,8 @@ pub const DEFAULT_TOPIC_PREFIX: &str = "watchpost";
 pub const MQTT_PASSWORD_ENV: &str = "WATCHPOST_MQTT_PASSWORD";
 /// At most this many broker URLs in `mqtt.url`.
 const MAX_BROKER_URLS: usize = 16;
+/// `idle_fps` when not set (lowered to `detect_fps` if that is lower).
+pub const DEFAULT_IDLE_FPS: f64 = 0.5;
 
 const SECTIONS: [&str; 9] = [
     "device",
@@ -227,6 +229,8 @@ struct RawCamera {
     password: Option<RawSecret>,
     password_file: Option<PathBuf>,
     detect_fps: Option<Float>,
+    idle_fps: Option<Float>,
+    motion_gate: Option<bool>,
     transport: Option<String>,
     latency_ms: Option<Int>,
     stall_timeout_s: Option<Int>,
@@ -1006,6 +1010,21 @@ impl<'a> Checker<'a> {
                 None
             }
         };
+        let idle_fps = match (raw.idle_fps, detect_fps) {
+            (None, Some(fps)) => Some(DEFAULT_IDLE_FPS.min(fps)),
+            (None, None) => None,
+            (Some(Float(idle)), Some(fps)) if (0.0..=fps).contains(&idle) => Some(idle),
+            (Some(Float(idle)), detect_fps) => {
+                let most = detect_fps.unwrap_or(60.0);
+                if !(0.0..=most).contains(&idle) {
+                    self.problem(
+                        key("idle_fps"),
+                        format!("must be between 0 (never) and detect_fps ({most}), got {idle}"),
+                    );
+                }
+                None
+            }
+        };
         let transport = match raw.transport.as_deref() {
             None | Some("tcp") => Some(RtspTransport::Tcp),
             Some("udp") => Some(RtspTransport::Udp),
@@ -1051,6 +1070,8 @@ impl<'a> Checker<'a> {
             username,
             password,
             detect_fps: detect_fps? as f32,
+            idle_fps: idle_fps? as f32,
+            motion_gate: raw.motion_gate.unwrap_or(true),
             transport: transport?,
             latency: latency?,
             stall_timeout: stall_timeout?,
@@ -1908,6 +1929,8 @@ detect_fps = 5
         assert_eq!(camera.username, None);
         assert_eq!(camera.password, None);
         assert_eq!(camera.detect_fps, 5.0);
+        assert_eq!(camera.idle_fps, 0.5);
+        assert!(camera.motion_gate);
         assert_eq!(camera.transport, RtspTransport::Tcp);
         assert_eq!(camera.latency, Duration::from_millis(200));
         assert_eq!(camera.stall_timeout, Duration::from_secs(5));
@@ -1921,6 +1944,10 @@ detect_fps = 5
         let without_fps = MINIMAL.replace("detect_fps = 5\n", "");
         let config = parse(&without_fps, file()).expect("valid");
         assert_eq!(config.cameras[0].detect_fps, 5.0, "default detect_fps");
+        // A camera slower than the default idle rate idles at its own rate.
+        let slow = MINIMAL.replace("detect_fps = 5\n", "detect_fps = 0.2\n");
+        let config = parse(&slow, file()).expect("valid");
+        assert_eq!(config.cameras[0].idle_fps, 0.2);
     }
 
     /// The zone and line of the tracking issue, appended to MINIMAL (lines 10 to 18).
@@ -2646,6 +2673,20 @@ url = "rtsp://cam-b:8554/x"
                 "transport = \"TCP\"",
                 Some("`TCP` is not a transport: use `tcp` or `udp`"),
             ),
+            // MINIMAL's camera has detect_fps = 5.
+            ("cameras", "idle_fps = 0", None),
+            ("cameras", "idle_fps = 5", None),
+            (
+                "cameras",
+                "idle_fps = 5.5",
+                Some("must be between 0 (never) and detect_fps (5), got 5.5"),
+            ),
+            (
+                "cameras",
+                "idle_fps = -0.5",
+                Some("must be between 0 (never) and detect_fps (5), got -0.5"),
+            ),
+            ("cameras", "motion_gate = false", None),
             ("cameras", "decoder = \"auto\"", None),
             ("cameras", "decoder = \"v4l2_h264-2\"", None),
             (

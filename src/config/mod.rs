@@ -24,7 +24,8 @@ mod url;
 
 pub use error::{ConfigError, Problem};
 pub use load::{
-    DEFAULT_STATE_DIR, DEFAULT_TOPIC_PREFIX, MQTT_PASSWORD_ENV, load, load_local, parse,
+    DEFAULT_IDLE_FPS, DEFAULT_STATE_DIR, DEFAULT_TOPIC_PREFIX, MQTT_PASSWORD_ENV, load, load_local,
+    parse,
 };
 pub use render::render;
 pub use secret::Secret;
@@ -268,6 +269,12 @@ pub struct CameraConfig {
     pub password: Option<Secret>,
     /// Frames analysed per second at most: 0 < detect_fps <= 60 (default 5).
     pub detect_fps: f32,
+    /// Frames analysed per second while the camera is idle (no motion in the picture and no
+    /// track moving for a few seconds): 0 (never) to `detect_fps`, default 0.5.
+    pub idle_fps: f32,
+    /// Whether the camera slows to `idle_fps` when nothing moves (default true); false keeps it
+    /// at `detect_fps` always.
+    pub motion_gate: bool,
     /// Default TCP: it passes NAT and firewalls and loses no packets.
     pub transport: RtspTransport,
     /// rtspsrc jitter-buffer latency (default 200 ms).

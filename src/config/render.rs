@@ -152,6 +152,8 @@ fn camera_table(out: &mut Out, camera: &CameraConfig) {
         None => out.unset("password", "none"),
     }
     out.value("detect_fps", float32(camera.detect_fps));
+    out.value("idle_fps", float32(camera.idle_fps));
+    out.value("motion_gate", camera.motion_gate.to_string());
     let transport = match camera.transport {
         super::RtspTransport::Tcp => "tcp",
         super::RtspTransport::Udp => "udp",

@@ -125,6 +125,8 @@ pub fn demo_config(
                 username: None,
                 password: None,
                 detect_fps: options.detect_fps,
+                idle_fps: (crate::config::DEFAULT_IDLE_FPS as f32).min(options.detect_fps),
+                motion_gate: true,
                 transport: RtspTransport::Tcp,
                 latency: Duration::from_millis(200),
                 stall_timeout: Duration::from_secs(5),

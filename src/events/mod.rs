@@ -23,7 +23,7 @@ use crate::config::{
 };
 use crate::detect::{CoarseClass, Object};
 use crate::geometry::Point;
-use crate::imaging::{self, Frame, Overlay};
+use crate::imaging::{self, Frame, ImageError, Overlay, YuvFrame};
 use crate::track::lines::LineWatch;
 use crate::track::tracker::{Track, Tracker};
 use crate::track::zones::{ZoneEventKind, ZoneWatch};
@@ -59,6 +59,8 @@ pub struct FrameEvents {
     /// Per object of the frame (same order): its confirmed track's id.
     pub track_ids: Vec<Option<u64>>,
     pub events: Vec<Event>,
+    /// A track moved or was confirmed: the camera is not still (see [`crate::framepath::gate`]).
+    pub tracks_moved: bool,
 }
 
 /// An event before its picture.
@@ -137,14 +139,23 @@ impl CameraEvents {
     }
 
     /// Tracks the objects of one analysed frame and returns their track ids and the events the
-    /// frame decided, with snapshots rendered from `frame` where configured.
+    /// frame decided, with snapshots rendered from `frame` where configured. The frame is
+    /// converted to a full-size picture once, and only if one of its events has a snapshot.
+    ///
+    /// `idle_gap`: the camera idled since its previous analysed frame (nothing moved): its
+    /// tracks are held over that time ([`Tracker::hold`]), so a parked car or a person standing
+    /// still keeps its track while the camera is analysed only now and then.
     pub fn analyse(
         &mut self,
-        frame: &Frame,
+        frame: &YuvFrame,
         objects: &[Object],
         t_s: f64,
         at: SystemTime,
+        idle_gap: bool,
     ) -> FrameEvents {
+        if idle_gap {
+            self.tracker.hold(t_s);
+        }
         let update = self.tracker.update(objects, t_s);
         let mut pending = Vec::new();
 
@@ -211,20 +222,22 @@ impl CameraEvents {
             }
         }
 
+        let mut picture = Picture { frame, bgr: None };
         let events = pending
             .into_iter()
-            .map(|p| self.with_picture(p, frame, objects, at))
+            .map(|p| self.with_picture(p, &mut picture, objects, at))
             .collect();
         FrameEvents {
             track_ids: update.track_ids,
             events,
+            tracks_moved: update.moved,
         }
     }
 
     fn with_picture(
         &mut self,
         p: Pending,
-        frame: &Frame,
+        picture: &mut Picture<'_>,
         objects: &[Object],
         at: SystemTime,
     ) -> Event {
@@ -262,13 +275,15 @@ impl CameraEvents {
                 class: p.class,
                 label: format!("{} #{}", p.label, p.track_id),
             });
-            match imaging::snapshot_jpeg(
-                frame,
-                &redact,
-                &overlays,
-                self.snapshot_max_width,
-                self.snapshot_quality,
-            ) {
+            match picture.bgr().and_then(|frame| {
+                imaging::snapshot_jpeg(
+                    frame,
+                    &redact,
+                    &overlays,
+                    self.snapshot_max_width,
+                    self.snapshot_quality,
+                )
+            }) {
                 Ok(jpeg) => Some(Snapshot { jpeg }),
                 Err(e) => {
                     tracing::warn!(camera = %self.camera_name, error = %e, "snapshot not rendered");
@@ -292,6 +307,21 @@ impl CameraEvents {
             dwell_s: p.dwell_s,
             snapshot,
         }
+    }
+}
+
+/// An analysed frame, and its full-size BGR picture once an event has needed it.
+struct Picture<'a> {
+    frame: &'a YuvFrame,
+    bgr: Option<Frame>,
+}
+
+impl Picture<'_> {
+    fn bgr(&mut self) -> Result<&Frame, ImageError> {
+        if self.bgr.is_none() {
+            self.bgr = Some(self.frame.to_bgr()?);
+        }
+        Ok(self.bgr.as_ref().expect("set above"))
     }
 }
 
@@ -328,6 +358,8 @@ mod tests {
             username: None,
             password: None,
             detect_fps: 5.0,
+            idle_fps: 0.5,
+            motion_gate: true,
             transport: RtspTransport::Tcp,
             latency: Duration::from_millis(200),
             stall_timeout: Duration::from_secs(5),
@@ -348,7 +380,7 @@ mod tests {
 
     /// A person walking from the left of the picture to the right, 5 frames a second.
     fn walk(events: &EventsConfig) -> Vec<Event> {
-        let frame = Frame::from_bgr(64, 36, 64 * 3, vec![90; 64 * 36 * 3]).unwrap();
+        let frame = YuvFrame::solid(64, 36, [90, 128, 128]);
         let mut camera = CameraEvents::new(&camera_with_line(), &TrackingConfig::default(), events);
         let mut all = Vec::new();
         for step in 0..20 {
@@ -359,7 +391,13 @@ mod tests {
                 score: 0.8,
                 bbox: [x, 0.4, 0.06, 0.3],
             };
-            let out = camera.analyse(&frame, &[person], f64::from(step) * 0.2, SystemTime::now());
+            let out = camera.analyse(
+                &frame,
+                &[person],
+                f64::from(step) * 0.2,
+                SystemTime::now(),
+                false,
+            );
             all.extend(out.events);
         }
         all

@@ -3,25 +3,48 @@
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use crate::health::{CameraStats, DropReason};
+use super::gate::{Gate, Pacing};
+use crate::health::{Activity, CameraStats, DropReason};
 use crate::ingest::{CapturedFrame, FrameSink};
+use crate::motion::MotionDetector;
 
-/// The time between two analysed frames of a camera at `detect_fps`.
-pub fn pacing_interval(detect_fps: f32) -> Duration {
-    Duration::from_secs_f64(1.0 / f64::from(detect_fps.clamp(0.001, 1000.0)))
-}
+/// How often a camera's picture is looked at for motion (at most; every frame of a slower
+/// camera).
+pub const MOTION_CHECK_INTERVAL: Duration = Duration::from_millis(100);
 
 /// One camera's mailbox.
 #[derive(Debug)]
 struct Slot {
     /// The newest frame not yet taken.
     frame: Option<CapturedFrame>,
-    /// The camera may be analysed again from this instant (`detect_fps` pacing).
+    /// While active, the camera may be analysed again from this instant (`detect_fps` cadence).
     next_due: Instant,
-    interval: Duration,
-    /// A thread is analysing one of this camera's frames: no other thread takes the next one
-    /// until it is [`FrameBoard::done`], so tracking sees each camera's frames in order.
-    in_flight: bool,
+    /// When the camera's last frame was taken.
+    last_taken: Option<Instant>,
+    gate: Gate,
+    /// The camera was idle at some point since its last frame was taken.
+    idled: bool,
+    /// Frames of this camera being analysed; at most the board's `max_in_flight`.
+    in_flight: usize,
+    /// The ticket of the next frame taken: per camera, +1 per frame, the order in which
+    /// results are tracked and published.
+    next_ticket: u64,
+}
+
+impl Slot {
+    fn due(&self, now: Instant) -> Option<Instant> {
+        self.gate.due(now, self.next_due, self.last_taken)
+    }
+
+    /// Why a frame of this camera that was not analysed was not: not due (by the camera's own
+    /// pace) or due but no thread could take it.
+    fn skip_reason(&self, now: Instant) -> DropReason {
+        match (self.due(now), self.gate.activity(now)) {
+            (Some(due), _) if now >= due => DropReason::Busy,
+            (_, Activity::Idle) => DropReason::Idle,
+            (_, Activity::Active) => DropReason::RateLimit,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -32,14 +55,33 @@ struct BoardState {
     closed: bool,
 }
 
+/// A frame taken for analysis.
+#[derive(Debug)]
+pub struct Taken {
+    pub frame: CapturedFrame,
+    /// Per camera, +1 per frame taken: results are tracked and published in this order.
+    pub ticket: u64,
+    /// The camera idled at some point since its previous frame was taken: its tracks were not
+    /// looked at meanwhile, and nothing moved.
+    pub idle_gap: bool,
+}
+
 /// What a scan of the slots found.
 #[derive(Debug)]
 enum Scan {
-    Frame(CapturedFrame),
+    Frame(Taken),
     /// Nothing due now; the earliest frame becomes due then.
     WaitUntil(Instant),
-    /// No frame in any slot.
+    /// No frame that can become due without an offer.
     Empty,
+}
+
+/// One camera's motion detector and when it last looked; only that camera's streaming thread
+/// uses it.
+#[derive(Debug, Default)]
+struct MotionCheck {
+    detector: MotionDetector,
+    last: Option<Instant>,
 }
 
 /// The slots of every camera, shared by the cameras (writers, through [`FrameSink`]) and the
@@ -47,31 +89,44 @@ enum Scan {
 #[derive(Debug)]
 pub struct FrameBoard {
     state: Mutex<BoardState>,
-    /// Signalled when a frame is offered or the board is closed.
+    /// Signalled when a frame is offered, a camera's frame is done, or the board is closed.
     changed: Condvar,
     stats: Vec<Arc<CameraStats>>,
+    /// Per camera with a motion gate, its motion check; `None` for the others (no cost).
+    motion: Vec<Option<Mutex<MotionCheck>>>,
     max_frame_age: Duration,
+    /// Frames of one camera analysed at once: the number of inference threads, so that a lone
+    /// camera keeps every thread busy. Their results are put back in order by ticket.
+    max_in_flight: usize,
 }
 
 impl FrameBoard {
-    /// A board for cameras with the given `detect_fps` pacing intervals (see
-    /// [`pacing_interval`]); `stats[i]` belongs to camera `i`.
+    /// A board for cameras paced as `pacing` says (see [`Pacing::of`]); `stats[i]` belongs to
+    /// camera `i`; up to `max_in_flight` frames of one camera are analysed at once.
     pub fn new(
-        intervals: Vec<Duration>,
+        pacing: Vec<Pacing>,
         stats: Vec<Arc<CameraStats>>,
         max_frame_age: Duration,
+        max_in_flight: usize,
     ) -> FrameBoard {
-        assert_eq!(intervals.len(), stats.len(), "one stats entry per camera");
+        assert_eq!(pacing.len(), stats.len(), "one stats entry per camera");
         let now = Instant::now();
         FrameBoard {
+            motion: pacing
+                .iter()
+                .map(|p| p.motion_gate.then(Mutex::default))
+                .collect(),
             state: Mutex::new(BoardState {
-                slots: intervals
+                slots: pacing
                     .into_iter()
-                    .map(|interval| Slot {
+                    .map(|pacing| Slot {
                         frame: None,
                         next_due: now,
-                        interval,
-                        in_flight: false,
+                        last_taken: None,
+                        gate: Gate::new(pacing, now),
+                        idled: false,
+                        in_flight: 0,
+                        next_ticket: 0,
                     })
                     .collect(),
                 cursor: 0,
@@ -80,6 +135,7 @@ impl FrameBoard {
             changed: Condvar::new(),
             stats,
             max_frame_age,
+            max_in_flight: max_in_flight.max(1),
         }
     }
 
@@ -89,27 +145,63 @@ impl FrameBoard {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Puts `frame` in its camera's slot, replacing (and counting) any frame not yet taken.
-    /// Never blocks beyond the short slot lock. Frames of unknown cameras are ignored.
+    /// Whether the picture of `frame`'s camera moved, looking at most every
+    /// [`MOTION_CHECK_INTERVAL`] and only for cameras with a motion gate. Runs outside the
+    /// board's lock.
+    fn picture_moved(&self, frame: &CapturedFrame, now: Instant) -> bool {
+        let Some(Some(check)) = self.motion.get(frame.camera) else {
+            return false;
+        };
+        let mut check = check.lock().unwrap_or_else(|e| e.into_inner());
+        let elapsed = match check.last {
+            Some(last) if now.saturating_duration_since(last) < MOTION_CHECK_INTERVAL => {
+                return false;
+            }
+            Some(last) => now.saturating_duration_since(last),
+            None => Duration::ZERO,
+        };
+        check.last = Some(now);
+        let image = frame.frame.view();
+        check
+            .detector
+            .observe(&image.y, image.width, image.height, elapsed.as_secs_f32())
+            .motion
+    }
+
+    /// Puts `frame` in its camera's slot, replacing (and counting) any frame not yet taken, and
+    /// looks at it for motion now and then. Never blocks beyond the short slot lock. Frames of
+    /// unknown cameras are ignored.
     pub fn offer_at(&self, frame: CapturedFrame, now: Instant) {
+        let camera = frame.camera;
+        let moved = self.picture_moved(&frame, now);
         let mut state = self.lock();
         if state.closed {
             return;
         }
-        let camera = frame.camera;
         let Some(slot) = state.slots.get_mut(camera) else {
             return;
         };
+        if moved {
+            slot.gate.motion(now);
+        }
+        let activity = slot.gate.activity(now);
+        slot.idled |= activity == Activity::Idle;
+        self.stats[camera].set_activity(activity);
+        let reason = slot.skip_reason(now);
         if slot.frame.replace(frame).is_some() {
-            let reason = if now < slot.next_due {
-                DropReason::RateLimit
-            } else {
-                DropReason::Busy
-            };
             self.stats[camera].count_drop(reason);
         }
         drop(state);
         self.changed.notify_one();
+    }
+
+    /// A track of `camera` moved at `at` (or a new one was confirmed): the camera is active.
+    pub fn note_track_motion(&self, camera: usize, at: Instant) {
+        let mut state = self.lock();
+        if let Some(slot) = state.slots.get_mut(camera) {
+            slot.gate.track_motion(at);
+            self.stats[camera].set_activity(slot.gate.activity(at));
+        }
     }
 
     /// Finds the next frame to analyse at `now`, dropping frames that are too old on the way.
@@ -120,31 +212,49 @@ impl FrameBoard {
             let i = (state.cursor + k) % n;
             let slot = &mut state.slots[i];
             let Some(frame) = &slot.frame else { continue };
-            if slot.in_flight {
-                // Taken when the camera's current frame is done (its thread signals).
-                if now.saturating_duration_since(frame.arrived) > self.max_frame_age {
-                    slot.frame = None;
-                    self.stats[i].count_drop(DropReason::TooOld);
-                }
-                continue;
-            }
             if now.saturating_duration_since(frame.arrived) > self.max_frame_age {
+                // Not taken in time: by the camera's own pace (the intended skip) or because
+                // every thread was busy (too old).
+                let reason = match slot.skip_reason(now) {
+                    DropReason::Busy => DropReason::TooOld,
+                    intended => intended,
+                };
                 slot.frame = None;
-                self.stats[i].count_drop(DropReason::TooOld);
+                self.stats[i].count_drop(reason);
                 continue;
             }
-            if now < slot.next_due {
-                // Not due yet; it may also become too old before then, which the next scan sees.
-                earliest = Some(earliest.map_or(slot.next_due, |e| e.min(slot.next_due)));
+            if slot.in_flight >= self.max_in_flight {
+                // Taken when one of the camera's frames is done (its thread signals).
                 continue;
+            }
+            match slot.due(now) {
+                // Idle with idle_fps = 0: only motion (an offer) makes it due.
+                None => continue,
+                Some(due) if now < due => {
+                    // Not due yet; it may also become too old before then, which the next scan
+                    // sees.
+                    earliest = Some(earliest.map_or(due, |e| e.min(due)));
+                    continue;
+                }
+                Some(_) => {}
             }
             let frame = slot.frame.take().expect("checked above");
-            slot.in_flight = true;
+            slot.in_flight += 1;
+            let ticket = slot.next_ticket;
+            slot.next_ticket += 1;
+            let idle_gap = slot.idled || slot.gate.activity(now) == Activity::Idle;
+            slot.idled = false;
+            slot.last_taken = Some(now);
             // Keep the camera's cadence when on time; after a late take, wait at least half an
             // interval so a backlog never turns into a burst.
-            slot.next_due = (slot.next_due + slot.interval).max(now + slot.interval / 2);
+            let interval = slot.gate.pacing().interval;
+            slot.next_due = (slot.next_due + interval).max(now + interval / 2);
             state.cursor = (i + 1) % n;
-            return Scan::Frame(frame);
+            return Scan::Frame(Taken {
+                frame,
+                ticket,
+                idle_gap,
+            });
         }
         match earliest {
             Some(at) => Scan::WaitUntil(at),
@@ -153,7 +263,7 @@ impl FrameBoard {
     }
 
     /// The next frame to analyse, waiting until one is due. `None` once the board is closed.
-    pub fn take(&self) -> Option<CapturedFrame> {
+    pub fn take(&self) -> Option<Taken> {
         let mut state = self.lock();
         loop {
             if state.closed {
@@ -161,7 +271,7 @@ impl FrameBoard {
             }
             let now = Instant::now();
             let wait = match self.scan(&mut state, now) {
-                Scan::Frame(frame) => return Some(frame),
+                Scan::Frame(taken) => return Some(taken),
                 Scan::WaitUntil(at) => at.saturating_duration_since(now),
                 // Wake up now and then anyway, so frames sitting in slots are aged out even
                 // when no camera offers anything.
@@ -176,23 +286,23 @@ impl FrameBoard {
     }
 
     /// Like [`FrameBoard::take`] without waiting, at a given instant (for tests).
-    pub fn try_take_at(&self, now: Instant) -> Option<CapturedFrame> {
+    pub fn try_take_at(&self, now: Instant) -> Option<Taken> {
         let mut state = self.lock();
         if state.closed {
             return None;
         }
         match self.scan(&mut state, now) {
-            Scan::Frame(frame) => Some(frame),
+            Scan::Frame(taken) => Some(taken),
             _ => None,
         }
     }
 
-    /// Marks the frame of `camera` that a thread took as finished, so the camera's next frame
+    /// Marks a frame of `camera` that a thread took as finished, so that another of its frames
     /// can be taken. Every frame returned by `take` must be `done` once.
     pub fn done(&self, camera: usize) {
         let mut state = self.lock();
         if let Some(slot) = state.slots.get_mut(camera) {
-            slot.in_flight = false;
+            slot.in_flight = slot.in_flight.saturating_sub(1);
         }
         drop(state);
         self.changed.notify_all();
@@ -223,36 +333,46 @@ mod tests {
 
     use super::*;
     use crate::config::TopicName;
-    use crate::imaging::Frame;
+    use crate::framepath::gate::{IDLE_AFTER, pacing_interval};
+    use crate::imaging::YuvFrame;
     use crate::ingest::CaptureClock;
 
-    fn board(intervals_ms: &[u64], max_age_ms: u64) -> FrameBoard {
-        let stats = (0..intervals_ms.len())
+    fn stats(n: usize) -> Vec<Arc<CameraStats>> {
+        (0..n)
             .map(|i| {
                 Arc::new(CameraStats::new(
                     TopicName::parse(&format!("cam{i}")).unwrap(),
                 ))
             })
-            .collect();
+            .collect()
+    }
+
+    /// Cameras at fixed intervals (no motion gate), one frame of each in flight at a time.
+    fn board(intervals_ms: &[u64], max_age_ms: u64) -> FrameBoard {
         FrameBoard::new(
             intervals_ms
                 .iter()
-                .map(|&ms| Duration::from_millis(ms))
+                .map(|&ms| Pacing::constant(Duration::from_millis(ms)))
                 .collect(),
-            stats,
+            stats(intervals_ms.len()),
             Duration::from_millis(max_age_ms),
+            1,
         )
     }
 
-    fn frame(camera: usize, seq: u64, arrived: Instant) -> CapturedFrame {
+    fn frame_of(camera: usize, seq: u64, arrived: Instant, luma: u8) -> CapturedFrame {
         CapturedFrame {
             camera,
             seq,
-            frame: Frame::from_bgr(1, 1, 3, vec![0, 0, 0]).unwrap(),
+            frame: YuvFrame::solid(64, 36, [luma, 128, 128]),
             arrived,
             captured_at: SystemTime::now(),
             clock: CaptureClock::Agent,
         }
+    }
+
+    fn frame(camera: usize, seq: u64, arrived: Instant) -> CapturedFrame {
+        frame_of(camera, seq, arrived, 16)
     }
 
     fn drops(board: &FrameBoard, camera: usize, reason: DropReason) -> u64 {
@@ -268,7 +388,7 @@ mod tests {
         b.offer_at(frame(0, 1, t0), t0);
         b.offer_at(frame(0, 2, t0), t0); // due (t0 >= next_due): waiting for a thread
         assert_eq!(
-            b.try_take_at(t0).map(|f| f.seq),
+            b.try_take_at(t0).map(|t| t.frame.seq),
             Some(2),
             "the newest frame"
         );
@@ -278,12 +398,12 @@ mod tests {
         b.offer_at(frame(0, 3, t0 + 10 * MS), t0 + 10 * MS);
         b.offer_at(frame(0, 4, t0 + 40 * MS), t0 + 40 * MS);
         assert_eq!(
-            b.try_take_at(t0 + 50 * MS).map(|f| f.seq),
+            b.try_take_at(t0 + 50 * MS).map(|t| t.frame.seq),
             None,
             "not due yet"
         );
         assert_eq!(drops(&b, 0, DropReason::RateLimit), 1);
-        assert_eq!(b.try_take_at(t0 + 100 * MS).map(|f| f.seq), Some(4));
+        assert_eq!(b.try_take_at(t0 + 100 * MS).map(|t| t.frame.seq), Some(4));
     }
 
     #[test]
@@ -322,7 +442,7 @@ mod tests {
                 b.offer_at(frame(camera, round, t0), t0);
             }
             for _ in 0..3 {
-                let camera = b.try_take_at(t0).unwrap().camera;
+                let camera = b.try_take_at(t0).unwrap().frame.camera;
                 order.push(camera);
                 b.done(camera);
             }
@@ -331,10 +451,10 @@ mod tests {
         // A camera that always has a frame does not starve the others.
         b.offer_at(frame(0, 9, t0), t0);
         b.offer_at(frame(2, 9, t0), t0);
-        assert_eq!(b.try_take_at(t0).unwrap().camera, 0);
+        assert_eq!(b.try_take_at(t0).unwrap().frame.camera, 0);
         b.offer_at(frame(0, 10, t0), t0);
         assert_eq!(
-            b.try_take_at(t0).unwrap().camera,
+            b.try_take_at(t0).unwrap().frame.camera,
             2,
             "camera 2 before camera 0 again"
         );
@@ -348,7 +468,7 @@ mod tests {
         b.offer_at(frame(1, 1, t0 + 400 * MS), t0 + 400 * MS);
         let taken = b.try_take_at(t0 + 600 * MS).unwrap();
         assert_eq!(
-            (taken.camera, taken.seq),
+            (taken.frame.camera, taken.frame.seq),
             (1, 1),
             "camera 0's frame was too old"
         );
@@ -361,7 +481,7 @@ mod tests {
         let b = Arc::new(board(&[0], 1000));
         let waiter = {
             let b = Arc::clone(&b);
-            std::thread::spawn(move || b.take().map(|f| f.seq))
+            std::thread::spawn(move || b.take().map(|t| t.frame.seq))
         };
         std::thread::sleep(Duration::from_millis(50));
         b.close();
@@ -375,7 +495,7 @@ mod tests {
         let b = Arc::new(board(&[0], 1000));
         let waiter = {
             let b = Arc::clone(&b);
-            std::thread::spawn(move || b.take().map(|f| f.seq))
+            std::thread::spawn(move || b.take().map(|t| t.frame.seq))
         };
         std::thread::sleep(Duration::from_millis(50));
         b.offer(frame(0, 7, Instant::now()));
@@ -383,31 +503,168 @@ mod tests {
     }
 
     #[test]
-    fn a_camera_is_analysed_by_one_thread_at_a_time() {
-        let b = board(&[0, 0], 1000);
+    fn frames_in_flight_per_camera_are_bounded_and_numbered_in_order() {
+        // Three threads, one camera: up to three of its frames at once, tickets 0, 1, 2, …
+        let b = FrameBoard::new(
+            vec![Pacing::constant(Duration::ZERO)],
+            stats(1),
+            Duration::from_secs(1),
+            3,
+        );
+        let single = board(&[0, 0], 1000);
         let t0 = Instant::now();
-        b.offer_at(frame(0, 1, t0), t0);
-        assert_eq!(b.try_take_at(t0).map(|f| f.seq), Some(1));
-        b.offer_at(frame(0, 2, t0), t0);
-        b.offer_at(frame(1, 1, t0), t0);
-        assert_eq!(
-            b.try_take_at(t0).map(|f| f.camera),
-            Some(1),
-            "camera 0 is in flight"
-        );
-        assert!(
-            b.try_take_at(t0).is_none(),
-            "camera 0's next frame waits for done"
-        );
+        let mut tickets = Vec::new();
+        for seq in 0..4 {
+            b.offer_at(frame(0, seq, t0), t0);
+            if let Some(taken) = b.try_take_at(t0) {
+                tickets.push((taken.frame.seq, taken.ticket));
+            }
+        }
+        assert_eq!(tickets, vec![(0, 0), (1, 1), (2, 2)], "the fourth waits");
         b.done(0);
-        assert_eq!(b.try_take_at(t0).map(|f| (f.camera, f.seq)), Some((0, 2)));
+        assert_eq!(
+            b.try_take_at(t0).map(|t| (t.frame.seq, t.ticket)),
+            Some((3, 3))
+        );
+        // With one frame at a time (one thread), the next waits for done.
+        single.offer_at(frame(0, 1, t0), t0);
+        assert!(single.try_take_at(t0).is_some());
+        single.offer_at(frame(0, 2, t0), t0);
+        single.offer_at(frame(1, 1, t0), t0);
+        assert_eq!(single.try_take_at(t0).map(|t| t.frame.camera), Some(1));
+        assert!(single.try_take_at(t0).is_none());
+        single.done(0);
+        assert_eq!(
+            single
+                .try_take_at(t0)
+                .map(|t| (t.frame.camera, t.frame.seq)),
+            Some((0, 2))
+        );
+    }
+
+    /// One gated camera at 5 fps, idling at `idle_fps`.
+    fn gated(idle_fps: f32) -> FrameBoard {
+        let pacing = Pacing {
+            interval: pacing_interval(5.0),
+            motion_gate: true,
+            idle_interval: (idle_fps > 0.0).then(|| pacing_interval(idle_fps)),
+        };
+        FrameBoard::new(vec![pacing], stats(1), Duration::from_secs(1), 1)
+    }
+
+    /// Offers a still 25 fps camera from `from` for `seconds` and takes what is due; returns
+    /// the instants taken, and whether each was taken after an idle gap.
+    fn still_camera(
+        b: &FrameBoard,
+        from: Instant,
+        seconds: u64,
+        luma: u8,
+    ) -> Vec<(Duration, bool)> {
+        let mut taken = Vec::new();
+        for k in 0..seconds * 25 {
+            let now = from + Duration::from_millis(k * 40);
+            b.offer_at(frame_of(0, k, now, luma), now);
+            if let Some(t) = b.try_take_at(now) {
+                taken.push((now - from, t.idle_gap));
+                b.done(0);
+            }
+        }
+        taken
     }
 
     #[test]
-    fn pacing_interval_from_fps() {
-        let cases = [(5.0, 200), (30.0, 33), (0.5, 2000), (60.0, 16)];
-        for (fps, ms) in cases {
-            assert_eq!(pacing_interval(fps).as_millis(), ms, "{fps} fps");
+    fn a_still_camera_idles_and_motion_wakes_it_at_once() {
+        let b = gated(0.5);
+        let t0 = Instant::now();
+        let taken = still_camera(&b, t0, 13, 16);
+        // Active for IDLE_AFTER (5 fps), then one frame every 2 s.
+        let active = taken.iter().filter(|(at, _)| *at < IDLE_AFTER).count();
+        let idle: Vec<_> = taken.iter().filter(|(at, _)| *at >= IDLE_AFTER).collect();
+        assert!(
+            (14..=16).contains(&active),
+            "{active} frames while active: {taken:?}"
+        );
+        assert!((4..=6).contains(&idle.len()), "idle frames {idle:?}");
+        assert!(
+            idle.iter().all(|(_, gap)| *gap),
+            "taken after an idle gap: {idle:?}"
+        );
+        assert_eq!(b.stats[0].activity(), Activity::Idle);
+        let skipped = drops(&b, 0, DropReason::Idle);
+        assert!(skipped > 200, "{skipped} frames skipped as idle");
+        // The picture changes: the first look at it (within MOTION_CHECK_INTERVAL) sees motion,
+        // and that very frame is due at once.
+        let changed = t0 + Duration::from_secs(13);
+        let mut woken = None;
+        for k in 0..10u64 {
+            let now = changed + Duration::from_millis(k * 40);
+            b.offer_at(frame_of(0, 9000 + k, now, 200), now);
+            if let Some(taken) = b.try_take_at(now) {
+                woken = Some((now - changed, taken));
+                break;
+            }
         }
+        let (after, woken) = woken.expect("woken by motion");
+        assert!(
+            after <= MOTION_CHECK_INTERVAL,
+            "woken {after:?} after the change"
+        );
+        assert_eq!(b.stats[0].activity(), Activity::Active);
+        assert!(woken.idle_gap, "the gap before it was idle");
+        b.done(0);
+        let now = changed + after;
+        // Then 5 fps again, without idle gaps, while it keeps moving.
+        let mut luma = 200;
+        let mut after = Vec::new();
+        for k in 1..25u64 {
+            let at = now + Duration::from_millis(k * 40);
+            luma = if luma == 200 { 60 } else { 200 };
+            b.offer_at(frame_of(0, 10_000 + k, at, luma), at);
+            if let Some(t) = b.try_take_at(at) {
+                after.push(t.idle_gap);
+                b.done(0);
+            }
+        }
+        assert_eq!(after, vec![false; 5], "5 fps, active");
+    }
+
+    #[test]
+    fn idle_fps_zero_waits_for_motion_and_tracks_keep_a_camera_active() {
+        let b = gated(0.0);
+        let t0 = Instant::now();
+        let taken = still_camera(&b, t0, 10, 16);
+        assert!(
+            taken.iter().all(|(at, _)| *at < IDLE_AFTER),
+            "nothing analysed once idle: {taken:?}"
+        );
+        // A moving track (a person walking slowly, too little for the picture's motion
+        // measure) keeps the camera at 5 fps.
+        let b = gated(0.5);
+        let mut taken = 0;
+        for k in 0..250u64 {
+            let now = t0 + Duration::from_millis(k * 40);
+            b.offer_at(frame(0, k, now), now);
+            if b.try_take_at(now).is_some() {
+                taken += 1;
+                b.note_track_motion(0, now);
+                b.done(0);
+            }
+        }
+        assert!((49..=51).contains(&taken), "{taken} frames in 10 s");
+        assert_eq!(drops(&b, 0, DropReason::Idle), 0);
+    }
+
+    #[test]
+    fn a_camera_without_the_gate_never_idles() {
+        let b = FrameBoard::new(
+            vec![Pacing::constant(pacing_interval(5.0))],
+            stats(1),
+            Duration::from_secs(1),
+            1,
+        );
+        let taken = still_camera(&b, Instant::now(), 10, 16);
+        assert!((49..=51).contains(&taken.len()), "{} frames", taken.len());
+        assert!(taken.iter().all(|(_, gap)| !gap));
+        assert_eq!(b.stats[0].activity(), Activity::Active);
     }
 }

@@ -1,39 +1,49 @@
 //! The bounded-latency frame path: one-slot mailboxes per camera, inference threads taking the
-//! newest frame of the next camera in fair rotation, results handed to the publisher.
+//! newest frame of the next due camera in fair rotation, results put back in each camera's
+//! order and handed to the publisher.
 //!
 //! ```text
-//!  camera 0 ─offer─▶ [slot 0] ┐
-//!  camera 1 ─offer─▶ [slot 1] ├─ FrameBoard::take (fair rotation, detect_fps pacing,
-//!  camera 2 ─offer─▶ [slot 2] ┘                    max_frame_age) ─▶ N inference threads
-//!                                                   events ─▶ outbox ◀─┤ try_send
-//!                                                                     ▼
-//!                                                       bounded results channel → publisher
+//!  camera 0 ─offer─▶ [slot 0] ┐  (motion looked at ≤ 10×/s on the Y plane: gate)
+//!  camera 1 ─offer─▶ [slot 1] ├─ FrameBoard::take (fair rotation; detect_fps, or idle_fps
+//!  camera 2 ─offer─▶ [slot 2] ┘   while idle; max_frame_age) ─▶ N inference threads, each:
+//!                                  pre-process (YUV → model input) + model + decode, any order
+//!                                         ─▶ the camera's Lane, in ticket order: tracking,
+//!                                            events ─▶ outbox, try_send ─▶ publisher
 //! ```
 //!
 //! Invariants:
 //! - Nothing queues: each camera has exactly one slot; a newer frame replaces the older one and
-//!   the replaced frame is counted as a drop, [`DropReason::RateLimit`] when its camera was not
-//!   yet due under `detect_fps`, [`DropReason::Busy`] when it was due but every inference thread
-//!   was busy. So when the model is slower than the cameras, frames are skipped, never delayed,
-//!   and latency stays flat.
+//!   the replaced frame is counted as a drop: [`DropReason::RateLimit`] when its camera was not
+//!   yet due under `detect_fps`, [`DropReason::Idle`] when it was not due because the camera
+//!   idles, [`DropReason::Busy`] when it was due but no thread could take it. So when the model
+//!   is slower than the cameras, frames are skipped, never delayed, and latency stays flat.
+//! - Frames reach the slots as the decoder gave them (YUV, not copied, not converted); only the
+//!   frames taken are converted, once, at the model's size, by the thread that analyses them.
 //! - A frame older than `max_frame_age` when a thread could take it is dropped
 //!   ([`DropReason::TooOld`]), never analysed.
 //! - Inference runs on dedicated OS threads, never on an async worker; each thread owns its own
-//!   `Detector` (ONNX Runtime sessions are used by one thread at a time).
+//!   `Detector` (ONNX Runtime sessions are used by one thread at a time, one core each).
+//! - A lone camera keeps every thread busy: up to one frame of a camera per thread is analysed
+//!   at once ([`FrameBoard::new`]'s `max_in_flight`), each with a ticket; its camera's
+//!   [`Lane`] tracks and publishes the results strictly in ticket order, so the tracker sees a
+//!   camera's frames in order and `seq` rises in every camera's `detections`.
 //! - Handing a result to the publisher never blocks: when its bounded channel is full the
 //!   result is dropped and counted ([`DropReason::PublishQueueFull`]). Events go another way:
 //!   to the outbox's inbox ([`crate::outbox::EventSink`]), which never blocks either and is
 //!   not affected by a full results channel.
-//! - A camera is analysed by at most one thread at a time ([`FrameBoard::done`]), so its
-//!   frames are analysed, tracked and published in order.
 //! - Cameras are served in fair rotation: after a thread takes camera `i`, the next search
 //!   starts at `i + 1`, so a busy camera cannot starve the others.
+//! - The motion gate ([`gate`]): a camera where nothing has moved for [`gate::IDLE_AFTER`] (no
+//!   motion in the picture, no track moving) is analysed at `idle_fps`; motion makes the very
+//!   frame that shows it due at once. Its tracks are held, not aged, across idle time.
 
 mod board;
+pub mod gate;
 mod workers;
 
-pub use board::{FrameBoard, pacing_interval};
-pub use workers::{WorkerPool, spawn_workers};
+pub use board::{FrameBoard, MOTION_CHECK_INTERVAL, Taken};
+pub use gate::{Pacing, pacing_interval};
+pub use workers::{Lane, WorkerPool, spawn_workers};
 
 use std::time::{Duration, Instant, SystemTime};
 

@@ -1,5 +1,12 @@
-//! The inference threads.
+//! The inference threads, and the per-camera lanes that put their results back in order.
+//!
+//! ```text
+//!  take (ticket t) ─▶ detect (pre-process + model + decode; in parallel, any order)
+//!                         ─▶ Lane::finish(t): parked until t is the camera's next ticket,
+//!                            then tracking, events, publication in ticket order
+//! ```
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -8,10 +15,11 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TrySendError;
 
-use super::{AnalysedFrame, FrameBoard};
-use crate::detect::Detector;
+use super::{AnalysedFrame, FrameBoard, Taken};
+use crate::detect::{Detections, Detector};
 use crate::events::CameraEvents;
 use crate::health::{CameraStats, DropReason};
+use crate::ingest::CapturedFrame;
 use crate::outbox::EventSink;
 
 /// The running inference threads.
@@ -58,8 +66,72 @@ impl WorkerPool {
     }
 }
 
+/// One analysed frame waiting for its turn in its camera's lane.
+struct Finished {
+    captured: CapturedFrame,
+    detections: Detections,
+    idle_gap: bool,
+}
+
+/// Items numbered 0, 1, 2, … that arrive in any order (each number once; `None` for one given
+/// up), released in number order.
+#[derive(Debug)]
+struct Reorder<T> {
+    next: u64,
+    parked: BTreeMap<u64, Option<T>>,
+}
+
+impl<T> Reorder<T> {
+    fn new() -> Reorder<T> {
+        Reorder {
+            next: 0,
+            parked: BTreeMap::new(),
+        }
+    }
+
+    fn push(&mut self, number: u64, item: Option<T>) {
+        self.parked.insert(number, item);
+    }
+
+    /// The next item in order, if it has arrived (`Some(None)` for one given up).
+    fn pop(&mut self) -> Option<Option<T>> {
+        let item = self.parked.remove(&self.next)?;
+        self.next += 1;
+        Some(item)
+    }
+}
+
+/// One camera's ordered stage: its event state, and the results that finished before an
+/// earlier frame of the same camera.
+///
+/// Invariant: results leave in ticket order, so the tracker sees the camera's frames in order
+/// and the publisher gets them in order. At most `max_in_flight - 1` results wait here.
+pub struct Lane {
+    events: CameraEvents,
+    order: Reorder<Finished>,
+}
+
+impl Lane {
+    pub fn new(events: CameraEvents) -> Lane {
+        Lane {
+            events,
+            order: Reorder::new(),
+        }
+    }
+}
+
+impl std::fmt::Debug for Lane {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lane")
+            .field("next_ticket", &self.order.next)
+            .field("parked", &self.order.parked.len())
+            .finish_non_exhaustive()
+    }
+}
+
 /// Starts one inference thread per detector. Each takes frames from `board` until it is closed,
-/// runs its own detector, and hands results to `results` without blocking.
+/// runs its own detector, and hands results, in each camera's order, to `results` without
+/// blocking.
 ///
 /// # Errors
 /// The OS refused to start a thread.
@@ -67,7 +139,7 @@ pub fn spawn_workers(
     detectors: Vec<Detector>,
     board: Arc<FrameBoard>,
     stats: Vec<Arc<CameraStats>>,
-    events: Arc<Vec<Mutex<CameraEvents>>>,
+    lanes: Arc<Vec<Mutex<Lane>>>,
     outbox: EventSink,
     results: mpsc::Sender<AnalysedFrame>,
 ) -> std::io::Result<WorkerPool> {
@@ -77,21 +149,17 @@ pub fn spawn_workers(
     for (index, detector) in detectors.into_iter().enumerate() {
         let busy = Arc::new(AtomicU64::new(0));
         busy_since_ms.push(Arc::clone(&busy));
-        let board = Arc::clone(&board);
-        let stats = stats.clone();
-        let results = results.clone();
-        let events = Arc::clone(&events);
-        let outbox = outbox.clone();
+        let context = Context {
+            board: Arc::clone(&board),
+            stats: stats.clone(),
+            lanes: Arc::clone(&lanes),
+            outbox: outbox.clone(),
+            results: results.clone(),
+            epoch,
+        };
         let handle = std::thread::Builder::new()
             .name(format!("infer-{index}"))
-            .spawn(move || {
-                let sinks = Sinks {
-                    events: &events,
-                    outbox: &outbox,
-                    results: &results,
-                };
-                run_worker(detector, &board, &stats, &sinks, &busy, epoch);
-            })?;
+            .spawn(move || run_worker(detector, &context, &busy))?;
         handles.push(handle);
     }
     Ok(WorkerPool {
@@ -101,92 +169,188 @@ pub fn spawn_workers(
     })
 }
 
-/// Calls [`FrameBoard::done`] when dropped.
-struct DoneGuard<'a> {
-    board: &'a FrameBoard,
-    camera: usize,
+/// What every inference thread shares.
+struct Context {
+    board: Arc<FrameBoard>,
+    stats: Vec<Arc<CameraStats>>,
+    lanes: Arc<Vec<Mutex<Lane>>>,
+    outbox: EventSink,
+    results: mpsc::Sender<AnalysedFrame>,
+    epoch: Instant,
 }
 
-impl Drop for DoneGuard<'_> {
-    fn drop(&mut self) {
-        self.board.done(self.camera);
+/// A taken frame until its lane has it: if the thread gives up on it (an inference error, a
+/// panic), dropping this still gives the lane its ticket (as nothing), so later frames of the
+/// camera are not held back, and tells the board the frame is done.
+struct InFlight<'a> {
+    context: &'a Context,
+    camera: usize,
+    ticket: u64,
+    finished: bool,
+}
+
+impl InFlight<'_> {
+    /// Hands the result to the lane; false once the publisher has gone (shutdown).
+    fn finish(mut self, result: Option<Finished>) -> bool {
+        self.finished = true;
+        self.context.finish(self.camera, self.ticket, result)
     }
 }
 
-/// Where a worker's output goes.
-struct Sinks<'a> {
-    events: &'a [Mutex<CameraEvents>],
-    outbox: &'a EventSink,
-    results: &'a mpsc::Sender<AnalysedFrame>,
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.context.finish(self.camera, self.ticket, None);
+        }
+        self.context.board.done(self.camera);
+    }
 }
 
-fn run_worker(
-    mut detector: Detector,
-    board: &FrameBoard,
-    stats: &[Arc<CameraStats>],
-    sinks: &Sinks<'_>,
-    busy_since_ms: &AtomicU64,
-    epoch: Instant,
-) {
-    while let Some(captured) = board.take() {
+impl Context {
+    /// Parks `result` under `ticket` in its camera's lane, then runs every result whose turn
+    /// has come (this one, and any that finished before it) through tracking, events and
+    /// publication. False once the publisher has gone.
+    fn finish(&self, camera: usize, ticket: u64, result: Option<Finished>) -> bool {
+        let Some(lane) = self.lanes.get(camera) else {
+            return true;
+        };
+        // The lock orders the camera's results; tracking a frame takes well under a
+        // millisecond, a snapshot a few.
+        let mut lane = lane.lock().unwrap_or_else(|e| e.into_inner());
+        let Lane { events, order } = &mut *lane;
+        order.push(ticket, result);
+        let mut open = true;
+        while let Some(entry) = order.pop() {
+            if let Some(finished) = entry {
+                open &= self.publish(camera, events, finished);
+            }
+        }
+        open
+    }
+
+    /// Tracking, events and publication of one frame, in its camera's order.
+    fn publish(&self, camera: usize, events: &mut CameraEvents, finished: Finished) -> bool {
+        let Finished {
+            captured,
+            detections,
+            idle_gap,
+        } = finished;
+        let stats = &self.stats[camera];
+        let t_s = captured
+            .arrived
+            .saturating_duration_since(self.epoch)
+            .as_secs_f64();
+        let frame_events = events.analyse(
+            &captured.frame,
+            &detections.objects,
+            t_s,
+            captured.captured_at,
+            idle_gap,
+        );
+        if frame_events.tracks_moved {
+            self.board.note_track_motion(camera, Instant::now());
+        }
+        // Events go to the outbox, which numbers and keeps them; never blocks.
+        self.outbox.offer(camera, frame_events.events);
+        let analysed = AnalysedFrame {
+            camera: captured.camera,
+            seq: captured.seq,
+            captured_at: captured.captured_at,
+            clock: captured.clock,
+            arrived: captured.arrived,
+            width: captured.frame.width,
+            height: captured.frame.height,
+            objects: detections.objects,
+            track_ids: frame_events.track_ids,
+            inference: detections.timings.inference,
+        };
+        match self.results.try_send(analysed) {
+            Ok(()) => true,
+            Err(TrySendError::Full(_)) => {
+                stats.count_drop(DropReason::PublishQueueFull);
+                true
+            }
+            Err(TrySendError::Closed(_)) => false,
+        }
+    }
+}
+
+fn run_worker(mut detector: Detector, context: &Context, busy_since_ms: &AtomicU64) {
+    while let Some(Taken {
+        frame: captured,
+        ticket,
+        idle_gap,
+    }) = context.board.take()
+    {
         busy_since_ms.store(
-            (epoch.elapsed().as_millis() as u64).max(1),
+            (context.epoch.elapsed().as_millis() as u64).max(1),
             Ordering::Relaxed,
         );
         let camera = captured.camera;
-        // Whatever happens below, the camera's next frame becomes available again.
-        let _done = DoneGuard { board, camera };
-        let camera_stats = &stats[camera];
+        // Whatever happens below, the lane gets its ticket and the board its `done`.
+        let in_flight = InFlight {
+            context,
+            camera,
+            ticket,
+            finished: false,
+        };
+        let camera_stats = &context.stats[camera];
         let span = tracing::info_span!("camera", camera = %camera_stats.name);
         let _entered = span.enter();
-        match detector.detect(&captured.frame.as_bgr()) {
+        let open = match detector.detect(captured.frame.view()) {
             Ok(detections) => {
                 camera_stats.count_analysed(detections.timings.inference);
-                // Tracking and events, on this thread: the board gives a camera to one thread
-                // at a time, so the lock is never contended and frames arrive in order.
-                let t_s = captured
-                    .arrived
-                    .saturating_duration_since(epoch)
-                    .as_secs_f64();
-                let frame_events = sinks.events[camera]
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .analyse(
-                        &captured.frame,
-                        &detections.objects,
-                        t_s,
-                        captured.captured_at,
-                    );
-                // Events go to the outbox, which numbers and keeps them; never blocks.
-                sinks.outbox.offer(camera, frame_events.events);
-                let analysed = AnalysedFrame {
-                    camera: captured.camera,
-                    seq: captured.seq,
-                    captured_at: captured.captured_at,
-                    clock: captured.clock,
-                    arrived: captured.arrived,
-                    width: captured.frame.width,
-                    height: captured.frame.height,
-                    objects: detections.objects,
-                    track_ids: frame_events.track_ids,
-                    inference: detections.timings.inference,
-                };
-                match sinks.results.try_send(analysed) {
-                    Ok(()) => {}
-                    Err(TrySendError::Full(_)) => {
-                        camera_stats.count_drop(DropReason::PublishQueueFull)
-                    }
-                    Err(TrySendError::Closed(_)) => {
-                        busy_since_ms.store(0, Ordering::Relaxed);
-                        return;
-                    }
-                }
+                in_flight.finish(Some(Finished {
+                    captured,
+                    detections,
+                    idle_gap,
+                }))
             }
             Err(e) => {
                 camera_stats.count_error(format!("inference: {e}"));
                 tracing::warn!(seq = captured.seq, error = %e, "frame not analysed");
+                in_flight.finish(None)
             }
-        }
+        };
         busy_since_ms.store(0, Ordering::Relaxed);
+        if !open {
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn results_leave_in_ticket_order() {
+        /// (arrivals: ticket and result, what leaves after each arrival)
+        type Case<'a> = (&'a [(u64, Option<&'a str>)], &'a [&'a [&'a str]]);
+        let cases: [Case; 3] = [
+            (&[(0, Some("a")), (1, Some("b"))], &[&["a"], &["b"]]),
+            // The second thread finishes first: it waits for the first.
+            (
+                &[(1, Some("b")), (0, Some("a")), (2, Some("c"))],
+                &[&[], &["a", "b"], &["c"]],
+            ),
+            // A frame given up (inference failed) does not hold the later ones back.
+            (
+                &[(2, Some("c")), (0, Some("a")), (3, Some("d")), (1, None)],
+                &[&[], &["a"], &[], &["c", "d"]],
+            ),
+        ];
+        for (arrivals, expected) in cases {
+            let mut order = Reorder::new();
+            for ((number, item), released) in arrivals.iter().zip(expected) {
+                order.push(*number, *item);
+                let mut out = Vec::new();
+                while let Some(entry) = order.pop() {
+                    out.extend(entry);
+                }
+                assert_eq!(&out, released, "{arrivals:?} after {number}");
+            }
+            assert!(order.parked.is_empty(), "{arrivals:?}");
+        }
     }
 }

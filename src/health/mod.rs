@@ -11,7 +11,7 @@ mod process;
 pub use histogram::{Histogram, HistogramSnapshot};
 pub use process::{ProcessSample, ProcessSampler};
 
-use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::config::TopicName;
@@ -32,16 +32,25 @@ pub enum DropReason {
     PublishQueueFull,
     /// Analysed while the broker was unreachable: its detections (QoS 0) were not published.
     BrokerDown,
+    /// Replaced in its slot while the camera was idle (nothing moving: analysed at `idle_fps`
+    /// instead of `detect_fps`) and not yet due: the intended saving on a still scene.
+    Idle,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 5] = [
+    pub const ALL: [DropReason; 6] = [
         DropReason::RateLimit,
         DropReason::Busy,
         DropReason::TooOld,
         DropReason::PublishQueueFull,
         DropReason::BrokerDown,
+        DropReason::Idle,
     ];
+
+    /// Skips the agent means to make (`rate_limit`, `idle`), as opposed to frames lost.
+    pub fn is_intended(self) -> bool {
+        matches!(self, DropReason::RateLimit | DropReason::Idle)
+    }
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -50,6 +59,7 @@ impl DropReason {
             DropReason::TooOld => "too_old",
             DropReason::PublishQueueFull => "publish_queue_full",
             DropReason::BrokerDown => "broker_down",
+            DropReason::Idle => "idle",
         }
     }
 
@@ -92,6 +102,25 @@ impl CameraState {
     }
 }
 
+/// Whether a camera is analysed at its full rate or idles (see [`crate::framepath`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Activity {
+    /// Analysed at `detect_fps`: something moves, or the motion gate is off.
+    Active,
+    /// Nothing has moved for a few seconds: analysed at `idle_fps`.
+    Idle,
+}
+
+impl Activity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Activity::Active => "active",
+            Activity::Idle => "idle",
+        }
+    }
+}
+
 /// Milliseconds since the Unix epoch, for timestamps kept in atomics.
 pub fn unix_ms(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH)
@@ -104,6 +133,8 @@ pub fn unix_ms(t: SystemTime) -> u64 {
 pub struct CameraStats {
     pub name: TopicName,
     state: AtomicU8,
+    /// The camera idles (see [`Activity`]).
+    idle: AtomicBool,
     /// Decoded frames delivered by the pipeline.
     frames_in: AtomicU64,
     /// Frames the model ran on.
@@ -130,6 +161,7 @@ impl CameraStats {
         CameraStats {
             name,
             state: AtomicU8::new(CameraState::Connecting as u8),
+            idle: AtomicBool::new(false),
             frames_in: AtomicU64::new(0),
             frames_analysed: AtomicU64::new(0),
             drops: Default::default(),
@@ -149,6 +181,19 @@ impl CameraStats {
 
     pub fn state(&self) -> CameraState {
         CameraState::from_u8(self.state.load(Ordering::Relaxed))
+    }
+
+    pub fn set_activity(&self, activity: Activity) {
+        self.idle
+            .store(activity == Activity::Idle, Ordering::Relaxed);
+    }
+
+    pub fn activity(&self) -> Activity {
+        if self.idle.load(Ordering::Relaxed) {
+            Activity::Idle
+        } else {
+            Activity::Active
+        }
     }
 
     pub fn count_frame_in(&self, at: SystemTime) {
@@ -189,6 +234,7 @@ impl CameraStats {
     pub fn snapshot(&self) -> CameraCounters {
         CameraCounters {
             state: self.state(),
+            activity: self.activity(),
             frames_in: self.frames_in.load(Ordering::Relaxed),
             frames_analysed: self.frames_analysed.load(Ordering::Relaxed),
             drops: DropReason::ALL.map(|r| (r, self.drops[r.index()].load(Ordering::Relaxed))),
@@ -219,6 +265,7 @@ impl CameraStats {
 #[derive(Clone, Debug, PartialEq)]
 pub struct CameraCounters {
     pub state: CameraState,
+    pub activity: Activity,
     pub frames_in: u64,
     pub frames_analysed: u64,
     pub drops: [(DropReason, u64); DropReason::ALL.len()],
@@ -237,10 +284,11 @@ impl CameraCounters {
     }
 
     /// What happened between `earlier` and `self` (counters and histograms subtracted; state,
-    /// last frame, last error and decoder are `self`'s).
+    /// activity, last frame, last error and decoder are `self`'s).
     pub fn since(&self, earlier: &CameraCounters) -> CameraCounters {
         CameraCounters {
             state: self.state,
+            activity: self.activity,
             frames_in: self.frames_in.saturating_sub(earlier.frames_in),
             frames_analysed: self.frames_analysed.saturating_sub(earlier.frames_analysed),
             drops: DropReason::ALL.map(|r| (r, self.drops(r).saturating_sub(earlier.drops(r)))),

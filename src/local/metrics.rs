@@ -78,6 +78,16 @@ pub fn render(scrape: &Scrape<'_>) -> String {
         let up = u8::from(c.state == CameraState::Streaming);
         out.sample("watchpost_camera_up", &[("camera", name)], up);
     }
+    out.family(
+        "watchpost_camera_idle",
+        "gauge",
+        "1 while nothing moves in the camera's picture or among its tracks (analysed at \
+         idle_fps), 0 while it is analysed at detect_fps.",
+    );
+    for (name, c) in cameras {
+        let idle = u8::from(c.activity == crate::health::Activity::Idle);
+        out.sample("watchpost_camera_idle", &[("camera", name)], idle);
+    }
     let counters: [(&str, &str, CameraCounter); 4] = [
         (
             "watchpost_camera_frames_in_total",
@@ -109,8 +119,8 @@ pub fn render(scrape: &Scrape<'_>) -> String {
     out.family(
         "watchpost_camera_drops_total",
         "counter",
-        "Frames not analysed or not published, by reason (rate_limit: the intended skip beyond \
-         detect_fps).",
+        "Frames not analysed or not published, by reason (rate_limit and idle: the intended skips \
+         beyond detect_fps, and beyond idle_fps while the camera idles).",
     );
     for (name, c) in cameras {
         for reason in DropReason::ALL {

@@ -56,10 +56,10 @@ pub struct CameraReport {
     pub frames_in: u64,
     pub frames_analysed: u64,
     /// Frames not analysed or not published since the agent started, by reason (every
-    /// [`DropReason`], zeros included). `rate_limit` is the intended skip of frames beyond
-    /// `detect_fps`.
+    /// [`DropReason`], zeros included). `rate_limit` and `idle` are the intended skips of
+    /// frames beyond `detect_fps`, and beyond `idle_fps` while the camera idles.
     pub drops: BTreeMap<String, u64>,
-    /// The frames lost: every drop but `rate_limit`.
+    /// The frames lost: every drop but the intended ones (`rate_limit`, `idle`).
     pub dropped: u64,
     /// Pipeline restarts since the agent started.
     pub reconnects: u64,
@@ -74,6 +74,10 @@ pub struct CameraReport {
     /// Added after the first release of this schema: absent from older agents.
     #[serde(default)]
     pub decoder: Option<String>,
+    /// `active` (analysed at `detect_fps`) or `idle` (nothing moves: `idle_fps`). Added after
+    /// the first release of this schema: absent from older agents.
+    #[serde(default)]
+    pub activity: Option<String>,
 }
 
 /// Percentiles of a window's values, in the unit their field names; `null` without values.
@@ -182,7 +186,7 @@ impl CameraReport {
             dropped: now
                 .drops
                 .iter()
-                .filter(|(reason, _)| *reason != DropReason::RateLimit)
+                .filter(|(reason, _)| !reason.is_intended())
                 .map(|(_, n)| n)
                 .sum(),
             drops,
@@ -191,15 +195,22 @@ impl CameraReport {
             last_frame_age_s: now.last_frame_unix_ms.map(|ms| age_s(at, ms)),
             last_error: now.last_error.clone(),
             decoder: now.decoder.clone(),
+            activity: Some(now.activity.as_str().to_owned()),
         }
     }
 
-    /// The reasons frames were lost (every drop but `rate_limit`), most first, without zeros.
+    /// The reasons frames were lost (every drop but the intended ones), most first, without
+    /// zeros.
     pub fn main_drop_reasons(&self) -> Vec<(&str, u64)> {
+        let intended: Vec<&str> = DropReason::ALL
+            .iter()
+            .filter(|reason| reason.is_intended())
+            .map(|reason| reason.as_str())
+            .collect();
         let mut reasons: Vec<(&str, u64)> = self
             .drops
             .iter()
-            .filter(|(reason, n)| reason.as_str() != DropReason::RateLimit.as_str() && **n > 0)
+            .filter(|(reason, n)| !intended.contains(&reason.as_str()) && **n > 0)
             .map(|(reason, n)| (reason.as_str(), *n))
             .collect();
         reasons.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
@@ -329,6 +340,10 @@ mod tests {
         for _ in 0..100 {
             stats.count_drop(DropReason::RateLimit);
         }
+        for _ in 0..7 {
+            stats.count_drop(DropReason::Idle);
+        }
+        stats.set_activity(crate::health::Activity::Idle);
         stats.count_drop(DropReason::TooOld);
         stats.count_drop(DropReason::TooOld);
         stats.count_drop(DropReason::BrokerDown);
@@ -352,8 +367,13 @@ mod tests {
         assert_eq!(report.frames_analysed, 25);
         assert_eq!(report.drops["rate_limit"], 100);
         assert_eq!(report.drops["too_old"], 2);
+        assert_eq!(report.drops["idle"], 7);
+        assert_eq!(report.activity.as_deref(), Some("idle"));
         assert_eq!(report.drops.len(), DropReason::ALL.len());
-        assert_eq!(report.dropped, 4, "every drop but rate_limit, since start");
+        assert_eq!(
+            report.dropped, 4,
+            "every drop but rate_limit and idle, since start"
+        );
         assert_eq!(
             report.main_drop_reasons(),
             vec![("too_old", 2), ("broker_down", 1), ("busy", 1)]

@@ -12,7 +12,9 @@ use serde::ser::SerializeMap;
 use crate::config::TopicName;
 use crate::detect::Object;
 use crate::framepath::AnalysedFrame;
-use crate::health::{CameraCounters, CameraState, DropReason, HistogramSnapshot, ProcessSample};
+use crate::health::{
+    Activity, CameraCounters, CameraState, DropReason, HistogramSnapshot, ProcessSample,
+};
 use crate::ingest::CaptureClock;
 
 /// `schema` of `status` (and of the last will).
@@ -311,6 +313,8 @@ impl Percentiles {
 pub struct CameraHealth {
     pub name: TopicName,
     pub state: CameraState,
+    /// `active` (analysed at `detect_fps`) or `idle` (nothing moves: `idle_fps`), now.
+    pub activity: Activity,
     /// Frames delivered by the pipeline per second over the interval.
     pub fps_in: f64,
     /// Frames analysed per second over the interval.
@@ -353,6 +357,7 @@ impl CameraHealth {
         CameraHealth {
             name: name.clone(),
             state: now.state,
+            activity: now.activity,
             fps_in: rate(delta.frames_in),
             fps_analysed: rate(delta.frames_analysed),
             drops: DropCounts(delta.drops),
@@ -617,6 +622,8 @@ mod tests {
         }
         stats.count_drop(DropReason::Busy);
         stats.count_drop(DropReason::BrokerDown);
+        stats.count_drop(DropReason::Idle);
+        stats.set_activity(Activity::Idle);
         stats.record_latency(Duration::from_millis(120));
         stats.count_error("stream ended");
         let now = stats.snapshot();
@@ -662,9 +669,9 @@ mod tests {
                 r#"{"schema":"watchpost.health/1","at":"2026-11-29T02:31:10.500Z","#,
                 r#""interval_s":10.002,"uptime_s":3600.0,"#,
                 r#""process":{"rss_bytes":52428800,"cpu_cores":0.25},"#,
-                r#""cameras":[{"name":"gate","state":"streaming","fps_in":2.0,"fps_analysed":1.0,"#,
-                r#""drops":{"rate_limit":0,"busy":1,"too_old":0,"publish_queue_full":0,"broker_down":1},"#,
-                r#""drops_total":{"rate_limit":0,"busy":2,"too_old":0,"publish_queue_full":0,"broker_down":1},"#,
+                r#""cameras":[{"name":"gate","state":"streaming","activity":"idle","fps_in":2.0,"fps_analysed":1.0,"#,
+                r#""drops":{"rate_limit":0,"busy":1,"too_old":0,"publish_queue_full":0,"broker_down":1,"idle":1},"#,
+                r#""drops_total":{"rate_limit":0,"busy":2,"too_old":0,"publish_queue_full":0,"broker_down":1,"idle":1},"#,
                 r#""inference_ms":{"p50":40.0,"p99":40.0},"latency_ms":{"p50":120.0,"p99":120.0},"#,
                 r#""reconnects":0,"errors":1,"last_frame_age_s":2.5,"last_error":"stream ended"}],"#,
                 r#""broker":{"connected":true,"reconnects":2},"#,
@@ -694,6 +701,7 @@ mod tests {
         assert_eq!(json["last_frame_age_s"], serde_json::Value::Null);
         assert_eq!(json["last_error"], serde_json::Value::Null);
         assert_eq!(json["state"], "connecting");
+        assert_eq!(json["activity"], "active");
         let process = serde_json::to_value(ProcessFigures::from(None)).unwrap();
         assert_eq!(
             process,

@@ -55,6 +55,13 @@ const MAX_PREDICTED_SIZE_FACTOR: f32 = 2.0;
 /// Predictions look at most this far ahead (a track unmatched for longer stops moving).
 const MAX_PREDICTION_S: f64 = 10.0;
 
+/// A track has moved once its anchor is this share of its box's larger side away from where it
+/// last rested…
+const MOVE_FRACTION: f32 = 0.25;
+/// … and at least this far (normalised units): box jitter of a parked car or a person standing
+/// still stays below.
+const MIN_MOVE: f32 = 0.005;
+
 /// The class `other` is matched on the model's label too.
 const OTHER_CLASS: &str = "other";
 
@@ -84,12 +91,24 @@ pub struct Track {
     pub size_velocity: [f32; 2],
     /// When the track ended (the update or `finish` time); `None` while live.
     pub ended_s: Option<f64>,
+    /// Where the anchor was when the track last counted as moving (or started): a track moves
+    /// when its anchor leaves this point by more than its tolerance ([`Track::moved_from`]).
+    pub rest_anchor: (f32, f32),
 }
 
 impl Track {
     /// Bottom centre of [`Track::bbox`]: where the object stands, for zones and lines.
     pub fn anchor(&self) -> (f32, f32) {
         ((self.bbox.x1 + self.bbox.x2) * 0.5, self.bbox.y2)
+    }
+
+    /// Whether the anchor is far enough from `rest` to count as a move: more than a quarter of
+    /// the box's larger side, and at least 0.005 of the picture.
+    pub fn moved_from(&self, rest: (f32, f32)) -> bool {
+        let (x, y) = self.anchor();
+        let size = self.bbox.width().max(self.bbox.height());
+        let tolerance = (size * MOVE_FRACTION).max(MIN_MOVE);
+        (x - rest.0).hypot(y - rest.1) > tolerance
     }
 
     /// `last_seen_s - first_seen_s` (never negative).
@@ -136,6 +155,10 @@ impl Track {
             center_velocity: [0.0; 2],
             size_velocity: [0.0; 2],
             ended_s: None,
+            rest_anchor: (
+                (detection.rect.x1 + detection.rect.x2) * 0.5,
+                detection.rect.y2,
+            ),
         }
     }
 
@@ -145,8 +168,9 @@ impl Track {
             && (self.class != OTHER_CLASS || self.label == detection.label)
     }
 
-    /// Takes a matched detection at `t_s` (not earlier than `last_seen_s`).
-    fn observe(&mut self, detection: &Detection<'_>, t_s: f64) {
+    /// Takes a matched detection at `t_s` (not earlier than `last_seen_s`); true when the
+    /// track moved (see [`Track::moved_from`]).
+    fn observe(&mut self, detection: &Detection<'_>, t_s: f64) -> bool {
         let dt = t_s - self.last_seen_s;
         if dt >= MIN_VELOCITY_DT_S {
             let (old_x, old_y, old_width, old_height) = center_size(&self.bbox);
@@ -193,6 +217,11 @@ impl Track {
         }
         self.last_seen_s = self.last_seen_s.max(t_s);
         self.hits = self.hits.saturating_add(1);
+        let moved = self.moved_from(self.rest_anchor);
+        if moved {
+            self.rest_anchor = self.anchor();
+        }
+        moved
     }
 }
 
@@ -208,6 +237,9 @@ pub struct TrackerUpdate {
     /// Confirmed tracks that ended in this update (unmatched for longer than `max_age`), by id,
     /// with `ended_s` set: a `track_end` each. Tentative tracks vanish silently.
     pub ended: Vec<Track>,
+    /// A confirmed track moved (see [`Track::moved_from`]) or was confirmed in this update:
+    /// something in the picture is not still.
+    pub moved: bool,
 }
 
 /// The tracker of one camera. See the module docs for the algorithm.
@@ -300,13 +332,14 @@ impl Tracker {
         // 4. + 5. Apply the matches; drop unmatched tentative tracks.
         let mut track_ids = vec![None; objects.len()];
         let mut started = Vec::new();
+        let mut moved = false;
         let previous = std::mem::take(&mut self.live);
         for (track, detection_slot) in previous.into_iter().zip(detection_of_track) {
             let mut track = track;
             match detection_slot {
                 Some(slot) => {
                     let detection = &detections[slot];
-                    track.observe(detection, t_s);
+                    moved |= track.observe(detection, t_s) && track.confirmed;
                     self.confirm_if_due(&mut track, &mut started);
                     if track.confirmed {
                         track_ids[detection.index] = Some(track.id);
@@ -332,9 +365,23 @@ impl Tracker {
         }
 
         TrackerUpdate {
+            moved: moved || !started.is_empty(),
             track_ids,
             started,
             ended,
+        }
+    }
+
+    /// The camera was idle until `t_s` (nothing moved in the picture; see
+    /// [`crate::framepath`]): every confirmed track is presumed to have stood where it was,
+    /// seen until `t_s`, so the idle time does not age it towards `max_age`, and it stops
+    /// moving. Call before the update of the frame that ends the idle time.
+    pub fn hold(&mut self, t_s: f64) {
+        let t_s = self.advance_clock(t_s);
+        for track in self.live.iter_mut().filter(|track| track.confirmed) {
+            track.last_seen_s = track.last_seen_s.max(t_s);
+            track.center_velocity = [0.0; 2];
+            track.size_velocity = [0.0; 2];
         }
     }
 
@@ -1533,5 +1580,71 @@ mod tests {
         let track = tracker.tracks().next().expect("a track");
         assert_eq!(track.center_velocity, [MAX_CENTER_SPEED, 0.0]);
         assert!(track.predicted_bbox(1e300).is_valid());
+    }
+
+    #[test]
+    fn movement_is_told_from_jitter_from_table() {
+        // (name, centre x per frame at 5 fps after 3 frames at 0.5, moved flags expected per
+        //  update; the third update confirms the track, which counts as movement)
+        let cases: [(&str, &[f32], &[bool]); 3] = [
+            (
+                "standing, boxes jittering by a tenth of their width",
+                &[0.5, 0.51, 0.49, 0.5, 0.51, 0.49, 0.5],
+                &[false, false, true, false, false, false, false],
+            ),
+            (
+                // Tolerance: a quarter of the box height (0.3), 0.075: every fourth frame.
+                "walking at 0.1 of the picture a second (0.02 per frame)",
+                &[0.5, 0.5, 0.5, 0.52, 0.54, 0.56, 0.58, 0.6, 0.62, 0.64, 0.66],
+                &[
+                    false, false, true, false, false, false, true, false, false, false, true,
+                ],
+            ),
+            (
+                "a tentative track moving counts for nothing",
+                &[0.5, 0.6],
+                &[false, false],
+            ),
+        ];
+        for (name, xs, expected) in cases {
+            let mut tracker = Tracker::new(&config(3, 1.5));
+            let moved: Vec<bool> = xs
+                .iter()
+                .enumerate()
+                .map(|(k, &x)| {
+                    tracker
+                        .update(&[person_at(x, 0.5, 0.9)], k as f64 * 0.2)
+                        .moved
+                })
+                .collect();
+            assert_eq!(moved, expected, "{name}");
+        }
+    }
+
+    #[test]
+    fn held_tracks_survive_idle_time_longer_than_max_age() {
+        // A confirmed person, then nothing analysed for 10 s (max_age 1.5 s), then a frame
+        // where the model misses them once.
+        for (hold, survives) in [(true, true), (false, false)] {
+            let mut tracker = Tracker::new(&config(3, 1.5));
+            for k in 0..3 {
+                tracker.update(&[person_at(0.5, 0.5, 0.9)], f64::from(k) * 0.2);
+            }
+            let id = tracker.tracks().next().map(|t| t.id);
+            if hold {
+                tracker.hold(10.4);
+            }
+            let update = tracker.update(&[], 10.4);
+            assert_eq!(update.ended.is_empty(), survives, "hold {hold}");
+            if survives {
+                let track = tracker.tracks().next().expect("still live");
+                assert_eq!(Some(track.id), id);
+                assert_eq!(track.center_velocity, [0.0, 0.0], "held still");
+                // Dwell counts the idle time: the person stood there all along.
+                assert!((track.dwell_s() - 10.4).abs() < 1e-9, "{}", track.dwell_s());
+                // Back to normal ageing after the hold: unmatched for > max_age, it ends.
+                assert_eq!(tracker.update(&[], 12.0).ended.len(), 1);
+            }
+        }
     }
 }
