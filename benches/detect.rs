@@ -2,18 +2,29 @@
 //! the raw model (the reference every other figure is compared with), pre-processing,
 //! post-processing (decode + NMS), and the whole `detect` call.
 //!
+//! Pre-processing of a decoded video frame is measured three ways, at 640x360 and 1920x1080:
+//! - the agent's one pass from the I420 planes to the model input (`Preprocessor::run_yuv`);
+//! - the same with OpenCV (`resize` of the Y, U and V planes to the model's size, `cvtColor`
+//!   of the small I420 picture, then normalisation), the alternative the frame-path issue named;
+//! - the old path: the full-size frame converted to BGR, then the BGR pre-processing.
+//!
 //! `cargo bench --bench detect`; the summary printed last gives each stage as a ratio of the
 //! raw model time measured in the same run, because the machines are shared and noisy.
 
 use std::hint::black_box;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group};
 use ndarray::Array4;
-use watchpost::detect::preprocess::Preprocessor;
+use opencv::core::{Mat, MatTraitConst, MatTraitConstManual, MatTraitManual, Size};
+use opencv::imgproc;
+use watchpost::detect::preprocess::{
+    InputSpec, Preprocessor, YuvColour, YuvImage, YuvMatrix, YuvRange, input_transform,
+};
 use watchpost::detect::{ClassFilter, Detector, DetectorOptions, Runtime};
-use watchpost::imaging;
+use watchpost::imaging::{self, OwnedPlanes, YuvFormat, YuvFrame};
 
 fn load() -> (Detector, imaging::Frame) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -28,10 +39,137 @@ fn load() -> (Detector, imaging::Frame) {
     (detector, frame)
 }
 
+/// `frame` as a decoder's I420 at `width` x `height` (nearest sampling, BT.601 limited range;
+/// rows padded to 64 bytes like libav's).
+fn i420(frame: &imaging::Frame, width: usize, height: usize) -> YuvFrame {
+    let stride = |w: usize| w.div_ceil(64) * 64;
+    let (cw, ch) = (width.div_ceil(2), height.div_ceil(2));
+    let bgr = |x: usize, y: usize| -> [f32; 3] {
+        let p = frame
+            .pixel(x * frame.width / width, y * frame.height / height)
+            .unwrap();
+        p.map(f32::from)
+    };
+    let mut planes = vec![
+        vec![0u8; stride(width) * height],
+        vec![128u8; stride(cw) * ch],
+        vec![128u8; stride(cw) * ch],
+    ];
+    for y in 0..height {
+        for x in 0..width {
+            let [b, g, r] = bgr(x, y);
+            planes[0][y * stride(width) + x] = (16.0 + 0.257 * r + 0.504 * g + 0.098 * b) as u8;
+            if x % 2 == 0 && y % 2 == 0 {
+                let c = (y / 2) * stride(cw) + x / 2;
+                planes[1][c] = (128.0 - 0.148 * r - 0.291 * g + 0.439 * b) as u8;
+                planes[2][c] = (128.0 + 0.439 * r - 0.368 * g - 0.071 * b) as u8;
+            }
+        }
+    }
+    let colour = YuvColour {
+        matrix: YuvMatrix::Bt601,
+        range: YuvRange::Limited,
+        chroma_h_cosited: false,
+        chroma_v_cosited: false,
+    };
+    let storage = OwnedPlanes {
+        planes,
+        strides: vec![stride(width), stride(cw), stride(cw)],
+    };
+    YuvFrame::new(width, height, YuvFormat::I420, colour, Arc::new(storage)).unwrap()
+}
+
+/// A plane as an OpenCV matrix, without a copy.
+fn plane_mat(data: &[u8], width: usize, height: usize, stride: usize) -> Mat {
+    assert!(data.len() >= stride * (height - 1) + width);
+    // SAFETY: the matrix only reads `data`, which outlives it in every caller, through rows of
+    // `stride` bytes that the assertion above keeps inside the slice.
+    unsafe {
+        Mat::new_rows_cols_with_data_unsafe(
+            height as i32,
+            width as i32,
+            opencv::core::CV_8UC1,
+            data.as_ptr() as *mut std::ffi::c_void,
+            stride,
+        )
+    }
+    .unwrap()
+}
+
+/// The OpenCV way from I420 planes to the model input: resize the three planes to the model's
+/// size, convert the small I420 picture to BGR, normalise into the tensor.
+struct OpenCvPreprocess {
+    small: Mat,
+}
+
+impl OpenCvPreprocess {
+    fn run(&mut self, image: &YuvImage, spec: &InputSpec, out: &mut Array4<f32>) {
+        let transform = input_transform(image.width, image.height, spec);
+        let rw = (image.width as f32 * transform.scale_x).round() as i32;
+        let rh = (image.height as f32 * transform.scale_y).round() as i32;
+        let (cw, ch) = image.chroma_size();
+        let y = plane_mat(image.y.data, image.width, image.height, image.y.stride);
+        let u = plane_mat(image.u.data, cw, ch, image.u.stride);
+        let v = plane_mat(image.v.data, cw, ch, image.v.stride);
+        // The small I420 picture: rh rows of Y, then U and V, each (rh/2) x (rw/2), packed.
+        if self.small.rows() != rh * 3 / 2 || self.small.cols() != rw {
+            self.small =
+                Mat::new_rows_cols_with_default(rh * 3 / 2, rw, opencv::core::CV_8UC1, 0.into())
+                    .unwrap();
+        }
+        let mut resized_y = Mat::default();
+        let mut resized_u = Mat::default();
+        let mut resized_v = Mat::default();
+        imgproc::resize(
+            &y,
+            &mut resized_y,
+            Size::new(rw, rh),
+            0.0,
+            0.0,
+            imgproc::INTER_LINEAR,
+        )
+        .unwrap();
+        let chroma = Size::new(rw / 2, rh / 2);
+        imgproc::resize(&u, &mut resized_u, chroma, 0.0, 0.0, imgproc::INTER_LINEAR).unwrap();
+        imgproc::resize(&v, &mut resized_v, chroma, 0.0, 0.0, imgproc::INTER_LINEAR).unwrap();
+        {
+            let small = self.small.data_bytes_mut().unwrap();
+            let y_bytes = (rw * rh) as usize;
+            let c_bytes = y_bytes / 4;
+            small[..y_bytes].copy_from_slice(resized_y.data_bytes().unwrap());
+            small[y_bytes..y_bytes + c_bytes].copy_from_slice(resized_u.data_bytes().unwrap());
+            small[y_bytes + c_bytes..].copy_from_slice(resized_v.data_bytes().unwrap());
+        }
+        let mut bgr = Mat::default();
+        imgproc::cvt_color_def(&self.small, &mut bgr, imgproc::COLOR_YUV2BGR_I420).unwrap();
+        let bgr = bgr.data_bytes().unwrap();
+        let output = out.as_slice_mut().unwrap();
+        let plane = spec.width * spec.height;
+        let (pad_x, pad_y) = (transform.pad_x as usize, transform.pad_y as usize);
+        for c in 0..3 {
+            let pad = (f32::from(spec.pad_value) - spec.mean[c]) / spec.std[c];
+            output[c * plane..(c + 1) * plane].fill(pad);
+        }
+        for row in 0..rh as usize {
+            let source = &bgr[row * rw as usize * 3..(row + 1) * rw as usize * 3];
+            for c in 0..3 {
+                let start = c * plane + (pad_y + row) * spec.width + pad_x;
+                let inverse_std = 1.0 / spec.std[c];
+                for (value, pixel) in output[start..start + rw as usize]
+                    .iter_mut()
+                    .zip(source.chunks_exact(3))
+                {
+                    *value = (f32::from(pixel[c]) - spec.mean[c]) * inverse_std;
+                }
+            }
+        }
+    }
+}
+
 fn benches(c: &mut Criterion) {
     let (mut detector, frame) = load();
     let spec = detector.spec().clone();
-    detector.detect(&frame.as_bgr()).unwrap();
+    detector.detect(frame.as_bgr()).unwrap();
 
     let mut group = c.benchmark_group("detect");
     group
@@ -43,20 +181,36 @@ fn benches(c: &mut Criterion) {
 
     let mut preprocessor = Preprocessor::new();
     let mut tensor: Array4<f32> = spec.input.new_tensor();
-    group.bench_function("preprocess_640x360_to_416", |b| {
+    group.bench_function("preprocess_bgr_640x360_to_416", |b| {
         b.iter(|| {
             preprocessor
                 .run(black_box(&frame.as_bgr()), &spec.input, &mut tensor)
                 .unwrap()
         })
     });
+    for (width, height) in [(640, 360), (1920, 1080)] {
+        let yuv = i420(&frame, width, height);
+        group.bench_function(format!("preprocess_i420_{width}x{height}_to_416"), |b| {
+            b.iter(|| {
+                preprocessor
+                    .run_yuv(black_box(&yuv.view()), &spec.input, &mut tensor)
+                    .unwrap()
+            })
+        });
+        let mut opencv = OpenCvPreprocess {
+            small: Mat::default(),
+        };
+        group.bench_function(format!("preprocess_i420_{width}x{height}_opencv"), |b| {
+            b.iter(|| opencv.run(black_box(&yuv.view()), &spec.input, &mut tensor))
+        });
+    }
 
-    let raw = detector.raw_outputs(&frame.as_bgr()).unwrap();
+    let raw = detector.raw_outputs(frame.as_bgr()).unwrap();
     group.bench_function("postprocess_decode_nms", |b| {
         b.iter(|| detector.postprocess(black_box(&raw)).unwrap())
     });
     group.bench_function("detect_full_1_thread", |b| {
-        b.iter(|| detector.detect(black_box(&frame.as_bgr())).unwrap())
+        b.iter(|| detector.detect(black_box(frame.as_bgr())).unwrap())
     });
     group.finish();
 }
@@ -67,7 +221,7 @@ fn summary(_: &mut Criterion) {
     let spec = detector.spec().clone();
     let mut preprocessor = Preprocessor::new();
     let mut tensor: Array4<f32> = spec.input.new_tensor();
-    let raw = detector.raw_outputs(&frame.as_bgr()).unwrap();
+    let raw = detector.raw_outputs(frame.as_bgr()).unwrap();
     let time = |n: u32, f: &mut dyn FnMut()| {
         f();
         let start = Instant::now();
@@ -78,40 +232,62 @@ fn summary(_: &mut Criterion) {
     };
     let n = 40;
     let model = time(n, &mut || detector.run_model().unwrap());
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    let row = |name: &str, d: Duration| {
+        println!("  {name:<44} {:8.2} ms   {:.3}", ms(d), ms(d) / ms(model));
+    };
+    println!("\nsummary (interleaved run, 1 inference thread; ratios against the raw model time):");
+    println!(
+        "  {:<44} {:8.2} ms   1.00 ({:.1} frames/s)",
+        "raw model",
+        ms(model),
+        1.0 / model.as_secs_f64()
+    );
     let pre = time(n * 5, &mut || {
         preprocessor
             .run(&frame.as_bgr(), &spec.input, &mut tensor)
             .unwrap();
     });
+    row("preprocess BGR 640x360 (still pictures)", pre);
+    for (width, height) in [(640, 360), (1920, 1080)] {
+        let yuv = i420(&frame, width, height);
+        let view = yuv.view();
+        let one_pass = time(n * 5, &mut || {
+            preprocessor
+                .run_yuv(&view, &spec.input, &mut tensor)
+                .unwrap();
+        });
+        let mut opencv = OpenCvPreprocess {
+            small: Mat::default(),
+        };
+        let with_opencv = time(n * 5, &mut || opencv.run(&view, &spec.input, &mut tensor));
+        let old = time(n, &mut || {
+            let bgr = yuv.to_bgr().unwrap();
+            preprocessor
+                .run(&bgr.as_bgr(), &spec.input, &mut tensor)
+                .unwrap();
+        });
+        row(
+            &format!("I420 {width}x{height}: one pass (the agent's)"),
+            one_pass,
+        );
+        row(
+            &format!("I420 {width}x{height}: OpenCV resize + cvtColor"),
+            with_opencv,
+        );
+        row(
+            &format!("I420 {width}x{height}: full-size BGR, then BGR"),
+            old,
+        );
+    }
     let post = time(n * 5, &mut || {
         black_box(detector.postprocess(&raw).unwrap());
     });
+    row("decode + NMS", post);
     let full = time(n, &mut || {
-        black_box(detector.detect(&frame.as_bgr()).unwrap());
+        black_box(detector.detect(frame.as_bgr()).unwrap());
     });
-    let ms = |d: Duration| d.as_secs_f64() * 1e3;
-    println!("\nsummary (interleaved run, 1 inference thread; ratios against the raw model time):");
-    println!(
-        "  raw model        {:8.2} ms  = {:6.1} frames/s   1.00",
-        ms(model),
-        1.0 / model.as_secs_f64()
-    );
-    println!(
-        "  preprocess       {:8.2} ms                      {:.3}",
-        ms(pre),
-        ms(pre) / ms(model)
-    );
-    println!(
-        "  decode + NMS     {:8.2} ms                      {:.3}",
-        ms(post),
-        ms(post) / ms(model)
-    );
-    println!(
-        "  detect (whole)   {:8.2} ms  = {:6.1} frames/s   {:.3}",
-        ms(full),
-        1.0 / full.as_secs_f64(),
-        ms(full) / ms(model)
-    );
+    row("detect (whole, BGR 640x360)", full);
 }
 
 criterion_group!(detect_benches, benches, summary);
