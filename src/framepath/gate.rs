@@ -43,6 +43,7 @@ impl Pacing {
     }
 
     /// Always at `detect_fps` (no motion gate).
+    #[cfg(test)]
     pub fn constant(interval: Duration) -> Pacing {
         Pacing {
             interval,

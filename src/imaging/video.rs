@@ -18,16 +18,6 @@ pub enum YuvFormat {
     Nv21,
 }
 
-impl YuvFormat {
-    /// Planes in memory (3 or 2).
-    pub fn planes(self) -> usize {
-        match self {
-            YuvFormat::I420 | YuvFormat::Yv12 => 3,
-            YuvFormat::Nv12 | YuvFormat::Nv21 => 2,
-        }
-    }
-}
-
 /// Where a frame's bytes live: a decoder's buffer, mapped for reading (zero copy), or plain
 /// vectors ([`OwnedPlanes`]). Plane 0 is Y; then U and V (or UV) as [`YuvFormat`] says.
 pub trait PlaneStorage: Send + Sync {

@@ -528,22 +528,6 @@ pub enum ImageView<'a> {
     Yuv(YuvImage<'a>),
 }
 
-impl ImageView<'_> {
-    pub fn width(&self) -> usize {
-        match self {
-            ImageView::Bgr(image) => image.width,
-            ImageView::Yuv(image) => image.width,
-        }
-    }
-
-    pub fn height(&self) -> usize {
-        match self {
-            ImageView::Bgr(image) => image.height,
-            ImageView::Yuv(image) => image.height,
-        }
-    }
-}
-
 impl<'a> From<BgrImage<'a>> for ImageView<'a> {
     fn from(image: BgrImage<'a>) -> Self {
         ImageView::Bgr(image)
