@@ -94,16 +94,18 @@ pass "config validate (root and watchpost), a conffile, root:watchpost 640"
 frame="$work/street-01.jpg"
 cp "$REPO_ROOT/tests/data/frames/street-01.jpg" "$frame"
 chmod 644 "$frame"
-as_service env LD_DEBUG=files watchpost detect --format json "$frame" \
+# By name (the packaged models folder is searched), by manifest path, and from the build tree:
+# the same model must give the same objects. Named, because the default depends on the CPU.
+as_service env LD_DEBUG=files watchpost detect --format json --model nanodet-m-416-int8 "$frame" \
   >"$work/detect.json" 2>"$work/detect.err" \
   || { tail -n 20 "$work/detect.err" >&2; die "detect as the watchpost user"; }
 loaded=$(sed -n 's/.*file=\([^ ]*libonnxruntime[^ ]*\) .*dynamically loaded.*/\1/p' "$work/detect.err" | head -n1)
 [ "$(readlink -f "$loaded")" = /usr/lib/watchpost/libonnxruntime.so ] \
   || die "ONNX Runtime was loaded from \`$loaded\`, not the package's /usr/lib/watchpost"
-clean watchpost detect --format json --model /usr/share/watchpost/models/nanodet-m-416.toml \
+clean watchpost detect --format json --model /usr/share/watchpost/models/nanodet-m-416-int8.toml \
   "$frame" >"$work/detect-model.json" || die "detect with the packaged model named explicitly"
 WATCHPOST_MODELS_DIR="$REPO_ROOT/models" "$REPO_ROOT/target/release/watchpost" detect \
-  --format json "$frame" >"$work/detect-tree.json" \
+  --format json --model nanodet-m-416-int8 "$frame" >"$work/detect-tree.json" \
   || die "detect with the build tree's binary"
 python3 - "$work/detect.json" "$work/detect-model.json" "$work/detect-tree.json" <<'PY' \
   || die "the installed detect does not give the build tree's objects"

@@ -48,8 +48,10 @@
 //! - [`events`]: per-camera event decisions and their snapshots.
 //! - [`outbox`]: the disk-backed event outbox: numbering, durable log, bounds, drop
 //!   announcements, delivery in order with at-least-once semantics.
-//! - [`detect`]: the model manifest ([`detect::ModelSpec`]), loading ONNX Runtime
-//!   ([`detect::Runtime`]), the [`detect::Detector`], and its pure core:
+//! - [`detect`]: which model runs ([`detect::ModelChoice`]: `auto` takes the int8 model where
+//!   the CPU has integer dot-product instructions, else fp32), the model manifest
+//!   ([`detect::ModelSpec`]), loading ONNX Runtime ([`detect::Runtime`]), the
+//!   [`detect::Detector`], and its pure core:
 //!   [`detect::preprocess`], [`detect::decode`], [`detect::nms`].
 //! - [`publish`]: the MQTT contract: topics, payloads, JSON Schemas, the connection.
 //! - [`health`]: per-camera counters, histograms, process RSS/CPU.

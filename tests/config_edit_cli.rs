@@ -416,7 +416,7 @@ fn show_prints_the_configuration_in_force_without_secrets() {
         "max_size_mb = 256",
         "keep_alive_s = 30",
         "latency_ms = 200",
-        "# model: the bundled model",
+        "# model: auto: the int8 model where the CPU has integer dot-product instructions, else fp32",
     ] {
         assert!(
             run.stdout.lines().any(|l| l == line),

@@ -129,6 +129,10 @@ fn a_good_device_passes_and_a_running_agent_keeps_its_connection() {
             "only the clock may warn here: {line}"
         );
     }
+    // The model `auto` takes on this CPU, and why.
+    let cpu = watchpost::detect::CpuFeatures::detect();
+    let (model, reason) = watchpost::detect::auto_model(&cpu);
+    let model_check = format!("model {model} ({reason})");
     // (check, the start of its line)
     let expected = [
         (
@@ -142,10 +146,8 @@ fn a_good_device_passes_and_a_running_agent_keeps_its_connection() {
                 .to_owned(),
         ),
         ("onnx runtime", "PASS  onnx runtime: ".to_owned()),
-        (
-            "model nanodet-m-416",
-            "PASS  model nanodet-m-416: ".to_owned(),
-        ),
+        ("cpu", format!("PASS  cpu: {}; ", cpu.describe())),
+        (model_check.as_str(), format!("PASS  {model_check}: ")),
         (
             &format!("broker {}", broker.url()),
             format!("PASS  broker {}: connected and accepted", broker.url()),
@@ -166,7 +168,7 @@ fn a_good_device_passes_and_a_running_agent_keeps_its_connection() {
         assert!(line.starts_with(start.as_str()), "{line}\n{}", run.stdout);
     }
     assert!(
-        run.check("model nanodet-m-416")
+        run.check(&model_check)
             .ends_with(": loaded and ran once on a blank frame"),
         "{}",
         run.stdout

@@ -34,13 +34,13 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::detect::{
-    ClassFilter, Detector, DetectorOptions, ModelSpec, Runtime, find_bundled_manifest,
+    ClassFilter, CpuFeatures, Detector, DetectorOptions, ModelSpec, Runtime, choose_model,
 };
 use crate::events::CameraEvents;
 use crate::framepath::{self, AnalysedFrame, FrameBoard, Lane, Pacing};
 use crate::health::{CameraState, CameraStats};
 use crate::ingest;
-use crate::local::{AgentFacts, LocalServer, Sources};
+use crate::local::{AgentFacts, LocalServer, ModelReport, Sources};
 use crate::outbox::{Outbox, OutboxOptions};
 use crate::publish;
 
@@ -51,21 +51,37 @@ const RESULTS_PER_CAMERA: usize = 8;
 /// How long shutdown waits for each stage before giving up on it.
 const STAGE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Loads the model once and makes one detector per inference thread.
-fn load_detectors(config: &Config) -> anyhow::Result<Vec<Detector>> {
+/// Loads the model once and makes one detector per inference thread; also says which model
+/// and why.
+fn load_detectors(config: &Config) -> anyhow::Result<(Vec<Detector>, ModelReport)> {
     let runtime = Runtime::load(config.detection.ort_lib.as_deref())?;
-    let manifest = match &config.detection.model {
-        Some(path) => path.clone(),
-        None => find_bundled_manifest()?,
-    };
-    let spec = ModelSpec::load(&manifest)?;
+    let chosen = choose_model(&config.detection.model, &CpuFeatures::detect())?;
+    let spec = ModelSpec::load(&chosen.manifest)?;
+    tracing::info!(
+        model = %spec.name,
+        manifest = %chosen.manifest.display(),
+        "model {} ({})",
+        spec.name,
+        chosen.reason
+    );
     let options = DetectorOptions {
         intra_threads: 1,
         class_filter: ClassFilter::CoarseClassesOnly,
     };
-    (0..config.detection.inference_threads.max(1))
+    let started = std::time::Instant::now();
+    let detectors = (0..config.detection.inference_threads.max(1))
         .map(|_| Detector::from_spec(&runtime, spec.clone(), &options).map_err(anyhow::Error::from))
-        .collect()
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    tracing::debug!(
+        sessions = detectors.len(),
+        "model sessions created in {} ms",
+        started.elapsed().as_millis()
+    );
+    let report = ModelReport {
+        name: spec.name.clone(),
+        reason: chosen.reason,
+    };
+    Ok((detectors, report))
 }
 
 /// Runs the agent until `shutdown` is cancelled, then shuts down gracefully.
@@ -74,8 +90,8 @@ fn load_detectors(config: &Config) -> anyhow::Result<Vec<Detector>> {
 /// The model, the ONNX Runtime library or GStreamer cannot be loaded, a thread cannot be
 /// started, or the publisher fails in a way retrying cannot fix (bad TLS files).
 pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let detectors = tokio::task::block_in_place(|| load_detectors(&config))?;
-    let model_name = detectors[0].spec().name.clone();
+    let (detectors, model) = tokio::task::block_in_place(|| load_detectors(&config))?;
+    let model_name = model.name.clone();
     ingest::init_gstreamer()?;
     // A decoder template that does not exist or cannot work here is a configuration error:
     // refuse to start rather than run with a camera that will never stream.
@@ -142,6 +158,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
                     site: config.device.site.to_string(),
                     device: config.device.id.to_string(),
                     started_at,
+                    model: model.clone(),
                 },
                 started,
             };

@@ -9,7 +9,7 @@ use anyhow::Context;
 use clap::{Args, ValueEnum};
 
 use crate::detect::{
-    ClassFilter, Detector, DetectorOptions, Object, Runtime, find_bundled_manifest,
+    ClassFilter, CpuFeatures, Detector, DetectorOptions, ModelChoice, Object, Runtime, choose_model,
 };
 use crate::imaging;
 
@@ -32,9 +32,10 @@ pub(crate) struct DetectArgs {
     #[arg(long, value_name = "DIR")]
     annotate: Option<PathBuf>,
 
-    /// Model manifest (TOML) to use instead of the bundled model.
-    #[arg(long, value_name = "MANIFEST")]
-    model: Option<PathBuf>,
+    /// Model: a bundled model's name (nanodet-m-416, nanodet-m-416-int8), `auto` (int8 where
+    /// the CPU has integer dot-product instructions, else fp32), or a manifest (TOML).
+    #[arg(long, value_name = "NAME|MANIFEST", value_parser = super::model_arg, default_value = "auto")]
+    model: ModelChoice,
 
     /// Report every label of the model, not only persons and vehicles (others as class `other`).
     #[arg(long)]
@@ -67,10 +68,7 @@ struct ImageReport<'a> {
 
 pub(crate) fn run(args: DetectArgs) -> anyhow::Result<ExitCode> {
     let runtime = Runtime::load(args.ort_lib.as_deref())?;
-    let manifest = match &args.model {
-        Some(path) => path.clone(),
-        None => find_bundled_manifest()?,
-    };
+    let manifest = choose_model(&args.model, &CpuFeatures::detect())?.manifest;
     let threads = args
         .threads
         .map(usize::from)

@@ -15,7 +15,9 @@ use std::time::{Duration, Instant, SystemTime};
 use clap::Args;
 
 use crate::config::{self, Config, ConfigError, MqttConfig, OutboxConfig};
-use crate::detect::{ClassFilter, Detector, DetectorOptions, Runtime, find_bundled_manifest};
+use crate::detect::{
+    BUNDLED_INT8, ClassFilter, CpuFeatures, Detector, DetectorOptions, Runtime, choose_model,
+};
 use crate::imaging::Frame;
 use crate::ingest::{self, IngestError, template::ChoiceError};
 use crate::local::client::{self, FetchError};
@@ -279,20 +281,32 @@ fn model_checks(doctor: &mut Doctor, config: &Config) {
             return;
         }
     };
-    let manifest = match &config.detection.model {
-        Some(path) => path.clone(),
-        None => match find_bundled_manifest() {
-            Ok(path) => path,
-            Err(e) => {
-                doctor.report(Check::fail(
-                    "model",
-                    e.to_string(),
-                    "reinstall watchpost, or set [detection] model",
-                ));
-                return;
-            }
+    let cpu = CpuFeatures::detect();
+    doctor.report(Check::pass(
+        "cpu",
+        match cpu.dot_product {
+            Some(feature) => format!(
+                "{}; integer dot-product instructions ({feature}): the int8 model pays",
+                cpu.describe()
+            ),
+            None => format!(
+                "{}; no integer dot-product instructions: the fp32 model by default",
+                cpu.describe()
+            ),
         },
+    ));
+    let chosen = match choose_model(&config.detection.model, &cpu) {
+        Ok(chosen) => chosen,
+        Err(e) => {
+            doctor.report(Check::fail(
+                "model",
+                e.to_string(),
+                "reinstall watchpost, or set [detection] model",
+            ));
+            return;
+        }
     };
+    let manifest = chosen.manifest;
     let options = DetectorOptions {
         intra_threads: 1,
         class_filter: ClassFilter::CoarseClassesOnly,
@@ -306,12 +320,24 @@ fn model_checks(doctor: &mut Doctor, config: &Config) {
         }
     };
     let name = detector.spec().name.clone();
-    let what = format!("model {name}");
+    let what = format!("model {name} ({})", chosen.reason);
     let (width, height) = (640, 360);
+    let int8_without_dot_product = name == BUNDLED_INT8 && cpu.dot_product.is_none();
     let check = match Frame::from_bgr(width, height, width * 3, vec![0; width * height * 3])
         .map_err(|e| e.to_string())
         .and_then(|frame| detector.detect(frame.as_bgr()).map_err(|e| e.to_string()))
     {
+        Ok(detections) if detections.objects.is_empty() && int8_without_dot_product => Check::warn(
+            what,
+            format!(
+                "{}: loaded and ran once on a blank frame, but this CPU has no integer \
+                     dot-product instructions",
+                manifest.display()
+            ),
+            "the int8 model may be no faster than fp32 here: compare with `watchpost \
+                 detect --model nanodet-m-416`, or remove [detection] model to let the agent \
+                 choose",
+        ),
         Ok(detections) if detections.objects.is_empty() => Check::pass(
             what,
             format!(

@@ -5,6 +5,7 @@
 //! one input failed while the others were still processed); 2 bad invocation or bad
 //! configuration.
 
+mod calibrate;
 mod camera;
 mod completions;
 mod config;
@@ -67,6 +68,14 @@ enum Command {
     Doctor(doctor::DoctorArgs),
     Completions(completions::CompletionsArgs),
     Man(completions::ManArgs),
+    #[command(hide = true)]
+    ModelInputs(calibrate::ModelInputsArgs),
+}
+
+/// `--model`: a bundled model's name, `auto`, or a manifest path (relative to the current
+/// folder).
+pub(crate) fn model_arg(value: &str) -> Result<crate::detect::ModelChoice, String> {
+    crate::detect::ModelChoice::parse(value, std::path::Path::new(""))
 }
 
 /// The whole command line's definition (for completions, manual pages and tests).
@@ -104,6 +113,7 @@ pub fn main() -> ExitCode {
         Command::Doctor(args) => doctor::run(args),
         Command::Completions(args) => completions::completions(args),
         Command::Man(args) => completions::man(args),
+        Command::ModelInputs(args) => calibrate::run(args),
     };
     match result {
         Ok(code) => code,

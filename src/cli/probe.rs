@@ -18,7 +18,7 @@ use clap::{Args, ValueEnum};
 use super::camera::DEFAULT_CONFIG;
 use crate::config::{self, CameraConfig, Config, LineConfig, Secret, ZoneConfig};
 use crate::detect::{
-    ClassFilter, Detector, DetectorOptions, Object, Runtime, find_bundled_manifest,
+    ClassFilter, CpuFeatures, Detector, DetectorOptions, ModelChoice, Object, Runtime, choose_model,
 };
 use crate::imaging::{self, YuvFrame};
 use crate::ingest::redact_url;
@@ -75,9 +75,10 @@ pub(crate) struct ProbeArgs {
     #[arg(long, value_name = "FILE")]
     password_file: Option<PathBuf>,
 
-    /// Model manifest (TOML) instead of the configured or bundled model.
-    #[arg(long, value_name = "MANIFEST")]
-    model: Option<PathBuf>,
+    /// Model instead of the configured one: a bundled model's name, `auto`, or a manifest
+    /// (TOML).
+    #[arg(long, value_name = "NAME|MANIFEST", value_parser = super::model_arg)]
+    model: Option<ModelChoice>,
 
     /// ONNX Runtime shared library (default: the configuration's, else the usual search).
     #[arg(long, value_name = "PATH")]
@@ -340,14 +341,12 @@ fn detect_objects(
         .clone()
         .or_else(|| detection.and_then(|d| d.ort_lib.clone()));
     let runtime = Runtime::load(ort_lib.as_deref())?;
-    let manifest = match args
+    let choice = args
         .model
         .clone()
-        .or_else(|| detection.and_then(|d| d.model.clone()))
-    {
-        Some(path) => path,
-        None => find_bundled_manifest()?,
-    };
+        .or_else(|| detection.map(|d| d.model.clone()))
+        .unwrap_or_default();
+    let manifest = choose_model(&choice, &CpuFeatures::detect())?.manifest;
     let options = DetectorOptions {
         intra_threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
         class_filter: ClassFilter::CoarseClassesOnly,

@@ -274,6 +274,9 @@ pub(crate) fn render_text(report: &StatusReport) -> String {
         duration(report.uptime_s),
         duration(report.window_s)
     );
+    if let Some(model) = &report.model {
+        let _ = writeln!(out, "model    {} ({})", model.name, model.reason);
+    }
     out
 }
 
@@ -359,7 +362,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
-    use crate::local::{BrokerReport, OutboxReport, Percentiles};
+    use crate::local::{BrokerReport, ModelReport, OutboxReport, Percentiles};
 
     fn camera(name: &str, state: &str) -> CameraReport {
         CameraReport {
@@ -441,6 +444,10 @@ mod tests {
                 .collect(),
             },
             process: None,
+            model: Some(ModelReport {
+                name: "nanodet-m-416-int8".into(),
+                reason: "auto: this CPU has integer dot-product instructions (avx512vnni)".into(),
+            }),
         }
     }
 
@@ -455,6 +462,7 @@ gate-west-long-name  retrying         v4l2                       0.0       0.0  
 broker   connected to 10.0.0.5:8883, 1 reconnect; last error: connection reset by the broker
 outbox   12 events pending (45.2 KiB), oldest 3 min 12 s; 5 dropped (expired 2, full 3)
 agent    watchpost 0.1.0, bihac-north/post-07, up 2 h 03 min; rates over the last 5.0 s
+model    nanodet-m-416-int8 (auto: this CPU has integer dot-product instructions (avx512vnni))
 ";
         assert_eq!(render_text(&report()), expected);
     }

@@ -28,7 +28,7 @@ use super::{
     OutboxConfig, OutboxSync, Qos, RtspTransport, Secret, SnapshotMode, TopicName, TrackingConfig,
     WhenFull, ZoneConfig,
 };
-use crate::detect::CoarseClass;
+use crate::detect::{CoarseClass, ModelChoice};
 use crate::geometry::{Point, Polygon, Polyline};
 
 /// Where the agent keeps its state unless `device.state_dir` says otherwise.
@@ -202,7 +202,7 @@ struct RawOutbox {
 #[derive(Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawDetection {
-    model: Option<PathBuf>,
+    model: Option<String>,
     ort_lib: Option<PathBuf>,
     inference_threads: Option<Int>,
     max_frame_age_ms: Option<Int>,
@@ -751,8 +751,14 @@ impl<'a> Checker<'a> {
 
     fn detection(&mut self, raw: RawDetection) -> Option<DetectionConfig> {
         let model = match raw.model {
-            Some(path) => self.path("detection.model", path).map(Some),
-            None => Some(None),
+            Some(value) => match ModelChoice::parse(&value, self.base_dir) {
+                Ok(choice) => Some(choice),
+                Err(message) => {
+                    self.problem("detection.model", message);
+                    None
+                }
+            },
+            None => Some(ModelChoice::Auto),
         };
         let ort_lib = match raw.ort_lib {
             Some(path) => self.path("detection.ort_lib", path).map(Some),
@@ -1878,6 +1884,35 @@ detect_fps = 5
     }
 
     #[test]
+    fn the_model_is_auto_a_bundled_name_or_a_manifest_path() {
+        let with = |value: &str| format!("{MINIMAL}[detection]\nmodel = \"{value}\"\n");
+        let table = [
+            ("auto", ModelChoice::Auto),
+            (
+                "nanodet-m-416-int8",
+                ModelChoice::Bundled("nanodet-m-416-int8"),
+            ),
+            (
+                "models/mine.toml",
+                ModelChoice::Manifest(PathBuf::from("/etc/watchpost/models/mine.toml")),
+            ),
+        ];
+        for (value, expected) in table {
+            let config = parse(&with(value), file()).expect(value);
+            assert_eq!(config.detection.model, expected, "{value}");
+        }
+        let p = problem(&with("yolov8"));
+        assert_eq!(p.key, "detection.model");
+        assert_eq!(p.line, Some(11));
+        assert!(
+            p.message
+                .contains("neither a bundled model (nanodet-m-416, nanodet-m-416-int8, or auto)"),
+            "{}",
+            p.message
+        );
+    }
+
+    #[test]
     fn minimal_file_gets_every_default() {
         let config = parse(MINIMAL, file()).expect("valid");
         assert_eq!(config.device.site.as_str(), "bihac-north");
@@ -1912,7 +1947,7 @@ detect_fps = 5
             }
         );
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get().min(64));
-        assert_eq!(config.detection.model, None);
+        assert_eq!(config.detection.model, ModelChoice::Auto);
         assert_eq!(config.detection.ort_lib, None);
         assert_eq!(config.detection.inference_threads, cores);
         assert_eq!(config.detection.max_frame_age, Duration::from_millis(1000));
@@ -2546,8 +2581,8 @@ url = "rtsp://cam-b:8554/x"
             }
         );
         assert_eq!(
-            config.detection.model.as_deref(),
-            Some(Path::new("/opt/m.toml"))
+            config.detection.model,
+            ModelChoice::Manifest(PathBuf::from("/opt/m.toml"))
         );
         assert_eq!(
             config.detection.ort_lib,

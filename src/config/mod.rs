@@ -14,6 +14,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use crate::detect::ModelChoice;
+
 pub mod audit;
 pub mod edit;
 mod error;
@@ -223,8 +225,8 @@ pub struct ClientCertFiles {
 /// `[detection]` (all optional).
 #[derive(Clone, Debug)]
 pub struct DetectionConfig {
-    /// Model manifest; `None` = the bundled model.
-    pub model: Option<PathBuf>,
+    /// Which model runs (default: int8 where the CPU has dot-product instructions, else fp32).
+    pub model: ModelChoice,
     /// ONNX Runtime library; `None` = the default search.
     pub ort_lib: Option<PathBuf>,
     /// Inference threads, each with its own session (default: the number of cores).

@@ -7,14 +7,15 @@
 //! Passwords never appear: a password that is set, from wherever it came (`password`,
 //! `password_file`, `$WATCHPOST_MQTT_PASSWORD`, the camera URL), is `password = "***"`; a URL
 //! is written without its user and password. Settings that are not set and have no value to
-//! write (no user name, the bundled model, ...) are a comment saying what applies.
+//! write (no user name, the model chosen by the CPU, ...) are a comment saying what applies.
 
 use std::fmt::Write as _;
 use std::path::Path;
 use std::time::Duration;
 
 use super::{
-    CameraConfig, Config, DecoderChoice, LineConfig, MqttConfig, OutboxSync, Qos, ZoneConfig,
+    CameraConfig, Config, DecoderChoice, LineConfig, ModelChoice, MqttConfig, OutboxSync, Qos,
+    ZoneConfig,
 };
 
 /// The effective configuration as TOML (see the module documentation).
@@ -41,8 +42,12 @@ pub fn render(config: &Config) -> String {
 
     out.table("detection");
     match &detection.model {
-        Some(model) => out.value("model", path(model)),
-        None => out.unset("model", "the bundled model"),
+        ModelChoice::Auto => out.unset(
+            "model",
+            "auto: the int8 model where the CPU has integer dot-product instructions, else fp32",
+        ),
+        ModelChoice::Bundled(name) => out.value("model", string(name)),
+        ModelChoice::Manifest(model) => out.value("model", path(model)),
     }
     match &detection.ort_lib {
         Some(lib) => out.value("ort_lib", path(lib)),
@@ -445,7 +450,7 @@ points = [[0, 0], [1, 0], [1, 1], [0, 1]]
             "topic_prefix = \"watchpost\"",
             "# username: none",
             "keep_alive_s = 30",
-            "# model: the bundled model",
+            "# model: auto: the int8 model where the CPU has integer dot-product instructions, else fp32",
             "max_frame_age_ms = 1000",
             "interval_s = 10",
             "max_age_s = 1.5",

@@ -102,7 +102,7 @@ pub fn demo_config(
             tls_verify: true,
         },
         detection: DetectionConfig {
-            model: None,
+            model: crate::config::ModelChoice::Auto,
             ort_lib: None,
             inference_threads: options.inference_threads.max(1),
             max_frame_age: Duration::from_secs(1),

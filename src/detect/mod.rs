@@ -8,6 +8,10 @@
 //!          ─▶ Object { class, label, score, bbox }   (bbox normalised to the image)
 //! ```
 //!
+//! Which model: [`ModelChoice`] (`[detection] model`, `--model`) is a bundled model's name, a
+//! manifest path, or `auto`, which [`choose_model`] turns into the int8 model where the CPU has
+//! integer dot-product instructions ([`CpuFeatures`]) and the fp32 model elsewhere.
+//!
 //! Invariants:
 //! - A [`Detector`] is checked against its manifest when it is loaded: input name, element
 //!   type and shape, every output the decoder reads and its shape. A mismatch is refused then,
@@ -17,6 +21,7 @@
 //! - A `Detector` owns one ort session and is used by one thread at a time (`&mut self`);
 //!   run several detectors for parallel inference.
 
+mod choice;
 pub mod decode;
 mod manifest;
 pub mod nms;
@@ -32,6 +37,10 @@ use ndarray::{Array4, ArrayD, ArrayViewD, Ix2, Ix3};
 use ort::session::Session;
 use ort::value::{TensorElementType, TensorRef, ValueType};
 
+pub use choice::{
+    BUNDLED_FP32, BUNDLED_INT8, BUNDLED_MODELS, ChosenModel, CpuFeatures, ModelChoice, auto_model,
+    choose_model,
+};
 pub use manifest::{
     CoarseClass, DecoderKind, DecoderSpec, ManifestError, ModelSpec, NanodetLevelSpec,
 };
@@ -39,9 +48,6 @@ pub use runtime::{LIBRARY_FILE_NAME, MINIMUM_VERSION, Runtime, RuntimeError, SET
 
 use decode::Candidate;
 use preprocess::{ImageView, InputTransform, Preprocessor, TensorLayout};
-
-/// The manifest of the bundled model, relative to a models folder.
-pub const BUNDLED_MANIFEST: &str = "nanodet-m-416.toml";
 
 /// One detected object, as `watchpost detect` prints it and the MQTT payloads carry it.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
@@ -524,10 +530,10 @@ fn check_against_manifest(session: &Session, spec: &ModelSpec) -> Result<(), Str
     Ok(())
 }
 
-/// Where the bundled model's manifest is looked for, in order: `$WATCHPOST_MODELS_DIR`, next
-/// to the executable (`../share/watchpost/models`), the system location
-/// (`/usr/share/watchpost/models`), then the source tree this binary was built from.
-pub fn bundled_manifest_candidates() -> Vec<PathBuf> {
+/// Where a bundled model's manifest (`<name>.toml`) is looked for, in order:
+/// `$WATCHPOST_MODELS_DIR`, next to the executable (`../share/watchpost/models`), the system
+/// location (`/usr/share/watchpost/models`), then the source tree this binary was built from.
+pub fn bundled_manifest_candidates(name: &str) -> Vec<PathBuf> {
     let mut dirs = Vec::new();
     if let Some(dir) = std::env::var_os("WATCHPOST_MODELS_DIR").filter(|v| !v.is_empty()) {
         dirs.push(PathBuf::from(dir));
@@ -540,20 +546,22 @@ pub fn bundled_manifest_candidates() -> Vec<PathBuf> {
     }
     dirs.push(PathBuf::from("/usr/share/watchpost/models"));
     dirs.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("models"));
-    dirs.into_iter().map(|d| d.join(BUNDLED_MANIFEST)).collect()
+    dirs.into_iter()
+        .map(|d| d.join(format!("{name}.toml")))
+        .collect()
 }
 
-/// The bundled model's manifest, or an error listing where it was looked for.
-pub fn find_bundled_manifest() -> Result<PathBuf, DetectError> {
-    let candidates = bundled_manifest_candidates();
+/// A bundled model's manifest, or an error listing where it was looked for.
+pub fn find_bundled_manifest(name: &str) -> Result<PathBuf, DetectError> {
+    let candidates = bundled_manifest_candidates(name);
     candidates
         .iter()
         .find(|p| p.is_file())
         .cloned()
         .ok_or_else(|| DetectError::ModelLoad {
-            path: PathBuf::from(BUNDLED_MANIFEST),
+            path: PathBuf::from(format!("{name}.toml")),
             reason: format!(
-                "bundled model not found (looked in {}); pass --model or set WATCHPOST_MODELS_DIR",
+                "bundled model {name} not found (looked in {}); pass --model or set WATCHPOST_MODELS_DIR",
                 candidates
                     .iter()
                     .map(|p| p.display().to_string())

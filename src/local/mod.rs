@@ -38,7 +38,7 @@ pub mod status;
 pub mod window;
 
 pub use status::{
-    AgentFacts, BrokerReport, CameraReport, OutboxReport, Percentiles, ProcessReport,
+    AgentFacts, BrokerReport, CameraReport, ModelReport, OutboxReport, Percentiles, ProcessReport,
     STATUS_SCHEMA, StatusReport,
 };
 
@@ -315,6 +315,10 @@ mod tests {
                 site: "site".into(),
                 device: "dev".into(),
                 started_at: SystemTime::now(),
+                model: ModelReport {
+                    name: "m".into(),
+                    reason: "configured".into(),
+                },
             },
             started: Instant::now(),
         };

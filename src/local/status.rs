@@ -36,6 +36,18 @@ pub struct StatusReport {
     /// Absent where `/proc/self` cannot be read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub process: Option<ProcessReport>,
+    /// The model that runs and why (absent from agents before it was added).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<ModelReport>,
+}
+
+/// The model in `GET /status`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelReport {
+    /// The manifest's name, as in the detection payloads (`nanodet-m-416-int8`).
+    pub name: String,
+    /// Why this one: `configured`, or what `auto` found on the CPU.
+    pub reason: String,
 }
 
 /// One camera in `GET /status`.
@@ -276,6 +288,7 @@ pub struct AgentFacts {
     pub site: String,
     pub device: String,
     pub started_at: SystemTime,
+    pub model: ModelReport,
 }
 
 impl StatusReport {
@@ -304,6 +317,7 @@ impl StatusReport {
             broker: BrokerReport::new(broker),
             outbox: OutboxReport::new(outbox, at),
             process,
+            model: Some(facts.model.clone()),
         }
     }
 }
@@ -440,6 +454,10 @@ mod tests {
                 site: "s".into(),
                 device: "d".into(),
                 started_at: at_ms(500),
+                model: ModelReport {
+                    name: "m".into(),
+                    reason: "configured".into(),
+                },
             },
             Duration::from_millis(3_500),
             Duration::from_secs(5),
