@@ -60,3 +60,34 @@ pub fn iou_xywh(a: [f32; 4], b: [f32; 4]) -> f32 {
     let rb = watchpost::geometry::Rect::from_xywh(b[0], b[1], b[2], b[3]);
     ra.iou(&rb)
 }
+
+/// One-to-one matching of boxes `a` against boxes `b`, greedy by IoU: pairs `(index in a, index
+/// in b, IoU)` with IoU >= `min_iou`, each box in at most one pair; `same(i, j)` must hold for a
+/// pair (the same class, say). One loose box over two people counts once.
+pub fn match_one_to_one(
+    a: &[[f32; 4]],
+    b: &[[f32; 4]],
+    min_iou: f32,
+    same: impl Fn(usize, usize) -> bool,
+) -> Vec<(usize, usize, f32)> {
+    let mut candidates: Vec<(f32, usize, usize)> = Vec::new();
+    for (i, x) in a.iter().enumerate() {
+        for (j, y) in b.iter().enumerate() {
+            let iou = iou_xywh(*x, *y);
+            if iou >= min_iou && same(i, j) {
+                candidates.push((iou, i, j));
+            }
+        }
+    }
+    candidates.sort_by(|p, q| q.0.total_cmp(&p.0));
+    let (mut a_used, mut b_used) = (vec![false; a.len()], vec![false; b.len()]);
+    let mut pairs = Vec::new();
+    for (iou, i, j) in candidates {
+        if !a_used[i] && !b_used[j] {
+            a_used[i] = true;
+            b_used[j] = true;
+            pairs.push((i, j, iou));
+        }
+    }
+    pairs
+}
