@@ -7,7 +7,7 @@
 //! ```sh
 //! cargo bench --bench agent                            # everything, about 6 minutes
 //! WATCHPOST_BENCH_SECONDS=30 cargo bench --bench agent # longer windows
-//! WATCHPOST_BENCH_ONLY=saturation,cpu,motion,python cargo bench --bench agent
+//! WATCHPOST_BENCH_ONLY=saturation,cpu,motion,startup,python cargo bench --bench agent
 //! ```
 //!
 //! Prints, each as a ratio where one fits (these machines are shared and noisy: compare ratios,
@@ -19,7 +19,11 @@
 //!   interval, the agent's CPU and peak RSS; the Python script on the same streams;
 //! - CPU per 1080p25 camera at `detect_fps = 5` (software decoding) against GStreamer decoding
 //!   the same stream alone plus five inferences; 4 still cameras against 4 busy ones;
-//! - how long after a still scene starts moving its first frame is analysed.
+//! - how long after a still scene starts moving its first frame is analysed;
+//! - start-up: from `watchpost run` to the first detection message.
+//!
+//! The raw model and saturation are measured for the bundled fp32 and int8 models side by side;
+//! the other parts run the model the agent takes by default on this machine.
 //!
 //! Clips: the sample clip (640x360, 30 fps) as it is, and at double speed for 60 fps; 1080p25
 //! busy and still clips are encoded from it once (x264) into `target/bench-clips/`.
@@ -32,7 +36,10 @@ use std::time::{Duration, Instant, SystemTime};
 
 use watchpost::demo::EmbeddedBroker;
 use watchpost::demo::clip_server::ClipServer;
-use watchpost::detect::{ClassFilter, Detector, DetectorOptions, Runtime};
+use watchpost::detect::{
+    BUNDLED_FP32, BUNDLED_INT8, ClassFilter, CpuFeatures, Detector, DetectorOptions, Runtime,
+    auto_model, find_bundled_manifest,
+};
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name)
@@ -69,7 +76,7 @@ impl RawModel {
     }
 }
 
-fn detector(threads: usize) -> Detector {
+fn detector(model: &str, threads: usize) -> Detector {
     let runtime = Runtime::load(None).expect("ONNX Runtime (run deploy/setup.sh)");
     let options = DetectorOptions {
         intra_threads: threads,
@@ -77,7 +84,7 @@ fn detector(threads: usize) -> Detector {
     };
     let mut detector = Detector::load(
         &runtime,
-        &root().join("models/nanodet-m-416.toml"),
+        &find_bundled_manifest(model).expect("bundled model"),
         &options,
     )
     .expect("model");
@@ -97,8 +104,8 @@ fn thread_cpu_s() -> f64 {
     t.tv_sec as f64 + t.tv_nsec as f64 * 1e-9
 }
 
-fn raw_model() -> RawModel {
-    let mut one = detector(1);
+fn raw_model(model: &'static str) -> RawModel {
+    let mut one = detector(model, 1);
     let n = 40;
     for _ in 0..5 {
         one.run_model().unwrap();
@@ -115,7 +122,7 @@ fn raw_model() -> RawModel {
     let parallel: Vec<_> = (0..cores())
         .map(|_| {
             std::thread::spawn(move || {
-                let mut d = detector(1);
+                let mut d = detector(model, 1);
                 let start = Instant::now();
                 let mut runs = 0u32;
                 while start.elapsed().as_secs_f64() < seconds {
@@ -128,7 +135,7 @@ fn raw_model() -> RawModel {
         .collect();
     let parallel_sessions_fps = parallel.into_iter().map(|h| h.join().unwrap()).sum();
 
-    let mut wide = detector(cores());
+    let mut wide = detector(model, cores());
     let start = Instant::now();
     let mut runs = 0u32;
     while start.elapsed().as_secs_f64() < seconds {
@@ -332,12 +339,13 @@ struct AgentRun {
 }
 
 impl AgentRun {
-    fn start(broker_port: u16, cameras: &[CameraSpec], threads: usize) -> AgentRun {
+    fn start(broker_port: u16, cameras: &[CameraSpec], threads: usize, model: &str) -> AgentRun {
         let dir = tempfile::tempdir().unwrap();
         let mut text = format!(
             "[device]\nsite = \"bench\"\nid = \"box\"\nstate_dir = \"{}\"\n\n\
              [mqtt]\nurl = \"mqtt://127.0.0.1:{broker_port}\"\n\n\
-             [detection]\ninference_threads = {threads}\nmax_frame_age_ms = 1000\n\n\
+             [detection]\nmodel = \"{model}\"\ninference_threads = {threads}\n\
+             max_frame_age_ms = 1000\n\n\
              [health]\ninterval_s = 1\n\n[local]\nlisten = \"\"\n",
             dir.path().join("state").display()
         );
@@ -359,6 +367,15 @@ impl AgentRun {
             .spawn()
             .expect("start watchpost run");
         AgentRun { child, _dir: dir }
+    }
+
+    /// One camera, `cam0` of `server`, at `detect_fps = 5`, on every core.
+    fn one_camera(broker_port: u16, server: &ClipServer, model: &str) -> AgentRun {
+        let camera = CameraSpec {
+            url: server.url("cam0"),
+            detect_fps: 5.0,
+        };
+        AgentRun::start(broker_port, &[camera], cores(), model)
     }
 
     fn pid(&self) -> u32 {
@@ -386,12 +403,12 @@ struct Window {
 fn measure_agent(
     broker: &EmbeddedBroker,
     cameras: &[CameraSpec],
-    threads: usize,
+    model: &str,
     warmup: Duration,
     window: Duration,
 ) -> Option<Window> {
     let observer = Observer::start(broker.port());
-    let agent = AgentRun::start(broker.port(), cameras, threads);
+    let agent = AgentRun::start(broker.port(), cameras, cores(), model);
     let n = cameras.len();
     let started = observer.wait_until(Duration::from_secs(60), |seen| {
         let cameras: std::collections::BTreeSet<&str> =
@@ -600,6 +617,8 @@ fn mib(bytes: u64) -> f64 {
 
 struct Context {
     broker: EmbeddedBroker,
+    /// The model `auto` takes on this machine (what a box runs by default).
+    model: &'static str,
     window: Duration,
     python: Option<Result<PathBuf, String>>,
 }
@@ -607,6 +626,8 @@ struct Context {
 fn saturation(context: &Context) {
     let sample = root().join("tests/data/sample-clip.mp4");
     let cases = [
+        // 60 fps is the most a camera may ask (`detect_fps` <= 60): enough to saturate the fp32
+        // model on two cores, not the int8 one, which then analyses every frame.
         ("1 camera at 60 fps", 1usize, 2.0f64),
         ("4 cameras at 30 fps", 4, 1.0),
     ];
@@ -625,45 +646,64 @@ fn saturation(context: &Context) {
             })
             .collect();
         let frame_ms = 1e3 / f64::from(fps);
-        // The raw model again, just before: the machine's speed drifts over a run.
-        let raw = raw_model();
-        let (raw_all, inference) = (raw.all_cores_fps(), raw.one_thread_ms);
-        let Some(agent) = measure_agent(
-            &context.broker,
-            &cameras,
-            cores(),
-            Duration::from_secs(4),
-            context.window,
-        ) else {
+        let offered = n as f64 * f64::from(fps);
+        println!("{name}, every frame asked, {} inference threads:", cores());
+        let mut analysed = Vec::new();
+        let mut raw_all = f64::NAN;
+        for model in [BUNDLED_FP32, BUNDLED_INT8] {
+            // The raw model again, just before: the machine's speed drifts over a run.
+            let raw = raw_model(model);
+            let (model_all, inference) = (raw.all_cores_fps(), raw.one_thread_ms);
+            if model == BUNDLED_FP32 {
+                raw_all = model_all;
+            }
+            let Some(agent) = measure_agent(
+                &context.broker,
+                &cameras,
+                model,
+                Duration::from_secs(4),
+                context.window,
+            ) else {
+                continue;
+            };
+            let latency_goal = 1.5 * inference + frame_ms;
+            println!(
+                "  {model} (raw model just before: one thread {inference:.1} ms, all cores \
+                 {model_all:.1}/s; the cameras offer {offered:.0}/s): analysed {:.1}/s = {:.2} × \
+                 its raw rate on all cores; \
+                 latency p50 {:.0} ms, p99 {:.0} ms = {:.2} × (1.5 × one inference + one frame \
+                 interval = {latency_goal:.0} ms); CPU {:.2} cores (the harness's RTSP server \
+                 and broker {:.2} more); peak RSS {:.0} MiB",
+                agent.analysed_fps,
+                agent.analysed_fps / model_all,
+                agent.latency_p50,
+                agent.latency_p99,
+                agent.latency_p99 / latency_goal,
+                agent.cpu_cores,
+                agent.harness_cores,
+                mib(agent.peak_rss),
+            );
+            analysed.push((model, agent));
+        }
+        if let [(_, fp32), (_, int8)] = analysed.as_slice() {
+            println!(
+                "  int8 / fp32: {:.2} × the analysed frames, p99 latency {:.2} ×",
+                int8.analysed_fps / fp32.analysed_fps,
+                int8.latency_p99 / fp32.latency_p99
+            );
+        }
+        let Some((_, agent)) = analysed.pop() else {
             continue;
         };
-        let latency_goal = 1.5 * inference + frame_ms;
-        println!(
-            "{name}, every frame asked, {} inference threads (raw model just before: one \
-             thread {inference:.1} ms, all cores {raw_all:.1}/s):\n  \
-             watchpost: analysed {:.1}/s = {:.2} × the raw model rate on all cores; \
-             latency p50 {:.0} ms, p99 {:.0} ms = {:.2} × (1.5 × one inference + one frame \
-             interval = {latency_goal:.0} ms); CPU {:.2} cores (the harness's RTSP server and \
-             broker {:.2} more); peak RSS {:.0} MiB",
-            cores(),
-            agent.analysed_fps,
-            agent.analysed_fps / raw_all,
-            agent.latency_p50,
-            agent.latency_p99,
-            agent.latency_p99 / latency_goal,
-            agent.cpu_cores,
-            agent.harness_cores,
-            mib(agent.peak_rss),
-        );
         let mut python_fps = None;
         match &context.python {
             Some(Ok(python)) => {
                 match python_baseline(python, &urls, Duration::from_secs(4), context.window) {
                     Ok(p) => {
                         println!(
-                            "  Python (OpenCV + onnxruntime): analysed {:.1}/s = {:.2} × raw; \
-                             latency p50 {:.0} ms, p99 {:.0} ms; CPU {:.2} cores; watchpost \
-                             analyses {:.2} × as many",
+                            "  Python (OpenCV + onnxruntime, fp32): analysed {:.1}/s = {:.2} × \
+                             the fp32 raw rate; latency p50 {:.0} ms, p99 {:.0} ms; CPU {:.2} \
+                             cores; watchpost (int8) analyses {:.2} × as many",
                             p.analysed_fps,
                             p.analysed_fps / raw_all,
                             p.latency_p50,
@@ -703,7 +743,7 @@ fn cpu_per_camera(context: &Context) {
         context.window,
     );
     // The raw model again, just before: the machine's speed drifts over a run.
-    let inference_cores = 5.0 * raw_model().cpu_s_per_inference;
+    let inference_cores = 5.0 * raw_model(context.model).cpu_s_per_inference;
     let one = |server: &ClipServer, n: usize| -> Option<Window> {
         let cameras: Vec<CameraSpec> = (0..n)
             .map(|i| CameraSpec {
@@ -711,10 +751,19 @@ fn cpu_per_camera(context: &Context) {
                 detect_fps: 5.0,
             })
             .collect();
-        measure_agent(&context.broker, &cameras, cores(), warmup, context.window)
+        measure_agent(
+            &context.broker,
+            &cameras,
+            context.model,
+            warmup,
+            context.window,
+        )
     };
     let busy_one = one(&busy_server, 1);
-    println!("CPU per 1080p25 camera, detect_fps 5, software decoding:");
+    println!(
+        "CPU per 1080p25 camera, detect_fps 5, software decoding, {}:",
+        context.model
+    );
     if let (Some(decode), Some(agent)) = (decode, &busy_one) {
         let reference = decode + inference_cores;
         println!(
@@ -750,14 +799,7 @@ fn motion_reaction(context: &Context) {
     for _ in 0..3 {
         server.set_frozen(true);
         let observer = Observer::start(context.broker.port());
-        let agent = AgentRun::start(
-            context.broker.port(),
-            &[CameraSpec {
-                url: server.url("cam0"),
-                detect_fps: 5.0,
-            }],
-            cores(),
-        );
+        let agent = AgentRun::one_camera(context.broker.port(), &server, context.model);
         let idle = observer.wait_until(Duration::from_secs(40), |s| s.health.iter().any(|h| h.2));
         if idle {
             // Past the camera's first RTCP sender report, so capture times are its clock.
@@ -791,6 +833,35 @@ fn motion_reaction(context: &Context) {
     );
 }
 
+/// From `watchpost run` to the first detection message, with a camera already streaming: the
+/// model load and session creation, GStreamer, the RTSP connection and the first frame. Three
+/// times per model, alternating.
+fn startup(context: &Context) {
+    let server =
+        ClipServer::start(&root().join("tests/data/sample-clip.mp4"), 0).expect("RTSP server");
+    let mut times: Vec<(&str, Vec<f64>)> =
+        vec![(BUNDLED_FP32, Vec::new()), (BUNDLED_INT8, Vec::new())];
+    for _ in 0..3 {
+        for (model, seconds) in &mut times {
+            let observer = Observer::start(context.broker.port());
+            let start = Instant::now();
+            let agent = AgentRun::one_camera(context.broker.port(), &server, model);
+            if observer.wait_until(Duration::from_secs(30), |s| !s.detections.is_empty()) {
+                seconds.push(start.elapsed().as_secs_f64());
+            }
+            agent.stop();
+        }
+    }
+    for (model, seconds) in &times {
+        let ms: Vec<String> = seconds.iter().map(|s| format!("{:.0}", s * 1e3)).collect();
+        println!(
+            "Start-up, {model}: `watchpost run` to the first detection message: {} ms",
+            ms.join(", ")
+        );
+    }
+    println!();
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; `cargo test --benches` runs this too, so do nothing then.
     if !std::env::args().any(|a| a == "--bench") {
@@ -803,23 +874,35 @@ fn main() {
     let wants = |part: &str| only.as_ref().is_none_or(|o| o.iter().any(|p| p == part));
     let window = Duration::from_secs(env_or("WATCHPOST_BENCH_SECONDS", 20u64));
 
-    let raw = raw_model();
+    let mut one_thread = Vec::new();
+    for model in [BUNDLED_FP32, BUNDLED_INT8] {
+        let raw = raw_model(model);
+        println!(
+            "raw model {model} (measured now): one thread {:.1} ms = {:.1} inferences/s ({:.1} \
+             ms of CPU each); all {} cores: {:.1}/s as one session per core, {:.1}/s as one \
+             session with {} threads",
+            raw.one_thread_ms,
+            1e3 / raw.one_thread_ms,
+            raw.cpu_s_per_inference * 1e3,
+            cores(),
+            raw.parallel_sessions_fps,
+            raw.intra_threads_fps,
+            cores(),
+        );
+        one_thread.push(raw);
+    }
     println!(
-        "raw model (measured now): one thread {:.1} ms = {:.1} inferences/s ({:.1} ms of CPU \
-         each); all {} cores: {:.1}/s as one session per core, {:.1}/s as one session with {} \
-         threads\n",
-        raw.one_thread_ms,
-        1e3 / raw.one_thread_ms,
-        raw.cpu_s_per_inference * 1e3,
-        cores(),
-        raw.parallel_sessions_fps,
-        raw.intra_threads_fps,
-        cores(),
+        "  int8 / fp32 speed: {:.2} × on one thread, {:.2} × on all cores\n",
+        one_thread[0].one_thread_ms / one_thread[1].one_thread_ms,
+        one_thread[1].all_cores_fps() / one_thread[0].all_cores_fps()
     );
+    let (model, why) = auto_model(&CpuFeatures::detect());
+    println!("the agent's default here: {model} ({why})\n");
     let broker = EmbeddedBroker::start(0).expect("broker");
     let python = wants("python").then(python_venv);
     let context = Context {
         broker,
+        model,
         window,
         python,
     };
@@ -831,5 +914,8 @@ fn main() {
     }
     if wants("motion") {
         motion_reaction(&context);
+    }
+    if wants("startup") {
+        startup(&context);
     }
 }

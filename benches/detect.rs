@@ -8,6 +8,10 @@
 //!   of the small I420 picture, then normalisation), the alternative the frame-path issue named;
 //! - the old path: the full-size frame converted to BGR, then the BGR pre-processing.
 //!
+//! The bundled fp32 and int8 models side by side: ms per frame on one thread and frames/s on
+//! all cores (a session per core, as the agent runs them), the int8/fp32 speed ratio, and the
+//! time to create a session (the model's share of start-up).
+//!
 //! `cargo bench --bench detect`; the summary printed last gives each stage as a ratio of the
 //! raw model time measured in the same run, because the machines are shared and noisy.
 
@@ -23,20 +27,57 @@ use opencv::imgproc;
 use watchpost::detect::preprocess::{
     InputSpec, Preprocessor, YuvColour, YuvImage, YuvMatrix, YuvRange, input_transform,
 };
-use watchpost::detect::{ClassFilter, Detector, DetectorOptions, Runtime};
+use watchpost::detect::{
+    BUNDLED_FP32, BUNDLED_INT8, ClassFilter, Detector, DetectorOptions, Runtime,
+    find_bundled_manifest,
+};
 use watchpost::imaging::{self, OwnedPlanes, YuvFormat, YuvFrame};
 
 fn load() -> (Detector, imaging::Frame) {
+    (bundled(BUNDLED_FP32, 1), street_frame())
+}
+
+fn street_frame() -> imaging::Frame {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    imaging::read_image(&root.join("tests/data/frames/street-01.jpg")).expect("frame")
+}
+
+/// A bundled model by name, with `threads` threads inside one inference.
+fn bundled(name: &str, threads: usize) -> Detector {
     let runtime = Runtime::load(None).expect("ONNX Runtime (run deploy/setup.sh)");
     let options = DetectorOptions {
-        intra_threads: 1,
+        intra_threads: threads,
         class_filter: ClassFilter::CoarseClassesOnly,
     };
-    let detector =
-        Detector::load(&runtime, &root.join("models/nanodet-m-416.toml"), &options).expect("model");
-    let frame = imaging::read_image(&root.join("tests/data/frames/street-01.jpg")).expect("frame");
-    (detector, frame)
+    Detector::load(&runtime, &find_bundled_manifest(name).unwrap(), &options).expect("model")
+}
+
+/// Frames per second of `name` on every core: one session per core, each on its own thread,
+/// for `duration` (how the agent runs its inference threads).
+fn all_cores_rate(name: &str, frame: &imaging::Frame, duration: Duration) -> f64 {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut detectors: Vec<Detector> = (0..cores).map(|_| bundled(name, 1)).collect();
+    for detector in &mut detectors {
+        detector.detect(frame.as_bgr()).unwrap();
+    }
+    let start = Instant::now();
+    let frames: u64 = std::thread::scope(|scope| {
+        let workers: Vec<_> = detectors
+            .iter_mut()
+            .map(|detector| {
+                scope.spawn(move || {
+                    let mut n = 0u64;
+                    while start.elapsed() < duration {
+                        detector.run_model().unwrap();
+                        n += 1;
+                    }
+                    n
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap()).sum()
+    });
+    frames as f64 / start.elapsed().as_secs_f64()
 }
 
 /// `frame` as a decoder's I420 at `width` x `height` (nearest sampling, BT.601 limited range;
@@ -178,6 +219,11 @@ fn benches(c: &mut Criterion) {
     group.bench_function("model_only_1_thread", |b| {
         b.iter(|| detector.run_model().unwrap())
     });
+    let mut int8 = bundled(BUNDLED_INT8, 1);
+    int8.detect(frame.as_bgr()).unwrap();
+    group.bench_function("model_only_1_thread_int8", |b| {
+        b.iter(|| int8.run_model().unwrap())
+    });
 
     let mut preprocessor = Preprocessor::new();
     let mut tensor: Array4<f32> = spec.input.new_tensor();
@@ -290,7 +336,54 @@ fn summary(_: &mut Criterion) {
     row("detect (whole, BGR 640x360)", full);
 }
 
-criterion_group!(detect_benches, benches, summary);
+/// The fp32 and int8 models side by side, measured in alternation so that drift of the
+/// machine hits both alike.
+fn models(_: &mut Criterion) {
+    let frame = street_frame();
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    let mut session_ms = [Vec::new(), Vec::new()];
+    let mut single = [Vec::new(), Vec::new()];
+    let mut all_cores = [Vec::new(), Vec::new()];
+    let names = [BUNDLED_FP32, BUNDLED_INT8];
+    for _round in 0..3 {
+        for (i, name) in names.iter().enumerate() {
+            let start = Instant::now();
+            let mut detector = bundled(name, 1);
+            session_ms[i].push(ms(start.elapsed()));
+            detector.detect(frame.as_bgr()).unwrap();
+            let n = 30;
+            let start = Instant::now();
+            for _ in 0..n {
+                detector.run_model().unwrap();
+            }
+            single[i].push(ms(start.elapsed()) / f64::from(n));
+            all_cores[i].push(all_cores_rate(name, &frame, Duration::from_secs(3)));
+        }
+    }
+    let median = |v: &[f64]| {
+        let mut v = v.to_vec();
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    println!("\nmodels (medians of 3 alternating rounds; {cores} cores):");
+    for (i, name) in names.iter().enumerate() {
+        println!(
+            "  {name:<20} {:6.2} ms a frame on 1 thread; {:6.1} frames/s on all cores (a session \
+             per core); session created in {:.0} ms",
+            median(&single[i]),
+            median(&all_cores[i]),
+            median(&session_ms[i])
+        );
+    }
+    println!(
+        "  int8 / fp32 speed: {:.2} x on 1 thread, {:.2} x on all cores (goal: >= 1.8 x per thread)",
+        median(&single[0]) / median(&single[1]),
+        median(&all_cores[1]) / median(&all_cores[0])
+    );
+}
+
+criterion_group!(detect_benches, benches, summary, models);
 
 fn main() {
     detect_benches();
