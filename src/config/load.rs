@@ -100,13 +100,7 @@ fn parse_local(text: &str, path: &Path) -> Result<LocalConfig, ConfigError> {
         path: path.to_owned(),
         problems,
     };
-    let root = DeTable::parse(text).map_err(|e| {
-        invalid(vec![Problem {
-            key: String::new(),
-            line: e.span().map(|span| line_at(text, span.start)),
-            message: one_line(e.message()),
-        }])
-    })?;
+    let root = DeTable::parse(text).map_err(|e| invalid(vec![syntax_problem(text, &e)]))?;
     let mut checker = Checker {
         text,
         root: root.get_ref(),
@@ -131,16 +125,7 @@ fn parse_with_env(
         path: path.to_owned(),
         problems,
     };
-    let root = match DeTable::parse(text) {
-        Ok(root) => root,
-        Err(e) => {
-            return Err(invalid(vec![Problem {
-                key: String::new(),
-                line: e.span().map(|span| line_at(text, span.start)),
-                message: one_line(e.message()),
-            }]));
-        }
-    };
+    let root = DeTable::parse(text).map_err(|e| invalid(vec![syntax_problem(text, &e)]))?;
     let mut checker = Checker {
         text,
         root: root.get_ref(),
@@ -148,8 +133,18 @@ fn parse_with_env(
         env,
         problems: Vec::new(),
     };
+    let invisible = invisible_characters(root.get_ref(), "", text);
     let config = checker.config();
     let mut problems = checker.problems;
+    // A value refused because of an invisible character is refused for that character, named:
+    // "` ` is not allowed" makes no sense to whoever cannot see it. (Values that accept such
+    // characters, a client id or a password, stay accepted.)
+    for finding in invisible {
+        if problems.iter().any(|p| p.key == finding.key) {
+            problems.retain(|p| p.key != finding.key);
+            problems.push(finding);
+        }
+    }
     match config {
         Some(config) if problems.is_empty() => Ok(config),
         _ => {
@@ -348,9 +343,10 @@ impl<'de> Deserialize<'de> for RawUrls {
     }
 }
 
-/// An integer; "expected a whole number" when it is not.
+/// An integer; "expected a whole number" when it is not. Held wider than any setting needs, so
+/// that a number too large for its setting is refused by its range, in words, not by a type.
 #[derive(Clone, Copy)]
-struct Int(i64);
+struct Int(i128);
 
 impl<'de> Deserialize<'de> for Int {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Int, D::Error> {
@@ -361,12 +357,16 @@ impl<'de> Deserialize<'de> for Int {
                 f.write_str("a whole number")
             }
             fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Int, E> {
-                Ok(Int(v))
+                Ok(Int(v.into()))
             }
             fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Int, E> {
-                i64::try_from(v)
-                    .map(Int)
-                    .map_err(|_| E::custom(format!("{v} is far too large")))
+                Ok(Int(v.into()))
+            }
+            fn visit_i128<E: serde::de::Error>(self, v: i128) -> Result<Int, E> {
+                Ok(Int(v))
+            }
+            fn visit_u128<E: serde::de::Error>(self, v: u128) -> Result<Int, E> {
+                Ok(Int(i128::try_from(v).unwrap_or(i128::MAX)))
             }
         }
         deserializer.deserialize_i64(Visitor)
@@ -394,6 +394,14 @@ impl<'de> Deserialize<'de> for Float {
             }
             #[allow(clippy::cast_precision_loss)]
             fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Float, E> {
+                Ok(Float(v as f64))
+            }
+            #[allow(clippy::cast_precision_loss)]
+            fn visit_i128<E: serde::de::Error>(self, v: i128) -> Result<Float, E> {
+                Ok(Float(v as f64))
+            }
+            #[allow(clippy::cast_precision_loss)]
+            fn visit_u128<E: serde::de::Error>(self, v: u128) -> Result<Float, E> {
                 Ok(Float(v as f64))
             }
         }
@@ -1442,18 +1450,22 @@ impl<'a> Checker<'a> {
     ) -> Option<i64> {
         match value {
             None => Some(default),
-            Some(Int(v)) if range.contains(&v) => Some(v),
-            Some(Int(v)) => {
-                self.problem(
-                    key,
-                    format!(
-                        "must be between {} and {}, got {v}",
-                        range.start(),
-                        range.end()
-                    ),
-                );
-                None
-            }
+            Some(Int(v)) => match i64::try_from(v) {
+                Ok(v) if range.contains(&v) => Some(v),
+                fits => {
+                    // Beyond any 64-bit number: say so, with the range, not a type name.
+                    let prefix = if fits.is_err() { "out of range: " } else { "" };
+                    self.problem(
+                        key,
+                        format!(
+                            "{prefix}must be between {} and {}, got {v}",
+                            range.start(),
+                            range.end()
+                        ),
+                    );
+                    None
+                }
+            },
         }
     }
 
@@ -1813,6 +1825,131 @@ fn line_at(text: &str, offset: usize) -> usize {
         + 1
 }
 
+/// A TOML syntax error as a problem. A table or key given twice names both lines, which the
+/// parser does not.
+fn syntax_problem(text: &str, error: &toml::de::Error) -> Problem {
+    let line = error.span().map(|span| line_at(text, span.start));
+    let mut message = one_line(error.message());
+    if let Some(line) = line.filter(|_| message.contains("duplicate key"))
+        && let Some(twice) = given_twice(text, line)
+    {
+        message = twice;
+    }
+    Problem {
+        key: String::new(),
+        line,
+        message,
+    }
+}
+
+/// What is given twice at 1-based `line`: a table header seen before, or a key set before in
+/// the same table; `None` when neither is found.
+fn given_twice(text: &str, line: usize) -> Option<String> {
+    let lines: Vec<&str> = text.lines().collect();
+    let here = lines.get(line.checked_sub(1)?)?.trim();
+    let before = &lines[..line - 1];
+    if here.starts_with('[') && !here.starts_with("[[") {
+        let header = here.split('#').next()?.trim();
+        let first = before
+            .iter()
+            .position(|l| l.split('#').next().map(str::trim) == Some(header))?;
+        return Some(format!(
+            "table `{header}` is declared twice, on lines {} and {line}: merge them into one",
+            first + 1
+        ));
+    }
+    let key = here.split('=').next()?.trim();
+    let first = before
+        .iter()
+        .rposition(|l| {
+            let l = l.trim();
+            l.starts_with('[') || l.split('=').next().map(str::trim) == Some(key)
+        })
+        .filter(|&i| !before[i].trim().starts_with('['))?;
+    Some(format!(
+        "`{key}` is set twice in the same table, on lines {} and {line}: keep one",
+        first + 1
+    ))
+}
+
+/// Every string value below `table` (`prefix` is its key) with a control or other invisible
+/// character, named by code point: such a character cannot be seen in an editor.
+fn invisible_characters(table: &DeTable<'_>, prefix: &str, text: &str) -> Vec<Problem> {
+    let mut found = Vec::new();
+    for (name, value) in table {
+        let key = if prefix.is_empty() {
+            name.get_ref().to_string()
+        } else {
+            format!("{prefix}.{}", name.get_ref())
+        };
+        invisible_in_value(value, &key, text, &mut found);
+    }
+    found
+}
+
+fn invisible_in_value(
+    value: &toml::Spanned<DeValue<'_>>,
+    key: &str,
+    text: &str,
+    found: &mut Vec<Problem>,
+) {
+    match value.get_ref() {
+        DeValue::String(string) => {
+            if let Some((position, c)) = string.chars().enumerate().find(|(_, c)| invisible(*c)) {
+                found.push(Problem {
+                    key: key.to_owned(),
+                    line: Some(line_at(text, value.span().start)),
+                    message: format!(
+                        "contains an invisible character, {} at position {}: type the value again",
+                        code_point(c),
+                        position + 1
+                    ),
+                });
+            }
+        }
+        DeValue::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                let key = match item.get_ref() {
+                    DeValue::Table(_) => format!("{key}[{i}]"),
+                    _ => key.to_owned(),
+                };
+                invisible_in_value(item, &key, text, found);
+            }
+        }
+        DeValue::Table(inner) => found.extend(invisible_characters(inner, key, text)),
+        _ => {}
+    }
+}
+
+fn invisible(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{200b}'..='\u{200f}' | '\u{2060}' | '\u{feff}')
+}
+
+/// `U+0000 (NUL)`.
+fn code_point(c: char) -> String {
+    let name = match c {
+        '\0' => Some("NUL"),
+        '\t' => Some("TAB"),
+        '\n' => Some("LINE FEED"),
+        '\r' => Some("CARRIAGE RETURN"),
+        '\u{1b}' => Some("ESC"),
+        '\u{7f}' => Some("DEL"),
+        '\u{200b}' => Some("ZERO WIDTH SPACE"),
+        '\u{200c}' => Some("ZERO WIDTH NON-JOINER"),
+        '\u{200d}' => Some("ZERO WIDTH JOINER"),
+        '\u{200e}' => Some("LEFT-TO-RIGHT MARK"),
+        '\u{200f}' => Some("RIGHT-TO-LEFT MARK"),
+        '\u{2060}' => Some("WORD JOINER"),
+        '\u{feff}' => Some("BYTE ORDER MARK"),
+        c if c.is_control() => Some("a control character"),
+        _ => None,
+    };
+    match name {
+        Some(name) => format!("U+{:04X} ({name})", u32::from(c)),
+        None => format!("U+{:04X}", u32::from(c)),
+    }
+}
+
 /// toml's messages may span lines; keep one.
 fn one_line(message: &str) -> String {
     message.split_whitespace().collect::<Vec<_>>().join(" ")
@@ -1881,6 +2018,90 @@ detect_fps = 5
         let mut all = problems(text);
         assert_eq!(all.len(), 1, "{all:#?}");
         all.remove(0)
+    }
+
+    #[test]
+    fn numbers_too_large_for_any_setting_are_out_of_range_in_words() {
+        let table = [
+            (
+                format!("{MINIMAL}[detection]\ninference_threads = 99999999999999999999\n"),
+                "detection.inference_threads",
+                "out of range: must be between 1 and 64, got 99999999999999999999",
+            ),
+            (
+                format!("{MINIMAL}[detection]\nmax_frame_age_ms = -99999999999999999999\n"),
+                "detection.max_frame_age_ms",
+                "out of range: must be between 50 and 60000, got -99999999999999999999",
+            ),
+            (
+                format!("{MINIMAL}[detection]\ninference_threads = 9223372036854775807\n"),
+                "detection.inference_threads",
+                "must be between 1 and 64, got 9223372036854775807",
+            ),
+            (
+                MINIMAL.replace("detect_fps = 5", "detect_fps = 99999999999999999999"),
+                "cameras[0].detect_fps",
+                "must be more than 0 and at most 60, got 100000000000000000000",
+            ),
+        ];
+        for (text, key, message) in table {
+            let p = problem(&text);
+            assert_eq!(p.key, key, "{text}");
+            assert!(p.message.starts_with(message), "{key}: {}", p.message);
+            assert!(!p.message.contains("i128"), "{}", p.message);
+        }
+    }
+
+    #[test]
+    fn invisible_characters_are_named_by_code_point_with_their_key() {
+        let table = [
+            (
+                "site = \"bihac-north\"",
+                "site = \"bihac\\u0000north\"",
+                "device.site",
+                "U+0000 (NUL) at position 6",
+            ),
+            (
+                "id = \"post-07\"",
+                "id = \"post\\u200b-07\"",
+                "device.id",
+                "U+200B (ZERO WIDTH SPACE) at position 5",
+            ),
+            (
+                "url = \"rtsp://10.0.0.21:554/stream1\"",
+                "url = \"rtsp://10.0.0.21:554/stream1\\t\"",
+                "cameras[0].url",
+                "U+0009 (TAB) at position 29",
+            ),
+        ];
+        for (from, to, key, said) in table {
+            let text = MINIMAL.replace(from, to);
+            assert_ne!(text, MINIMAL, "{from}");
+            let p = problem(&text);
+            assert_eq!(p.key, key, "{text}");
+            assert!(p.line.is_some());
+            assert!(
+                p.message.contains("invisible character") && p.message.contains(said),
+                "{key}: {}",
+                p.message
+            );
+        }
+    }
+
+    #[test]
+    fn a_table_or_key_given_twice_names_both_lines() {
+        let p = problem(&format!("{MINIMAL}[device]\nsite = \"x\"\n"));
+        assert_eq!(p.line, Some(10));
+        assert_eq!(
+            p.message,
+            "table `[device]` is declared twice, on lines 1 and 10: merge them into one"
+        );
+        let p = problem(&MINIMAL.replace("id = \"post-07\"", "id = \"post-07\"\nsite = \"b\""));
+        assert_eq!(p.line, Some(4));
+        assert_eq!(
+            p.message,
+            "`site` is set twice in the same table, on lines 2 and 4: keep one"
+        );
     }
 
     #[test]
@@ -3459,7 +3680,7 @@ url = "rtsp://cam-b:8554/x"
             ("client_id = \"\"", Some("must not be empty")),
             (
                 "client_id = \"a\\tb\"",
-                Some("must not contain control characters, got '\\t'"),
+                Some("contains an invisible character, U+0009 (TAB) at position 2"),
             ),
             ("topic_prefix = \"watchpost\"", None),
             ("topic_prefix = \"org/border/posts\"", None),
@@ -3483,7 +3704,7 @@ url = "rtsp://cam-b:8554/x"
             ),
             (
                 "topic_prefix = \"a\\u0000b\"",
-                Some("must not contain control characters"),
+                Some("contains an invisible character, U+0000 (NUL) at position 2"),
             ),
         ];
         for &(line, expected) in cases {
@@ -3772,7 +3993,12 @@ url = "rtsp://cam-b:8554/x"
                 Some(1),
                 "must be a table, got an integer",
             ),
-            (&format!("{MINIMAL}[mqtt]\n"), "", Some(10), "duplicate key"),
+            (
+                &format!("{MINIMAL}[mqtt]\n"),
+                "",
+                Some(10),
+                "table `[mqtt]` is declared twice, on lines 4 and 10",
+            ),
             (
                 &format!("{MINIMAL}name = \n"),
                 "",
