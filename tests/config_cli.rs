@@ -582,6 +582,8 @@ detect_fps = 0
     assert_eq!(run.stdout, "");
     let file = path.display();
     let expected = [
+        // Not hidden by the unknown key next to it.
+        format!("{file}:3: device.id: `post/07` is not usable in an MQTT topic"),
         format!("{file}:4: device.colour: unknown field `colour`"),
         format!("{file}:6: mqtt.url: `mqtt://broker:1883/watchpost` has a path"),
         format!("{file}:7: mqtt.detections_qos: must be between 0 and 2, got 3"),

@@ -586,7 +586,33 @@ impl<'a> Checker<'a> {
             );
             return None;
         };
-        match T::deserialize(value.clone().into_deserializer()) {
+        // Every unknown key of the table is said, and the table is read without them, so that
+        // its other problems are said too (serde's `deny_unknown_fields` stops at the first).
+        let unknown: Vec<_> = match field_names::<T>() {
+            Some(fields) => table
+                .keys()
+                .filter(|k| !fields.contains(&k.get_ref().as_ref()))
+                .collect(),
+            None => Vec::new(),
+        };
+        let known = if unknown.is_empty() {
+            value.clone()
+        } else {
+            let fields = field_names::<T>().unwrap_or_default();
+            for key in &unknown {
+                self.problem_at(
+                    format!("{prefix}.{}", key.get_ref()),
+                    key.span().start,
+                    unknown_field(key.get_ref(), fields),
+                );
+            }
+            let mut known = table.clone();
+            for key in &unknown {
+                known.remove(key.get_ref().as_ref());
+            }
+            Spanned::new(value.span(), DeValue::Table(known))
+        };
+        match T::deserialize(known.into_deserializer()) {
             Ok(raw) => Some(raw),
             Err(e) => {
                 let message = one_line(e.message());
@@ -1825,6 +1851,52 @@ fn line_at(text: &str, offset: usize) -> usize {
         + 1
 }
 
+/// The fields of the struct `T` deserializes into, as serde's derive names them; `None` for a
+/// type that is not read as a struct (a map, or a struct with flattened fields).
+fn field_names<T: DeserializeOwned>() -> Option<&'static [&'static str]> {
+    let mut fields = None;
+    let _ = T::deserialize(FieldNames(&mut fields));
+    fields
+}
+
+/// A deserializer that only learns the field names a derived `Deserialize` asks for.
+struct FieldNames<'f>(&'f mut Option<&'static [&'static str]>);
+
+impl<'de> serde::Deserializer<'de> for FieldNames<'_> {
+    type Error = serde::de::value::Error;
+
+    fn deserialize_any<V: serde::de::Visitor<'de>>(self, _: V) -> Result<V::Value, Self::Error> {
+        Err(serde::de::Error::custom("not a struct"))
+    }
+
+    fn deserialize_struct<V: serde::de::Visitor<'de>>(
+        self,
+        _name: &'static str,
+        fields: &'static [&'static str],
+        _visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        *self.0 = Some(fields);
+        Err(serde::de::Error::custom("field names only"))
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
+        option unit unit_struct newtype_struct seq tuple tuple_struct map enum identifier
+        ignored_any
+    }
+}
+
+/// What serde says of an unknown field, word for word.
+fn unknown_field(name: &str, fields: &[&str]) -> String {
+    let quoted: Vec<String> = fields.iter().map(|f| format!("`{f}`")).collect();
+    match quoted.as_slice() {
+        [] => format!("unknown field `{name}`, there are no fields"),
+        [one] => format!("unknown field `{name}`, expected {one}"),
+        [a, b] => format!("unknown field `{name}`, expected {a} or {b}"),
+        all => format!("unknown field `{name}`, expected one of {}", all.join(", ")),
+    }
+}
+
 /// A TOML syntax error as a problem. A table or key given twice names both lines, which the
 /// parser does not.
 fn syntax_problem(text: &str, error: &toml::de::Error) -> Problem {
@@ -2018,6 +2090,39 @@ detect_fps = 5
         let mut all = problems(text);
         assert_eq!(all.len(), 1, "{all:#?}");
         all.remove(0)
+    }
+
+    #[test]
+    fn every_unknown_key_and_every_other_problem_of_a_table_at_once() {
+        let text = MINIMAL
+            .replace(
+                "id = \"post-07\"",
+                "id = \"post-07\"\nbogus = 1\nsite2 = \"x\"",
+            )
+            .replace(
+                "url = \"mqtt://127.0.0.1:1883\"",
+                "url = \"mqtt://127.0.0.1:1883\"\nkeep_alive_s = -5\nwhat = 1",
+            )
+            .replace("detect_fps = 5", "detect_fps = 500\nfps = 5");
+        let all = problems(&text);
+        let said: Vec<(&str, Option<usize>)> =
+            all.iter().map(|p| (p.key.as_str(), p.line)).collect();
+        assert_eq!(
+            said,
+            [
+                ("device.bogus", Some(4)),
+                ("device.site2", Some(5)),
+                ("mqtt.keep_alive_s", Some(8)),
+                ("mqtt.what", Some(9)),
+                ("cameras[0].detect_fps", Some(13)),
+                ("cameras[0].fps", Some(14)),
+            ],
+            "{all:#?}"
+        );
+        assert_eq!(
+            all[0].message,
+            "unknown field `bogus`, expected one of `site`, `id`, `state_dir`"
+        );
     }
 
     #[test]
@@ -4046,6 +4151,8 @@ colour = "red"
             (13, "cameras[1].name"),
             (14, "cameras[1].url"),
             (15, "cameras[1].detect_fps"),
+            // The unknown key no longer hides that the camera has no URL.
+            (16, "cameras[2]"),
             (18, "cameras[2].colour"),
         ]
         .into_iter()
