@@ -34,7 +34,8 @@
 //! `watchpost detect` runs the same `Detector` on still pictures (`imaging::read_image` →
 //! `Detector::detect` → JSON lines / `imaging::annotate`); its `Object` shape is the one the
 //! MQTT payloads carry. `agent::run` wires the live path from a validated `config::Config` and
-//! shuts it down in order (cameras, then inference, then the publisher with `offline`).
+//! shuts it down in order (cameras, then inference, then the outbox, then the publisher with
+//! `offline`) within one budget (`agent::stop`), abandoning a stage that hangs.
 //!
 //! ## Code map (a folder is a concept)
 //! - [`config`]: TOML → validated [`config::Config`]; every problem at once with key and line;
@@ -55,7 +56,8 @@
 //!   [`detect::preprocess`], [`detect::decode`], [`detect::nms`].
 //! - [`publish`]: the MQTT contract: topics, payloads, JSON Schemas, the connection.
 //! - [`health`]: per-camera counters, histograms, process RSS/CPU.
-//! - [`agent`]: the supervisor (start order, graceful shutdown).
+//! - [`agent`]: the supervisor (start order, the ordered stop within one time budget, the
+//!   faults tests inject through `WATCHPOST_FAULTS`).
 //! - [`local`]: the agent's loopback HTTP endpoint (`/status` JSON for `watchpost status`,
 //!   `/metrics` for Prometheus) and the client `watchpost status` uses.
 //! - [`demo`]: the in-process RTSP clip server (tests, bench, demo) and embedded broker.
@@ -95,6 +97,18 @@
 //! - A model is checked against its manifest when loaded; ONNX Runtime is loaded from an
 //!   explicit path ([`detect::Runtime::load`]); a missing or too old library is an error, never
 //!   a panic.
+//!
+//! ## Deliberately absent
+//! - **Exactly-once delivery.** Events are delivered at least once (consumers drop duplicates
+//!   by `event_id`); detections are a live QoS 0 stream, dropped while the broker is away.
+//! - **Recording.** No video is stored; a snapshot is taken only for an event, and
+//!   `metadata_only` takes none.
+//! - **GPU execution providers.** Inference runs on the CPU through ONNX Runtime's default
+//!   provider; hardware helps with decoding only.
+//! - **A queue that waits.** Nothing on the frame path blocks for the model, the disk or the
+//!   broker; what cannot keep up is dropped and counted.
+//! - **Joining a thread that hangs at shutdown.** The stop abandons it after its stage's
+//!   deadline; the process exit takes it along.
 //!
 //! ## Errors
 //! Modules return typed errors (`thiserror`) that name the camera, file, tensor or key at fault

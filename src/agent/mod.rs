@@ -16,6 +16,11 @@
 //! closes, the publisher publishes what it still has, then `offline`, then disconnects. Events
 //! not yet acknowledged by the broker stay in the outbox for the next run. The local endpoint
 //! stops last, so `watchpost status` shows the shutdown as it happens.
+//! The whole stop has one budget ([`stop::STOP_BUDGET`], 20 s, inside the unit's 30 s); each
+//! stage's deadline is cut from it, and a stage that hangs (a camera server frozen
+//! mid-stream, an inference that never returns) is abandoned, logged, and the next stage
+//! runs; the runtime then shuts down without waiting for abandoned threads. An error once the
+//! publisher has started (a thread that cannot be started) goes through the same stop.
 //! A second signal exits at once (handled by the command line).
 //!
 //! Under systemd (`Type=notify`, [`systemd`]): `READY=1` once the cameras are started,
@@ -23,6 +28,8 @@
 //! thread is stuck on one frame (so a wedged thread gets the service restarted), `STOPPING=1`
 //! when shutdown begins.
 
+mod faults;
+pub mod stop;
 pub mod systemd;
 
 use std::sync::{Arc, Mutex};
@@ -30,6 +37,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use tokio::sync::mpsc;
+use tokio::task::{JoinError, JoinHandle};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
@@ -37,19 +45,20 @@ use crate::detect::{
     ClassFilter, CpuFeatures, Detector, DetectorOptions, ModelSpec, Runtime, choose_model,
 };
 use crate::events::CameraEvents;
-use crate::framepath::{self, AnalysedFrame, FrameBoard, Lane, Pacing};
+use crate::framepath::{self, AnalysedFrame, FrameBoard, Lane, Pacing, WorkerPool};
 use crate::health::{CameraState, CameraStats};
 use crate::ingest;
 use crate::local::{AgentFacts, LocalServer, ModelReport, Sources};
 use crate::outbox::{Outbox, OutboxOptions};
 use crate::publish;
+use faults::Faults;
+use stop::{
+    CAMERAS_CAP, INFERENCE_CAP, OUTBOX_CAP, PUBLISHER_RESERVE, RUNTIME_CAP, STOP_BUDGET, StopBudget,
+};
 
 /// Results waiting for the publisher, per camera. Small on purpose: a result older than a few
 /// frames is not worth publishing late; when full, results are dropped and counted.
 const RESULTS_PER_CAMERA: usize = 8;
-
-/// How long shutdown waits for each stage before giving up on it.
-const STAGE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Loads the model once and makes one detector per inference thread; also says which model
 /// and why.
@@ -84,12 +93,15 @@ fn load_detectors(config: &Config) -> anyhow::Result<(Vec<Detector>, ModelReport
     Ok((detectors, report))
 }
 
-/// Runs the agent until `shutdown` is cancelled, then shuts down gracefully.
+/// Runs the agent until `shutdown` is cancelled, then stops in order within [`STOP_BUDGET`].
 ///
 /// # Errors
 /// The model, the ONNX Runtime library or GStreamer cannot be loaded, a thread cannot be
-/// started, or the publisher fails in a way retrying cannot fix (bad TLS files).
+/// started, or the publisher fails in a way retrying cannot fix (bad TLS files). Once the
+/// publisher has started, every error still goes through the ordered stop first (`offline`
+/// published, the outbox saved).
 pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let faults = Faults::from_env();
     let (detectors, model) = tokio::task::block_in_place(|| load_detectors(&config))?;
     let model_name = model.name.clone();
     ingest::init_gstreamer()?;
@@ -129,16 +141,19 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let publisher =
         publish::Publisher::new(publisher_config, stats.clone()).context("MQTT publisher")?;
     let broker_state = publisher.broker_state();
-    let (outbox, event_sink, delivery) = Outbox::start(
-        OutboxOptions::from_config(&config.outbox),
-        config
-            .cameras
-            .iter()
-            .map(|c| c.name.as_str().to_owned())
-            .collect(),
-        publish::outbox_stamp(topics),
-    )
-    .context("starting the outbox thread")?;
+    // Opening the outbox scans its log: file work, kept off the async workers.
+    let outbox_options = OutboxOptions::from_config(&config.outbox);
+    let outbox_cameras = config
+        .cameras
+        .iter()
+        .map(|c| c.name.as_str().to_owned())
+        .collect();
+    let stamp = publish::outbox_stamp(topics);
+    let (outbox, event_sink, delivery) =
+        tokio::task::spawn_blocking(move || Outbox::start(outbox_options, outbox_cameras, stamp))
+            .await
+            .context("opening the outbox")?
+            .context("starting the outbox thread")?;
     let (results_tx, results_rx) =
         mpsc::channel::<AnalysedFrame>(RESULTS_PER_CAMERA * config.cameras.len().max(1));
 
@@ -147,13 +162,25 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let publisher =
         tokio::spawn(publisher.run(results_rx, Some(delivery), publisher_shutdown.clone()));
 
-    let local = match config.local.listen {
-        None => None,
-        Some(listen) => {
+    // From here on, every way out goes through `Running::stop`.
+    let mut running = Running {
+        stats: stats.clone(),
+        board: Arc::clone(&board),
+        cameras_shutdown: shutdown.child_token(),
+        cameras: Vec::new(),
+        workers: None,
+        outbox,
+        publisher,
+        publisher_shutdown,
+        local: None,
+    };
+    let mut fault_broker = broker_state.clone();
+    let started: anyhow::Result<()> = async {
+        if let Some(listen) = config.local.listen {
             let sources = Sources {
                 cameras: stats.clone(),
                 broker: broker_state,
-                outbox: outbox.stats(),
+                outbox: running.outbox.stats(),
                 facts: AgentFacts {
                     site: config.device.site.to_string(),
                     device: config.device.id.to_string(),
@@ -162,148 +189,240 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
                 },
                 started,
             };
-            match LocalServer::start(listen, sources).await {
-                Ok(server) => {
-                    tracing::info!(
-                        "local endpoint on http://{}: GET /status, GET /metrics",
-                        server.local_addr()
-                    );
-                    Some(server)
-                }
-                Err(e) => {
-                    tracing::warn!(
-                        "{e}; running without it (`watchpost status` and /metrics will not \
-                         answer): free the port, or set [local] listen to another port, or to \
-                         \"\" to turn the endpoint off"
-                    );
-                    None
-                }
-            }
+            running.local = start_local(listen, sources).await;
         }
-    };
 
-    let n_threads = detectors.len();
-    let workers = framepath::spawn_workers(
-        detectors,
-        Arc::clone(&board),
-        stats.clone(),
-        Arc::new(lanes),
-        event_sink,
-        results_tx,
-    )
-    .context("starting inference threads")?;
+        let n_threads = detectors.len();
+        running.workers = Some(
+            framepath::spawn_workers(
+                detectors,
+                Arc::clone(&board),
+                stats.clone(),
+                Arc::new(lanes),
+                event_sink,
+                results_tx,
+                faults.hang_inference_after,
+            )
+            .context("starting inference threads")?,
+        );
 
-    let cameras_shutdown = shutdown.child_token();
-    let mut cameras = Vec::new();
-    for (index, camera) in config.cameras.iter().enumerate() {
-        let sink: Arc<dyn ingest::FrameSink> = Arc::clone(&board) as Arc<dyn ingest::FrameSink>;
-        let handle = ingest::spawn_camera(
-            index,
-            camera.clone(),
-            sink,
-            Arc::clone(&stats[index]),
-            cameras_shutdown.clone(),
-        )
-        .with_context(|| format!("starting camera {}", camera.name))?;
-        cameras.push(handle);
+        for (index, camera) in config.cameras.iter().enumerate() {
+            if faults.refuse_camera_threads {
+                // Once connected, so that the stop has an `online` to answer with `offline`.
+                let _ = tokio::time::timeout(
+                    Duration::from_secs(10),
+                    fault_broker.wait_for(|b| b.connected),
+                )
+                .await;
+                anyhow::bail!(
+                    "starting camera {}: refused by WATCHPOST_FAULTS (fault injection)",
+                    camera.name
+                );
+            }
+            let sink: Arc<dyn ingest::FrameSink> = Arc::clone(&board) as Arc<dyn ingest::FrameSink>;
+            let handle = ingest::spawn_camera(
+                index,
+                camera.clone(),
+                sink,
+                Arc::clone(&stats[index]),
+                running.cameras_shutdown.clone(),
+            )
+            .with_context(|| format!("starting camera {}", camera.name))?;
+            running.cameras.push(handle);
+        }
+        tracing::info!(
+            cameras = config.cameras.len(),
+            inference_threads = n_threads,
+            model = %model_name,
+            "agent running"
+        );
+        Ok(())
     }
-    tracing::info!(
-        cameras = config.cameras.len(),
-        inference_threads = n_threads,
-        model = %model_name,
-        "agent running"
-    );
+    .await;
 
     let notifier = systemd::Notifier::from_env();
-    notifier.ready();
-
-    // Run until asked to stop, or until the publisher gives up; meanwhile, ping systemd's
-    // watchdog while the frame path is alive.
-    let mut publisher = publisher;
-    let mut watchdog = tokio::time::interval(
-        notifier
-            .ping_interval()
-            .unwrap_or(Duration::from_secs(3600))
-            .max(Duration::from_millis(100)),
-    );
-    let mut wedged_logged = false;
-    let publisher_result = loop {
-        tokio::select! {
-            () = shutdown.cancelled() => break None,
-            result = &mut publisher => break Some(result),
-            _ = watchdog.tick() => {
-                let busy = workers.longest_busy();
-                if notifier.watchdog(busy) {
-                    wedged_logged = false;
-                } else if !wedged_logged {
-                    wedged_logged = true;
-                    tracing::error!(
-                        busy_s = busy.as_secs(),
-                        "an inference thread has been stuck on one frame for {} s: no longer telling systemd's watchdog that the agent is alive",
-                        busy.as_secs()
-                    );
-                }
-            }
+    let publisher_result = match started {
+        Ok(()) => {
+            notifier.ready();
+            running.supervise(&notifier, &shutdown).await
+        }
+        Err(e) => {
+            tracing::error!("{e:#}; stopping");
+            notifier.stopping();
+            // The start's error is the one to report; the stop's outcome is logged.
+            let _ = running.stop(None).await;
+            return Err(e);
         }
     };
     notifier.stopping();
-    if publisher_result.is_some() {
-        tracing::error!("the publisher stopped; shutting down");
+    running.stop(publisher_result).await
+}
+
+/// The local endpoint, or `None` (logged) when its port cannot be had.
+async fn start_local(listen: std::net::SocketAddr, sources: Sources) -> Option<LocalServer> {
+    match LocalServer::start(listen, sources).await {
+        Ok(server) => {
+            tracing::info!(
+                "local endpoint on http://{}: GET /status, GET /metrics",
+                server.local_addr()
+            );
+            Some(server)
+        }
+        Err(e) => {
+            tracing::warn!(
+                "{e}; running without it (`watchpost status` and /metrics will not answer): \
+                 free the port, or set [local] listen to another port, or to \"\" to turn the \
+                 endpoint off"
+            );
+            None
+        }
     }
-    tracing::info!("shutting down: stopping cameras");
-    cameras_shutdown.cancel();
-    let joined = tokio::time::timeout(
-        STAGE_TIMEOUT,
-        tokio::task::spawn_blocking(move || {
-            for handle in cameras {
-                let _ = handle.join();
+}
+
+/// The outcome of the publisher task, once it has ended.
+type PublisherOutcome = Result<Result<publish::PublisherReport, publish::PublishError>, JoinError>;
+
+/// What runs once the publisher has started; [`Running::stop`] stops whatever of it exists.
+struct Running {
+    stats: Vec<Arc<CameraStats>>,
+    board: Arc<FrameBoard>,
+    cameras_shutdown: CancellationToken,
+    cameras: Vec<std::thread::JoinHandle<()>>,
+    workers: Option<WorkerPool>,
+    outbox: Outbox,
+    publisher: JoinHandle<Result<publish::PublisherReport, publish::PublishError>>,
+    publisher_shutdown: CancellationToken,
+    local: Option<LocalServer>,
+}
+
+impl Running {
+    /// Until asked to stop, or until the publisher gives up (its outcome, then); meanwhile,
+    /// pings systemd's watchdog while the frame path is alive.
+    async fn supervise(
+        &mut self,
+        notifier: &systemd::Notifier,
+        shutdown: &CancellationToken,
+    ) -> Option<PublisherOutcome> {
+        let mut watchdog = tokio::time::interval(
+            notifier
+                .ping_interval()
+                .unwrap_or(Duration::from_secs(3600))
+                .max(Duration::from_millis(100)),
+        );
+        let mut wedged_logged = false;
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return None,
+                result = &mut self.publisher => {
+                    tracing::error!("the publisher stopped; shutting down");
+                    return Some(result);
+                }
+                _ = watchdog.tick() => {
+                    let busy = self.workers.as_ref().map_or(Duration::ZERO, WorkerPool::longest_busy);
+                    if notifier.watchdog(busy) {
+                        wedged_logged = false;
+                    } else if !wedged_logged {
+                        wedged_logged = true;
+                        tracing::error!(
+                            busy_s = busy.as_secs(),
+                            "an inference thread has been stuck on one frame for {} s: no longer telling systemd's watchdog that the agent is alive",
+                            busy.as_secs()
+                        );
+                    }
+                }
             }
-        }),
-    )
-    .await;
-    if joined.is_err() {
-        tracing::warn!("cameras did not stop within {STAGE_TIMEOUT:?}");
-    }
-    for s in &stats {
-        s.set_state(CameraState::Stopped);
+        }
     }
 
-    tracing::info!("shutting down: finishing in-flight inference");
-    board.close();
-    let joined = tokio::time::timeout(
-        STAGE_TIMEOUT,
-        tokio::task::spawn_blocking(move || workers.join()),
-    )
-    .await;
-    if joined.is_err() {
-        tracing::warn!("inference threads did not finish within {STAGE_TIMEOUT:?}");
-    }
+    /// The ordered stop, within [`STOP_BUDGET`]: cameras (no new frames), the frames in
+    /// flight finished or abandoned, the outbox's last events and delivered position saved,
+    /// `offline` published, the local endpoint closed. A stage past its deadline is abandoned
+    /// and logged; the next one still runs.
+    async fn stop(self, publisher_result: Option<PublisherOutcome>) -> anyhow::Result<()> {
+        let budget = StopBudget::starting_now(STOP_BUDGET);
+        let later = |stages: Duration| stages.saturating_add(PUBLISHER_RESERVE + RUNTIME_CAP);
+        let Running {
+            stats,
+            board,
+            cameras_shutdown,
+            cameras,
+            workers,
+            outbox,
+            publisher,
+            publisher_shutdown,
+            local,
+        } = self;
 
-    tracing::info!("shutting down: writing the last events");
-    let stopped = tokio::time::timeout(
-        STAGE_TIMEOUT,
-        tokio::task::spawn_blocking(move || outbox.shutdown()),
-    )
-    .await;
-    if stopped.is_err() {
-        tracing::warn!("the outbox did not stop within {STAGE_TIMEOUT:?}");
-    }
+        tracing::info!("shutting down: stopping cameras");
+        cameras_shutdown.cancel();
+        let limit = budget.stage(CAMERAS_CAP, later(INFERENCE_CAP + OUTBOX_CAP));
+        let joined = tokio::time::timeout(
+            limit,
+            tokio::task::spawn_blocking(move || {
+                for handle in cameras {
+                    let _ = handle.join();
+                }
+            }),
+        )
+        .await;
+        if joined.is_err() {
+            tracing::warn!("cameras did not stop within {limit:?}; leaving them behind");
+        }
+        for s in &stats {
+            s.set_state(CameraState::Stopped);
+        }
 
-    tracing::info!("shutting down: publishing offline");
-    publisher_shutdown.cancel();
-    let result = match publisher_result {
-        Some(result) => result,
-        None => match tokio::time::timeout(STAGE_TIMEOUT, publisher).await {
-            Ok(result) => result,
-            Err(_) => anyhow::bail!("the publisher did not stop within {STAGE_TIMEOUT:?}"),
-        },
-    };
-    if let Some(local) = local {
-        local.stop().await;
-    }
-    match result {
-        Ok(Ok(_report)) => Ok(()),
-        Ok(Err(e)) => Err(anyhow::Error::from(e).context("MQTT publisher")),
-        Err(join_error) => Err(anyhow::anyhow!("the publisher task failed: {join_error}")),
+        tracing::info!("shutting down: finishing in-flight inference");
+        board.close();
+        if let Some(workers) = workers {
+            let limit = budget.stage(INFERENCE_CAP, later(OUTBOX_CAP));
+            let joined =
+                tokio::time::timeout(limit, tokio::task::spawn_blocking(move || workers.join()))
+                    .await;
+            if joined.is_err() {
+                tracing::warn!(
+                    "inference threads did not finish within {limit:?}; abandoning their frames"
+                );
+            }
+        }
+
+        tracing::info!("shutting down: writing the last events");
+        let limit = budget.stage(OUTBOX_CAP, later(Duration::ZERO));
+        let stopped = tokio::time::timeout(
+            limit,
+            tokio::task::spawn_blocking(move || outbox.shutdown()),
+        )
+        .await;
+        if stopped.is_err() {
+            tracing::warn!(
+                "the outbox did not stop within {limit:?}: events written since its last save \
+                 (about a second) will be sent again after the restart"
+            );
+        }
+
+        tracing::info!("shutting down: publishing offline");
+        publisher_shutdown.cancel();
+        let result = match publisher_result {
+            Some(result) => Some(result),
+            None => {
+                let limit = budget.stage(budget.remaining(), RUNTIME_CAP);
+                let ended = tokio::time::timeout(limit, publisher).await.ok();
+                if ended.is_none() {
+                    tracing::warn!("the publisher did not stop within {limit:?}");
+                }
+                ended
+            }
+        };
+        if let Some(local) = local {
+            local.stop().await;
+        }
+        match result {
+            None => anyhow::bail!("the publisher did not stop in time"),
+            Some(Ok(Ok(_report))) => Ok(()),
+            Some(Ok(Err(e))) => Err(anyhow::Error::from(e).context("MQTT publisher")),
+            Some(Err(join_error)) => {
+                Err(anyhow::anyhow!("the publisher task failed: {join_error}"))
+            }
+        }
     }
 }

@@ -55,7 +55,7 @@ pub(crate) fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         inference_threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
     let runtime = super::io_runtime()?;
-    runtime.block_on(async {
+    let result = runtime.block_on(async {
         let shutdown = CancellationToken::new();
         tokio::spawn(super::run::stop_on_signals(shutdown.clone()));
         if let Some(seconds) = args.seconds {
@@ -66,6 +66,8 @@ pub(crate) fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             });
         }
         crate::demo::run(options, shutdown).await
-    })?;
+    });
+    super::run::shut_down_runtime(runtime);
+    result?;
     Ok(ExitCode::SUCCESS)
 }

@@ -25,12 +25,20 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         Err(e) => return Ok(super::config::report_config_error(&e)),
     };
     let runtime = super::io_runtime()?;
-    runtime.block_on(async {
+    let result = runtime.block_on(async {
         let shutdown = CancellationToken::new();
         tokio::spawn(stop_on_signals(shutdown.clone()));
         crate::agent::run(config, shutdown).await
-    })?;
+    });
+    shut_down_runtime(runtime);
+    result?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Drops the runtime without waiting for blocking work the stop abandoned (a camera or an
+/// inference thread that never returned): dropping it would wait for them forever.
+pub(crate) fn shut_down_runtime(runtime: tokio::runtime::Runtime) {
+    runtime.shutdown_timeout(crate::agent::stop::RUNTIME_CAP);
 }
 
 /// First SIGINT/SIGTERM: cancel `shutdown`. Second: exit at once.

@@ -133,6 +133,9 @@ impl std::fmt::Debug for Lane {
 /// runs its own detector, and hands results, in each camera's order, to `results` without
 /// blocking.
 ///
+/// `hang_after` is a fault the shutdown tests inject (see `agent::faults`): after that many
+/// frames analysed in all, every thread hangs inside its next inference.
+///
 /// # Errors
 /// The OS refused to start a thread.
 pub fn spawn_workers(
@@ -142,7 +145,9 @@ pub fn spawn_workers(
     lanes: Arc<Vec<Mutex<Lane>>>,
     outbox: EventSink,
     results: mpsc::Sender<AnalysedFrame>,
+    hang_after: Option<u64>,
 ) -> std::io::Result<WorkerPool> {
+    let analysed = Arc::new(AtomicU64::new(0));
     let epoch = Instant::now();
     let mut handles = Vec::new();
     let mut busy_since_ms = Vec::new();
@@ -156,6 +161,8 @@ pub fn spawn_workers(
             outbox: outbox.clone(),
             results: results.clone(),
             epoch,
+            hang_after,
+            analysed: Arc::clone(&analysed),
         };
         let handle = std::thread::Builder::new()
             .name(format!("infer-{index}"))
@@ -177,6 +184,23 @@ struct Context {
     outbox: EventSink,
     results: mpsc::Sender<AnalysedFrame>,
     epoch: Instant,
+    /// The injected fault, if any, and the frames analysed so far by all threads.
+    hang_after: Option<u64>,
+    analysed: Arc<AtomicU64>,
+}
+
+impl Context {
+    /// The injected hang: never returns once `hang_after` frames have been analysed.
+    fn maybe_hang(&self) {
+        if let Some(after) = self.hang_after
+            && self.analysed.fetch_add(1, Ordering::Relaxed) >= after
+        {
+            tracing::warn!("fault injection: this inference never returns");
+            loop {
+                std::thread::park();
+            }
+        }
+    }
 }
 
 /// A taken frame until its lane has it: if the thread gives up on it (an inference error, a
@@ -297,6 +321,7 @@ fn run_worker(mut detector: Detector, context: &Context, busy_since_ms: &AtomicU
         let camera_stats = &context.stats[camera];
         let span = tracing::info_span!("camera", camera = %camera_stats.name);
         let _entered = span.enter();
+        context.maybe_hang();
         let open = match detector.detect(captured.frame.view()) {
             Ok(detections) => {
                 camera_stats.count_analysed(detections.timings.inference);

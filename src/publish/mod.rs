@@ -82,7 +82,7 @@ pub const STATUS_CHECK_INTERVAL: Duration = Duration::from_secs(1);
 /// How long shutdown waits for the broker to acknowledge `offline`.
 pub const OFFLINE_ACK_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long shutdown waits for DISCONNECT to be sent after `offline`.
-const DISCONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+pub const DISCONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// The names [`schema_json`] knows.
 pub const SCHEMA_NAMES: [&str; 4] = ["status", "detections", "health", "events"];

@@ -36,6 +36,8 @@ pub struct AgentSetup {
     pub tables: String,
     /// `--log` level.
     pub log: &'static str,
+    /// Environment variables of the agent process (e.g. `WATCHPOST_FAULTS`).
+    pub env: Vec<(&'static str, String)>,
 }
 
 impl AgentSetup {
@@ -49,6 +51,7 @@ impl AgentSetup {
             mqtt_extra: String::new(),
             tables: String::new(),
             log: "info",
+            env: Vec::new(),
         }
     }
 
@@ -95,6 +98,7 @@ pub struct Agent {
     pub dir: tempfile::TempDir,
     /// Runs so far (the log of run `n` is `agent-{n}.log`).
     runs: usize,
+    env: Vec<(&'static str, String)>,
 }
 
 impl Agent {
@@ -105,30 +109,44 @@ impl Agent {
     pub fn start_with_url(broker_url: &str, setup: &AgentSetup) -> Agent {
         let dir = tempfile::tempdir().unwrap();
         let text = setup.config_text(broker_url, &dir.path().join("state"));
-        Agent::start_in(dir, &text, setup.log)
+        Agent::start_in(dir, &text, setup.log, setup.env.clone())
     }
 
     /// An agent with this config text (its `state_dir` should be a folder of its own).
     pub fn start_with_config(text: &str) -> Agent {
-        Agent::start_in(tempfile::tempdir().unwrap(), text, "info")
+        Agent::start_in(tempfile::tempdir().unwrap(), text, "info", Vec::new())
     }
 
-    fn start_in(dir: tempfile::TempDir, text: &str, log: &str) -> Agent {
+    fn start_in(
+        dir: tempfile::TempDir,
+        text: &str,
+        log: &str,
+        env: Vec<(&'static str, String)>,
+    ) -> Agent {
         std::fs::write(dir.path().join("watchpost.toml"), text).unwrap();
-        let child = spawn(dir.path(), 1, log);
+        let child = spawn(dir.path(), 1, log, &env);
         Agent {
             child,
             dir,
             runs: 1,
+            env,
         }
     }
 
-    /// Starts the agent again on the same config and state (after it exited or was killed).
+    /// Starts the agent again on the same config, state and environment (after it exited or
+    /// was killed).
     pub fn restart(&mut self, log: &str) {
+        let env = self.env.clone();
+        self.restart_with_env(log, env);
+    }
+
+    /// Starts the agent again on the same config and state, with this environment.
+    pub fn restart_with_env(&mut self, log: &str, env: Vec<(&'static str, String)>) {
         let _ = self.child.kill();
         let _ = self.child.wait();
         self.runs += 1;
-        self.child = spawn(self.dir.path(), self.runs, log);
+        self.env = env;
+        self.child = spawn(self.dir.path(), self.runs, log, &self.env);
     }
 
     pub fn config_path(&self) -> PathBuf {
@@ -169,11 +187,12 @@ impl Agent {
     }
 }
 
-fn spawn(dir: &Path, run: usize, log_level: &str) -> Child {
+fn spawn(dir: &Path, run: usize, log_level: &str, env: &[(&'static str, String)]) -> Child {
     let log = std::fs::File::create(dir.join(format!("agent-{run}.log"))).unwrap();
     Command::new(env!("CARGO_BIN_EXE_watchpost"))
         .args(["run", "--log", log_level, "--config"])
         .arg(dir.join("watchpost.toml"))
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(log)
