@@ -12,20 +12,22 @@
 //! was and exits 2), recorded in the audit log and written atomically
 //! ([`crate::config::audit::commit`]). `config show` prints the configuration in force.
 
-use std::io::{BufRead, IsTerminal, Write};
-use std::os::unix::fs::MetadataExt;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
 
+use super::args::{ConfigFile, DEFAULT_CONFIG};
+use super::edit::{
+    EditRequest, apply_edit, mode_and_owner, parse_as_staged, password_file_note, stage_password,
+};
+use super::prompt::Prompter;
+use super::report::report_config_error;
 use crate::config::audit::{self, Change, StagedFile};
-use crate::config::edit::{self, EditError, NewCamera, Starter};
-use crate::config::{self, Config, ConfigError, TopicName};
-
-/// Where the configuration file is unless the command is told otherwise.
-pub(crate) const DEFAULT_CONFIG: &str = "/etc/watchpost/watchpost.toml";
+use crate::config::edit::{self, NewCamera, Starter};
+use crate::config::{self, Config, TopicName};
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum ConfigCommand {
@@ -50,9 +52,8 @@ pub(crate) enum ConfigCommand {
                       Example:\n  watchpost config show --config /etc/watchpost/watchpost.toml"
     )]
     Show {
-        /// The configuration file.
-        #[arg(long, short, value_name = "FILE", default_value = DEFAULT_CONFIG)]
-        config: PathBuf,
+        #[command(flatten)]
+        config: ConfigFile,
     },
     Set(SetArgs),
 }
@@ -79,9 +80,8 @@ pub(crate) struct SetArgs {
     /// The new value (TOML, or text).
     #[arg(value_name = "VALUE", allow_hyphen_values = true)]
     value: String,
-    /// The configuration file.
-    #[arg(long, short, value_name = "FILE", default_value = DEFAULT_CONFIG)]
-    config: PathBuf,
+    #[command(flatten)]
+    config: ConfigFile,
 }
 
 /// Write a new configuration file, asking for the essentials.
@@ -154,7 +154,7 @@ pub(crate) struct InitArgs {
 pub(crate) fn run(command: ConfigCommand) -> anyhow::Result<ExitCode> {
     match command {
         ConfigCommand::Validate { file } => Ok(validate(&file)),
-        ConfigCommand::Show { config } => Ok(show(&config)),
+        ConfigCommand::Show { config } => Ok(show(config.path())),
         ConfigCommand::Set(args) => set(&args),
         ConfigCommand::Init(args) => init(*args),
     }
@@ -170,19 +170,6 @@ fn validate(file: &Path) -> ExitCode {
         }
         Err(e) => report_config_error(&e),
     }
-}
-
-/// Prints a configuration error on stderr (every problem on its own line as
-/// `FILE:LINE: KEY: MESSAGE`; an unreadable file as `FILE: cannot read: CAUSE`) and returns
-/// the exit code for a bad configuration (2). Used by `config validate` and `run`.
-pub(crate) fn report_config_error(e: &ConfigError) -> ExitCode {
-    match e {
-        ConfigError::Invalid { .. } => eprintln!("{e}"),
-        ConfigError::Read { source, .. } => {
-            eprintln!("{e}: {}", super::one_line(&source.to_string()));
-        }
-    }
-    ExitCode::from(super::EXIT_USAGE)
 }
 
 fn show(file: &Path) -> ExitCode {
@@ -208,7 +195,7 @@ fn show(file: &Path) -> ExitCode {
 fn set(args: &SetArgs) -> anyhow::Result<ExitCode> {
     let value = edit::parse_value(&args.value);
     let shown = edit::parse_value(&args.value).to_string();
-    let request = EditRequest::new("config set", &args.config, &args.key);
+    let request = EditRequest::new("config set", args.config.path(), &args.key);
     let applied = match apply_edit(request, |text| {
         edit::set(text, &args.key, value.clone()).map(|o| o.text)
     })? {
@@ -235,321 +222,6 @@ fn set(args: &SetArgs) -> anyhow::Result<ExitCode> {
         _ => println!("{file}: {} = {} (was not set)", args.key, shown.trim()),
     }
     Ok(ExitCode::SUCCESS)
-}
-
-// ---------------------------------------------------------------------------------------------
-// Editing the file: shared by `config set` and the `camera` commands.
-
-/// One change to a configuration file, for [`apply_edit`].
-pub(super) struct EditRequest {
-    /// For the audit log: `config set`, `camera add`, ...
-    pub command: &'static str,
-    pub file: PathBuf,
-    /// The key of what the command changes (`cameras.gate-east`), for the audit entry when the
-    /// file before the change was not valid (and cannot be compared as a whole).
-    pub touched: String,
-    /// Password files to put in place with the change (their paths are in the edited text).
-    pub secrets: Vec<StagedFile>,
-    /// Said in the audit log besides the differences (a password that changed cannot be seen in
-    /// them).
-    pub extra_changes: Vec<Change>,
-}
-
-impl EditRequest {
-    pub fn new(command: &'static str, file: &Path, touched: &str) -> EditRequest {
-        EditRequest {
-            command,
-            file: file.to_owned(),
-            touched: touched.to_owned(),
-            secrets: Vec::new(),
-            extra_changes: Vec::new(),
-        }
-    }
-}
-
-/// What [`apply_edit`] did.
-pub(super) struct Applied {
-    /// The file, its symbolic links resolved.
-    pub file: PathBuf,
-    pub config: Config,
-    pub changes: Vec<Change>,
-}
-
-/// Reads the file, applies `edit` to its text, checks the result with the loader, records the
-/// change in the audit log and writes the file atomically. Problems with the file, the edit or
-/// the result are printed here and give `Err(exit code)` (2); a failure to write is the
-/// `anyhow` error (exit 1).
-pub(super) fn apply_edit(
-    request: EditRequest,
-    edit: impl FnOnce(&str) -> Result<String, EditError>,
-) -> anyhow::Result<Result<Applied, ExitCode>> {
-    let usage = || ExitCode::from(super::EXIT_USAGE);
-    let read_error = |source| {
-        report_config_error(&ConfigError::Read {
-            path: request.file.clone(),
-            source,
-        })
-    };
-    // Edit the file a link points to, not the link.
-    let file = match std::fs::canonicalize(&request.file) {
-        Ok(file) => file,
-        Err(source) => return Ok(Err(read_error(source))),
-    };
-    let text = match std::fs::read_to_string(&file) {
-        Ok(text) => text,
-        Err(source) => return Ok(Err(read_error(source))),
-    };
-    let old = config::parse(&text, &file);
-    let new_text = match edit(&text) {
-        Ok(new_text) => new_text,
-        Err(EditError::Syntax(message)) => {
-            match &old {
-                Err(e) => report_config_error(e),
-                Ok(_) => {
-                    super::print_error(&anyhow::anyhow!("{}: {message}", file.display()));
-                    usage()
-                }
-            };
-            return Ok(Err(usage()));
-        }
-        Err(e) => {
-            super::print_error(&anyhow::anyhow!("{}: {e}", file.display()));
-            return Ok(Err(usage()));
-        }
-    };
-    // The loader reads password files: check the text as it will be, but with the new password
-    // files where they are staged.
-    let mut checked_text = new_text.clone();
-    for secret in &request.secrets {
-        checked_text = checked_text.replace(
-            &toml_string(secret.target()),
-            &toml_string(secret.temp_path()),
-        );
-    }
-    let new = match config::parse(&checked_text, &file) {
-        Ok(new) => new,
-        Err(e) => {
-            report_config_error(&e);
-            let moved = if new_text.lines().count() == text.lines().count() {
-                ""
-            } else {
-                " (the lines above are those of the file as it would have been)"
-            };
-            eprintln!("watchpost: {} was not changed{moved}", file.display());
-            return Ok(Err(usage()));
-        }
-    };
-    let mut changes = match &old {
-        Ok(old) => audit::changes(Some(old), &new),
-        Err(_) => {
-            let before = audit::document_tree(&text).unwrap_or_default();
-            audit::diff_at(&request.touched, &before, &audit::tree(&new))
-        }
-    };
-    for extra in request.extra_changes {
-        if !changes.iter().any(|c| c.key == extra.key) {
-            changes.push(extra);
-        }
-    }
-    if new_text == text {
-        return Ok(Ok(Applied {
-            file,
-            config: new,
-            changes: Vec::new(),
-        }));
-    }
-    let (mode, owner) = mode_and_owner(&file, 0o644);
-    let staged = StagedFile::stage(&file, new_text.as_bytes(), mode, owner)?;
-    let mut files = request.secrets;
-    files.push(staged);
-    let entry = audit::Entry::now(request.command, &file, changes.clone());
-    audit::commit(&audit::log_path(&new.device.state_dir), &entry, files)?;
-    Ok(Ok(Applied {
-        file,
-        config: new,
-        changes,
-    }))
-}
-
-/// The permissions and owner of `file` if it exists (a new version keeps them), else `mode`
-/// and no particular owner.
-pub(super) fn mode_and_owner(file: &Path, mode: u32) -> (u32, Option<(u32, u32)>) {
-    match std::fs::metadata(file) {
-        Ok(meta) => (meta.mode() & 0o7777, Some((meta.uid(), meta.gid()))),
-        Err(_) => (mode, None),
-    }
-}
-
-/// Stages `password` as a password file at `target`.
-///
-/// Readable by its owner only (0600), except where the configuration is shared with a service
-/// group: run as root on a `config_file` whose group is not root's and which that group may
-/// read (the package's `/etc/watchpost/watchpost.toml` is `root:watchpost` 0640, so that the
-/// service, which runs as `watchpost`, can read it), the password file gets the same owner and
-/// group and 0640, or the service could not read its own passwords. A password file is never
-/// more open than the configuration that names it.
-pub(super) fn stage_password(
-    target: &Path,
-    password: &str,
-    config_file: &Path,
-) -> anyhow::Result<StagedFile> {
-    let (mode, owner) = password_mode_and_owner(config_file);
-    Ok(StagedFile::stage(
-        target,
-        format!("{password}\n").as_bytes(),
-        mode,
-        owner,
-    )?)
-}
-
-/// The mode and owner of a new password file for `config_file` (see [`stage_password`]).
-fn password_mode_and_owner(config_file: &Path) -> (u32, Option<(u32, u32)>) {
-    if !super::is_root() {
-        return (0o600, None);
-    }
-    match mode_and_owner(config_file, 0o600) {
-        (mode, Some((uid, gid))) if gid != 0 => (0o600 | (mode & 0o040), Some((uid, gid))),
-        (_, owner) => (0o600, owner),
-    }
-}
-
-/// `PATH (mode 0600)`: where a password was written, and who may read it.
-pub(super) fn password_file_note(path: &Path) -> String {
-    match std::fs::metadata(path) {
-        Ok(meta) => format!("{} (mode {:04o})", path.display(), meta.mode() & 0o7777),
-        Err(_) => path.display().to_string(),
-    }
-}
-
-/// A path as it appears in the TOML text (a basic string).
-fn toml_string(path: &Path) -> String {
-    toml_edit::Value::from(path.to_string_lossy().as_ref()).to_string()
-}
-
-// ---------------------------------------------------------------------------------------------
-// Reading answers on a terminal.
-
-/// Questions on the terminal: stdin and stdout.
-pub(super) struct Prompter {
-    input: std::io::StdinLock<'static>,
-}
-
-impl Prompter {
-    /// `None` unless both stdin and stdout are terminals.
-    pub fn on_terminal() -> Option<Prompter> {
-        (std::io::stdin().is_terminal() && std::io::stdout().is_terminal()).then(|| Prompter {
-            input: std::io::stdin().lock(),
-        })
-    }
-
-    fn line(&mut self) -> anyhow::Result<String> {
-        let mut line = String::new();
-        let n = self.input.read_line(&mut line)?;
-        anyhow::ensure!(n > 0, "the input ended before every question was answered");
-        Ok(line.trim().to_owned())
-    }
-
-    /// Asks until `check` accepts the answer (Enter: `default`); `check` returns the value to
-    /// keep or why the answer is refused.
-    pub fn ask(
-        &mut self,
-        question: &str,
-        default: Option<&str>,
-        check: impl Fn(&str) -> Result<String, String>,
-    ) -> anyhow::Result<String> {
-        loop {
-            match default {
-                Some(default) => print!("{question} [{default}]: "),
-                None => print!("{question}: "),
-            }
-            std::io::stdout().flush()?;
-            let line = self.line()?;
-            let answer = match (line.as_str(), default) {
-                ("", Some(default)) => default.to_owned(),
-                ("", None) => {
-                    println!("  An answer is needed.");
-                    continue;
-                }
-                (answer, _) => answer.to_owned(),
-            };
-            match check(&answer) {
-                Ok(value) => return Ok(value),
-                Err(why) => println!("  Not usable: {why}. Try again."),
-            }
-        }
-    }
-
-    /// As [`Prompter::ask`], for something that may be left out: Enter keeps `default` (shown
-    /// as `[none]` when there is none), `-` gives none.
-    pub fn ask_optional(
-        &mut self,
-        question: &str,
-        default: Option<&str>,
-        check: impl Fn(&str) -> Result<String, String>,
-    ) -> anyhow::Result<Option<String>> {
-        let shown = default.unwrap_or("none");
-        let answer = self.ask(question, Some(shown), |answer| match answer {
-            "none" if default.is_none() => Ok(String::new()),
-            "-" => Ok(String::new()),
-            answer => check(answer),
-        })?;
-        Ok(Some(answer).filter(|a| !a.is_empty()))
-    }
-
-    /// Yes or no; Enter takes `default`.
-    pub fn confirm(&mut self, question: &str, default: bool) -> anyhow::Result<bool> {
-        let shown = if default { "Y/n" } else { "y/N" };
-        let answer = self.ask(question, Some(shown), |answer| {
-            match answer.to_ascii_lowercase().as_str() {
-                "y/n" => Ok(if default { "y" } else { "n" }.to_owned()),
-                "y" | "yes" => Ok("y".to_owned()),
-                "n" | "no" => Ok("n".to_owned()),
-                _ => Err("answer y or n".to_owned()),
-            }
-        })?;
-        Ok(answer == "y")
-    }
-
-    /// A password, read without showing it; `None` for an empty answer.
-    pub fn password(&mut self, question: &str) -> anyhow::Result<Option<String>> {
-        print!("{question} (not shown) [none]: ");
-        std::io::stdout().flush()?;
-        let echo = EchoOff::new().context("cannot turn off the terminal's echo")?;
-        let line = self.line();
-        drop(echo);
-        let line = line?;
-        Ok(Some(line).filter(|l| !l.is_empty()))
-    }
-}
-
-/// Turns off echo on stdin's terminal (keeping the newline echo) until dropped.
-struct EchoOff {
-    saved: libc::termios,
-}
-
-impl EchoOff {
-    fn new() -> std::io::Result<EchoOff> {
-        // SAFETY: termios is plain data; tcgetattr fills it and reports failure by its return.
-        let mut term: libc::termios = unsafe { std::mem::zeroed() };
-        if unsafe { libc::tcgetattr(libc::STDIN_FILENO, &raw mut term) } != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        let saved = term;
-        term.c_lflag &= !libc::ECHO;
-        term.c_lflag |= libc::ECHONL;
-        // SAFETY: `term` is a valid termios from tcgetattr.
-        if unsafe { libc::tcsetattr(libc::STDIN_FILENO, libc::TCSANOW, &raw const term) } != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        Ok(EchoOff { saved })
-    }
-}
-
-impl Drop for EchoOff {
-    fn drop(&mut self) {
-        // SAFETY: `saved` is the valid termios read in `new`.
-        unsafe { libc::tcsetattr(libc::STDIN_FILENO, libc::TCSANOW, &raw const self.saved) };
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -743,14 +415,7 @@ fn init(args: InitArgs) -> anyhow::Result<ExitCode> {
 
     // Check it as it will be (password files where they are staged). Without a camera, the
     // only problem allowed is the missing camera.
-    let mut checked_text = text.clone();
-    for secret in &secrets {
-        checked_text = checked_text.replace(
-            &toml_string(secret.target()),
-            &toml_string(secret.temp_path()),
-        );
-    }
-    let new = match config::parse(&checked_text, &file) {
+    let new = match parse_as_staged(&text, &secrets, &file) {
         Ok(new) => Some(new),
         Err(e) if starter.camera.is_none() && e.problems().iter().all(|p| p.key == "cameras") => {
             None

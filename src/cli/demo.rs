@@ -54,10 +54,10 @@ pub(crate) fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         clip: args.clip,
         inference_threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
-    let runtime = super::io_runtime()?;
+    let runtime = super::lifecycle::io_runtime()?;
     let result = runtime.block_on(async {
         let shutdown = CancellationToken::new();
-        tokio::spawn(super::run::stop_on_signals(shutdown.clone()));
+        tokio::spawn(super::lifecycle::stop_on_signals(shutdown.clone()));
         if let Some(seconds) = args.seconds {
             let shutdown = shutdown.clone();
             tokio::spawn(async move {
@@ -67,7 +67,7 @@ pub(crate) fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         }
         crate::demo::run(options, shutdown).await
     });
-    super::run::shut_down_runtime(runtime);
+    super::lifecycle::shut_down_runtime(runtime);
     result?;
     Ok(ExitCode::SUCCESS)
 }

@@ -34,7 +34,7 @@ pub(crate) struct DetectArgs {
 
     /// Model: a bundled model's name (nanodet-m-416, nanodet-m-416-int8), `auto` (int8 where
     /// the CPU has integer dot-product instructions, else fp32), or a manifest (TOML).
-    #[arg(long, value_name = "NAME|MANIFEST", value_parser = super::model_arg, default_value = "auto")]
+    #[arg(long, value_name = "NAME|MANIFEST", value_parser = super::args::model_arg, default_value = "auto")]
     model: ModelChoice,
 
     /// Report every label of the model, not only persons and vehicles (others as class `other`).

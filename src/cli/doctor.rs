@@ -8,7 +8,7 @@
 
 use std::io::Write as _;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -23,7 +23,8 @@ use crate::ingest::{self, IngestError, template::ChoiceError};
 use crate::local::client::{self, FetchError};
 use crate::local::{STATUS_SCHEMA, StatusReport};
 
-use super::status::{DEFAULT_CONFIG, bytes, duration};
+use super::args::ConfigFile;
+use super::report::{bytes, duration};
 
 const MIB: u64 = 1024 * 1024;
 
@@ -46,9 +47,8 @@ const BUILT_AFTER_UNIX_S: u64 = 1_735_689_600;
                   Example:\n  watchpost doctor\n  watchpost doctor --config /etc/watchpost/watchpost.toml"
 )]
 pub(crate) struct DoctorArgs {
-    /// The agent's configuration file.
-    #[arg(long, short, value_name = "FILE", default_value = DEFAULT_CONFIG)]
-    config: PathBuf,
+    #[command(flatten)]
+    config: ConfigFile,
 }
 
 /// The outcome of one check.
@@ -147,7 +147,7 @@ impl Doctor {
 
 pub(crate) fn run(args: DoctorArgs) -> anyhow::Result<ExitCode> {
     let mut doctor = Doctor::default();
-    let config = config_check(&mut doctor, &args.config);
+    let config = config_check(&mut doctor, args.config.path());
     if let Some(config) = &config {
         gstreamer_checks(&mut doctor, config);
         model_checks(&mut doctor, config);
@@ -1004,7 +1004,7 @@ mod tests {
     #[test]
     fn a_folder_that_cannot_be_created_or_is_a_file_fails() {
         let dir = tempfile::tempdir().unwrap();
-        let options = |path: PathBuf| OutboxConfig {
+        let options = |path: std::path::PathBuf| OutboxConfig {
             dir: path,
             ..OutboxConfig::in_state_dir(Path::new("/unused"))
         };

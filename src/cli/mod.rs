@@ -5,6 +5,7 @@
 //! one input failed while the others were still processed); 2 bad invocation or bad
 //! configuration.
 
+// The commands: each depends on the shared modules below, never on another command.
 mod calibrate;
 mod camera;
 mod completions;
@@ -12,10 +13,16 @@ mod config;
 mod demo;
 mod detect;
 mod doctor;
-mod logging;
-mod probe;
 mod run;
 mod status;
+
+// Shared by the commands.
+mod args;
+mod edit;
+mod lifecycle;
+mod logging;
+mod prompt;
+mod report;
 
 use std::process::ExitCode;
 
@@ -70,12 +77,6 @@ enum Command {
     Man(completions::ManArgs),
     #[command(hide = true)]
     ModelInputs(calibrate::ModelInputsArgs),
-}
-
-/// `--model`: a bundled model's name, `auto`, or a manifest path (relative to the current
-/// folder).
-pub(crate) fn model_arg(value: &str) -> Result<crate::detect::ModelChoice, String> {
-    crate::detect::ModelChoice::parse(value, std::path::Path::new(""))
 }
 
 /// The whole command line's definition (for completions, manual pages and tests).
@@ -138,14 +139,4 @@ pub(crate) fn is_root() -> bool {
 /// Keeps a message on one line.
 pub(crate) fn one_line(message: &str) -> String {
     message.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-/// The tokio runtime of `run` and `demo`: two I/O workers are plenty (inference and video have
-/// threads of their own).
-pub(crate) fn io_runtime() -> std::io::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name("watchpost-io")
-        .enable_all()
-        .build()
 }

@@ -14,13 +14,12 @@ use std::time::Duration;
 use anyhow::anyhow;
 use clap::{Args, ValueEnum};
 
+use super::args::ConfigFile;
+use super::report::{bytes, duration};
 use crate::config::{self, ConfigError, LocalConfig};
 use crate::health::DropReason;
 use crate::local::client::{self, FetchError};
 use crate::local::{CameraReport, STATUS_SCHEMA, StatusReport};
-
-/// Where the agent's configuration is installed.
-pub(crate) const DEFAULT_CONFIG: &str = "/etc/watchpost/watchpost.toml";
 
 /// How long to wait for the agent's answer.
 const TIMEOUT: Duration = Duration::from_secs(3);
@@ -37,10 +36,10 @@ const TIMEOUT: Duration = Duration::from_secs(3);
                   watchpost status --url http://127.0.0.1:9750"
 )]
 pub(crate) struct StatusArgs {
-    /// The agent's configuration file, for the endpoint's address (`[local] listen`)
-    /// [default: /etc/watchpost/watchpost.toml].
-    #[arg(long, short, value_name = "FILE")]
-    config: Option<PathBuf>,
+    /// For the endpoint's address (`[local] listen`); a missing default file means the default
+    /// address.
+    #[command(flatten)]
+    config: ConfigFile,
 
     /// `text`: a table for people; `json`: the agent's `/status` answer as it is.
     #[arg(long, value_enum, default_value_t = Format::Text)]
@@ -95,10 +94,7 @@ fn target(args: &StatusArgs) -> Result<Target, ExitCode> {
     if let Some(addr) = args.url {
         return Ok(Target::At(addr, None));
     }
-    let (path, explicit) = match &args.config {
-        Some(path) => (path.clone(), true),
-        None => (PathBuf::from(DEFAULT_CONFIG), false),
-    };
+    let (path, explicit) = (args.config.path().to_owned(), args.config.given());
     match config::load_local(&path) {
         Ok(LocalConfig { listen: Some(addr) }) => Ok(Target::At(addr, None)),
         Ok(LocalConfig { listen: None }) => Ok(Target::Off(path)),
@@ -110,7 +106,7 @@ fn target(args: &StatusArgs) -> Result<Target, ExitCode> {
                 super::one_line(&source.to_string())
             )),
         )),
-        Err(e) => Err(super::config::report_config_error(&e)),
+        Err(e) => Err(super::report::report_config_error(&e)),
     }
 }
 
@@ -323,38 +319,6 @@ fn camera_row(camera: &CameraReport) -> [String; 10] {
 
 fn plural(n: u64) -> &'static str {
     if n == 1 { "" } else { "s" }
-}
-
-/// `512 B`, `4.0 KiB`, `45.2 MiB`, `1.3 GiB`.
-pub(crate) fn bytes(n: u64) -> String {
-    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
-    if n < 1024 {
-        return format!("{n} B");
-    }
-    let mut value = n as f64 / 1024.0;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    format!("{value:.1} {}", UNITS[unit])
-}
-
-/// `0.4 s`, `45 s`, `3 min 12 s`, `2 h 03 min`, `3 d 4 h`.
-pub(crate) fn duration(seconds: f64) -> String {
-    if !seconds.is_finite() || seconds < 0.0 {
-        return "?".to_owned();
-    }
-    if seconds < 10.0 {
-        return format!("{seconds:.1} s");
-    }
-    let s = seconds.round() as u64;
-    match s {
-        0..60 => format!("{s} s"),
-        60..3600 => format!("{} min {:02} s", s / 60, s % 60),
-        3600..86_400 => format!("{} h {:02} min", s / 3600, s % 3600 / 60),
-        _ => format!("{} d {} h", s / 86_400, s % 86_400 / 3600),
-    }
 }
 
 #[cfg(test)]

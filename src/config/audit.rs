@@ -214,7 +214,7 @@ fn mask(value: Value, key: Option<&str>) -> Value {
         ),
         Value::Array(items) => Value::Array(items.into_iter().map(|v| mask(v, key)).collect()),
         _ if key == Some("password") => Value::String("***".to_owned()),
-        Value::String(s) => Value::String(super::url::redact(&s)),
+        Value::String(s) => Value::String(super::url::redact_url(&s)),
         other => other,
     }
 }

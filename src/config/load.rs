@@ -21,7 +21,7 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 use super::error::{ConfigError, Problem};
-use super::url::{Url, parse_url, redact};
+use super::url::{Url, parse_url, redact_url};
 use super::{
     BrokerUrl, CameraConfig, ClientCertFiles, Config, DecoderChoice, DetectionConfig, DeviceConfig,
     EventKind, EventsConfig, HealthConfig, LineConfig, LocalConfig, MqttConfig, MqttScheme,
@@ -1022,7 +1022,7 @@ impl<'a> Checker<'a> {
                         format!(
                             "`{}` has a user name or password in it, and `username`, `password` \
                              or `password_file` is set too: keep them in one place",
-                            redact(&raw.url)
+                            redact_url(&raw.url)
                         ),
                     );
                     None
@@ -1077,7 +1077,12 @@ impl<'a> Checker<'a> {
             }
         };
         let latency = self
-            .int(&key("latency_ms"), raw.latency_ms, 0..=10_000, 200)
+            .int(
+                &key("latency_ms"),
+                raw.latency_ms,
+                0..=10_000,
+                CameraConfig::DEFAULT_LATENCY_MS,
+            )
             .map(millis);
         let stall_timeout = self.seconds(&key("stall_timeout_s"), raw.stall_timeout_s, 1..=300, 5);
         let decoder = match raw.decoder.as_deref() {
@@ -1585,19 +1590,10 @@ impl<'a> Checker<'a> {
             (None, Some(file)) => {
                 let key = format!("{prefix}.password_file");
                 let file = self.path(&key, file)?;
-                match std::fs::read_to_string(&file) {
-                    Ok(content) => match content.lines().next() {
-                        Some(line) if !line.is_empty() => Some(Some(Secret::new(line))),
-                        _ => {
-                            let message =
-                                format!("the first line of `{}` is empty", file.display());
-                            self.problem(key, message);
-                            None
-                        }
-                    },
+                match super::secret::read_password_file(&file) {
+                    Ok(secret) => Some(Some(secret)),
                     Err(e) => {
-                        let message = format!("cannot read `{}`: {e}", file.display());
-                        self.problem(key, message);
+                        self.problem(key, e.to_string());
                         None
                     }
                 }
@@ -1669,7 +1665,7 @@ impl<'a> Checker<'a> {
         let url = match parse_url(text) {
             Ok(url) => url,
             Err(message) => {
-                let message = format!("`{}` {message}; {EXPECTED}", redact(text));
+                let message = format!("`{}` {message}; {EXPECTED}", redact_url(text));
                 self.problem(key, message);
                 return None;
             }
@@ -1679,7 +1675,7 @@ impl<'a> Checker<'a> {
             "mqtt" => MqttScheme::Mqtt,
             "mqtts" => MqttScheme::Mqtts,
             _ => {
-                let message = format!("`{}` is not an MQTT URL; {EXPECTED}", redact(text));
+                let message = format!("`{}` is not an MQTT URL; {EXPECTED}", redact_url(text));
                 self.problem(key, message);
                 return None;
             }
@@ -1688,7 +1684,7 @@ impl<'a> Checker<'a> {
             let message = format!(
                 "`{}` has a user name or password in it: put them in `username` and `password` \
                  (or `password_file`) instead",
-                redact(text)
+                redact_url(text)
             );
             self.problem(key, message);
             good = false;
@@ -1696,7 +1692,7 @@ impl<'a> Checker<'a> {
         if !(url.rest.is_empty() || url.rest == "/") {
             let message = format!(
                 "`{}` has a path; {EXPECTED} (the topics come from `topic_prefix`)",
-                redact(text)
+                redact_url(text)
             );
             self.problem(key, message);
             good = false;
@@ -1716,12 +1712,12 @@ impl<'a> Checker<'a> {
         match parse_url(text) {
             Ok(url) if matches!(url.scheme.as_str(), "rtsp" | "rtsps") => Some(url),
             Ok(_) => {
-                let message = format!("`{}` is not an RTSP URL; {EXPECTED}", redact(text));
+                let message = format!("`{}` is not an RTSP URL; {EXPECTED}", redact_url(text));
                 self.problem(key, message);
                 None
             }
             Err(message) => {
-                let message = format!("`{}` {message}; {EXPECTED}", redact(text));
+                let message = format!("`{}` {message}; {EXPECTED}", redact_url(text));
                 self.problem(key, message);
                 None
             }

@@ -30,8 +30,9 @@ pub use load::{
     parse,
 };
 pub use render::render;
-pub use secret::Secret;
+pub use secret::{PasswordFileError, Secret, read_password_file};
 pub(crate) use url::parse_url;
+pub use url::{redact_text, redact_url};
 
 /// A name usable as one MQTT topic level and in file names: 1..=64 characters of
 /// `[A-Za-z0-9_-]`, not starting with `-`. Site, device and camera names are of this kind.
@@ -288,6 +289,11 @@ pub struct CameraConfig {
     pub zones: Vec<ZoneConfig>,
     /// `[[cameras.lines]]`: names unique within the camera (and distinct from zone names).
     pub lines: Vec<LineConfig>,
+}
+
+impl CameraConfig {
+    /// rtspsrc's jitter-buffer latency when `latency_ms` is not set (also `camera probe`'s).
+    pub const DEFAULT_LATENCY_MS: i64 = 200;
 }
 
 /// `[tracking]` (all optional). Times are in seconds because the analysed rate varies with load.

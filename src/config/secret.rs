@@ -34,9 +34,67 @@ impl serde::Serialize for Secret {
     }
 }
 
+/// Why a password file gave no password.
+#[derive(Debug, thiserror::Error)]
+pub enum PasswordFileError {
+    #[error("cannot read `{}`: {reason}", path.display())]
+    Read {
+        path: std::path::PathBuf,
+        reason: String,
+    },
+    #[error("the first line of `{}` is empty", path.display())]
+    Empty { path: std::path::PathBuf },
+}
+
+/// The password in a password file: its first line, without the line end. The one reader for
+/// the configuration's `password_file` keys and the commands' `--password-file`.
+///
+/// # Errors
+/// The file cannot be read, or its first line is empty.
+pub fn read_password_file(path: &std::path::Path) -> Result<Secret, PasswordFileError> {
+    let text = std::fs::read_to_string(path).map_err(|e| PasswordFileError::Read {
+        path: path.to_owned(),
+        reason: e.to_string(),
+    })?;
+    match text.lines().next() {
+        Some(line) if !line.is_empty() => Ok(Secret::new(line)),
+        _ => Err(PasswordFileError::Empty {
+            path: path.to_owned(),
+        }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_password_file_gives_its_first_line() {
+        let dir = tempfile::tempdir().unwrap();
+        // (content, the password, or the start of the error)
+        let cases: [(&[u8], Result<&str, &str>); 6] = [
+            (b"s3cret\n", Ok("s3cret")),
+            (b"s3cret", Ok("s3cret")),
+            (b"s3cret\r\nsecond line\n", Ok("s3cret")),
+            (b" spaced out \n", Ok(" spaced out ")),
+            (b"\ns3cret\n", Err("the first line of")),
+            (b"", Err("the first line of")),
+        ];
+        for (i, (content, expected)) in cases.into_iter().enumerate() {
+            let path = dir.path().join(format!("p{i}"));
+            std::fs::write(&path, content).unwrap();
+            match (read_password_file(&path), expected) {
+                (Ok(secret), Ok(password)) => assert_eq!(secret.expose(), password, "{content:?}"),
+                (Err(e), Err(start)) => assert!(e.to_string().starts_with(start), "{e}"),
+                (got, _) => panic!("{content:?}: {got:?}"),
+            }
+        }
+        let missing = read_password_file(&dir.path().join("missing")).unwrap_err();
+        assert!(
+            missing.to_string().starts_with("cannot read `"),
+            "{missing}"
+        );
+    }
 
     #[test]
     fn never_printed() {

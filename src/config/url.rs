@@ -148,17 +148,44 @@ pub(crate) fn parse_url(text: &str) -> Result<Url, String> {
     })
 }
 
-/// `text` with the password part (between the first `:` after the scheme and the last `@`)
-/// replaced by `***`, for error messages. Errs on the side of hiding too much.
-pub(crate) fn redact(text: &str) -> String {
-    let start = text.find("://").map_or(0, |i| i + 3);
-    let Some(at) = text[start..].rfind('@').map(|i| start + i) else {
-        return text.to_owned();
+/// `url` with its password replaced by `***` (`rtsp://admin:***@cam/x`); a URL without a
+/// password comes back unchanged. The one redactor for URLs in messages and logs.
+///
+/// For a URL as a person wrote it, maybe malformed: everything between the first `:` after the
+/// scheme and the last `@` is hidden, so a password with `/`, `?` or `@` in it is hidden whole.
+/// Errs on the side of hiding too much (an `@` in the path hides the host as well).
+pub fn redact_url(url: &str) -> String {
+    let start = url.find("://").map_or(0, |i| i + 3);
+    let Some(at) = url[start..].rfind('@').map(|i| start + i) else {
+        return url.to_owned();
     };
-    match text[start..at].find(':').map(|i| start + i) {
-        Some(colon) => format!("{}***{}", &text[..=colon], &text[at..]),
-        None => text.to_owned(),
+    match url[start..at].find(':').map(|i| start + i) {
+        Some(colon) => format!("{}***{}", &url[..=colon], &url[at..]),
+        None => url.to_owned(),
     }
+}
+
+/// `text` with every URL in it (a word containing `://`) passed through [`redact_url`]: for
+/// messages from GStreamer or the network, which may quote a URL.
+pub fn redact_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while !rest.is_empty() {
+        let word_end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+        let word = &rest[..word_end];
+        if word.contains("://") {
+            out.push_str(&redact_url(word));
+        } else {
+            out.push_str(word);
+        }
+        rest = &rest[word_end..];
+        let space_end = rest
+            .find(|c: char| !c.is_whitespace())
+            .unwrap_or(rest.len());
+        out.push_str(&rest[..space_end]);
+        rest = &rest[space_end..];
+    }
+    out
 }
 
 /// `%XX` decoding; `None` for a bad escape or bytes that are not UTF-8.
@@ -365,12 +392,48 @@ mod tests {
             ("rtsp://admin:s3cr3t@cam/x", "rtsp://admin:***@cam/x"),
             ("rtsp://admin:pa/ss@cam/x", "rtsp://admin:***@cam/x"),
             ("rtsp://admin:p@ss@cam/x", "rtsp://admin:***@cam/x"),
+            ("rtsp://admin:p?ss@cam/x", "rtsp://admin:***@cam/x"),
+            ("rtsps://u:p%40ss:w@host", "rtsps://u:***@host"),
+            (
+                "rtsp://admin:hunter2@10.0.0.5:554/Streaming/101",
+                "rtsp://admin:***@10.0.0.5:554/Streaming/101",
+            ),
             ("admin:s3cr3t@cam", "admin:***@cam"),
             ("http://a:b@c", "http://a:***@c"),
+            // Too much hidden rather than too little.
             ("rtsp://cam:554/a@b", "rtsp://cam:***@b"),
+            ("rtsp://u:p@[::1]:8554/a?b=c@d", "rtsp://u:***@d"),
+            ("not a url", "not a url"),
+            ("", ""),
         ];
         for &(text, expected) in cases {
-            assert_eq!(redact(text), expected, "{text}");
+            assert_eq!(redact_url(text), expected, "{text}");
+        }
+    }
+
+    #[test]
+    fn redaction_in_text_hides_every_password() {
+        let cases = [
+            (
+                "Could not open rtsp://admin:hunter2@cam1/live (timeout)",
+                "Could not open rtsp://admin:***@cam1/live (timeout)",
+            ),
+            (
+                "a rtsp://u:hunter2@h1/x and\thttp://v:hunter2@h2 end",
+                "a rtsp://u:***@h1/x and\thttp://v:***@h2 end",
+            ),
+            (
+                "(rtsp://admin:pa/hunter2@cam/x)",
+                "(rtsp://admin:***@cam/x)",
+            ),
+            ("rtsp://cam1/live", "rtsp://cam1/live"),
+            ("user:pass@ without a scheme", "user:pass@ without a scheme"),
+            ("  spaces  kept  ", "  spaces  kept  "),
+        ];
+        for (text, expected) in cases {
+            let got = redact_text(text);
+            assert_eq!(got, expected, "{text}");
+            assert!(!got.contains("hunter2"));
         }
     }
 }

@@ -30,12 +30,12 @@ use tracing::Span;
 use super::clock::Backoff;
 use super::error::IngestError;
 use super::frame::{CaptureClock, CapturedFrame, FrameSink, frame_from_sample};
-use super::redact::redact_text;
 use super::template::{
     Choice, DecoderKind, SOFTWARE, Template, bundled_templates, choose_template, fill_placeholders,
     is_hardware_decoder,
 };
 use crate::config::{CameraConfig, DecoderChoice, RtspTransport};
+use crate::config::{redact_text, redact_url};
 use crate::health::{CameraState, CameraStats};
 
 /// First wait after a failed connection.
@@ -156,7 +156,7 @@ impl Camera {
                 tracing::info!(
                     decoder = %choice.template.name,
                     reason = %choice.reason,
-                    url = %super::redact_url(&self.config.url),
+                    url = %redact_url(&self.config.url),
                     "decoder template chosen"
                 );
                 self.stats.set_decoder(choice.template.name.clone());

@@ -34,13 +34,13 @@
 //!
 //! Invariant: credentials never appear in a pipeline description, a log line or an error
 //! message: rtspsrc's `user-id`/`user-pw` are set as properties, URLs are logged through
-//! [`redact_url`], GStreamer messages through [`redact_text`].
+//! [`redact_url`](crate::config::redact_url), GStreamer messages through
+//! [`redact_text`](crate::config::redact_text).
 
 mod camera;
 mod clock;
 mod error;
 mod frame;
-mod redact;
 pub mod template;
 
 pub(crate) use camera::keep_decodebins_off_hardware;
@@ -52,4 +52,3 @@ pub use clock::{Backoff, ntp_ns_to_system_time};
 pub use error::IngestError;
 pub(crate) use frame::frame_from_sample;
 pub use frame::{CaptureClock, CapturedFrame, FrameSink};
-pub use redact::{redact_text, redact_url};

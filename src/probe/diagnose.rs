@@ -13,7 +13,7 @@
 use std::time::Duration;
 
 use crate::config::RtspTransport;
-use crate::ingest::redact_text;
+use crate::config::redact_text;
 
 /// GStreamer's error domains, by their quark names (`gst-resource-error-quark`, …).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -900,7 +900,7 @@ mod tests {
                     ));
                 }),
                 FailureKind::Stream,
-                "avdec_h264-0: Could not decode stream rtsp://***@cam/x. (broken frame)",
+                "avdec_h264-0: Could not decode stream rtsp://admin:***@cam/x. (broken frame)",
             ),
         ];
         for (name, setup, kind, expected) in cases {

@@ -20,7 +20,7 @@
 //!
 //! Invariant: no message, log line or report contains a password: URLs are kept without
 //! credentials ([`ProbeTarget::url`]), credentials go to rtspsrc as properties, GStreamer text
-//! is passed through [`redact_text`](crate::ingest::redact_text).
+//! is passed through [`redact_text`](crate::config::redact_text).
 
 mod diagnose;
 pub mod draw;

@@ -24,11 +24,12 @@ use super::diagnose::{
 };
 use super::target::{Endpoint, ProbeTarget, connect, resolve};
 use crate::config::RtspTransport;
+use crate::config::redact_text;
 use crate::imaging::YuvFrame;
 use crate::ingest::template::{
     DecoderKind, Template, bundled_templates, choose_template, fill_placeholders,
 };
-use crate::ingest::{frame_from_sample, init_gstreamer, keep_decodebins_off_hardware, redact_text};
+use crate::ingest::{frame_from_sample, init_gstreamer, keep_decodebins_off_hardware};
 
 /// How long to look at a stream.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

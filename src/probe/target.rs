@@ -10,7 +10,8 @@ use super::diagnose::{DnsCheck, TcpCheck};
 use crate::config::{CameraConfig, DecoderChoice, RtspTransport, Secret, TopicName, parse_url};
 
 /// rtspsrc's default jitter-buffer latency, as in the configuration.
-pub const DEFAULT_LATENCY: Duration = Duration::from_millis(200);
+pub const DEFAULT_LATENCY: Duration =
+    Duration::from_millis(CameraConfig::DEFAULT_LATENCY_MS.unsigned_abs());
 
 /// Where and how a probe connects: what `ingest` would use for the camera.
 #[derive(Clone, Debug)]

@@ -15,13 +15,14 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 
-use super::camera::DEFAULT_CONFIG;
-use crate::config::{self, CameraConfig, Config, LineConfig, Secret, ZoneConfig};
+use crate::cli::args::{ConfigFile, model_arg};
+use crate::cli::report::report_config_error;
+use crate::config::redact_url;
+use crate::config::{self, CameraConfig, Config, LineConfig, ZoneConfig};
 use crate::detect::{
     ClassFilter, CpuFeatures, Detector, DetectorOptions, ModelChoice, Object, Runtime, choose_model,
 };
 use crate::imaging::{self, YuvFrame};
-use crate::ingest::redact_url;
 use crate::probe::{self, Failure, ProbeOptions, ProbeTarget, StreamReport};
 
 #[derive(Debug, Args)]
@@ -44,9 +45,8 @@ pub(crate) struct ProbeArgs {
     #[arg(value_name = "NAME|URL")]
     camera: String,
 
-    /// The configuration file (for NAME).
-    #[arg(long, short, value_name = "FILE", default_value = DEFAULT_CONFIG)]
-    config: PathBuf,
+    #[command(flatten)]
+    config: ConfigFile,
 
     /// Decode this many seconds of video after the first frame.
     #[arg(long, value_name = "N", default_value_t = 3,
@@ -77,7 +77,7 @@ pub(crate) struct ProbeArgs {
 
     /// Model instead of the configured one: a bundled model's name, `auto`, or a manifest
     /// (TOML).
-    #[arg(long, value_name = "NAME|MANIFEST", value_parser = super::model_arg)]
+    #[arg(long, value_name = "NAME|MANIFEST", value_parser = model_arg)]
     model: Option<ModelChoice>,
 
     /// ONNX Runtime shared library (default: the configuration's, else the usual search).
@@ -101,9 +101,8 @@ pub(crate) struct DrawArgs {
     #[arg(value_name = "NAME")]
     camera: String,
 
-    /// The configuration file.
-    #[arg(long, short, value_name = "FILE", default_value = DEFAULT_CONFIG)]
-    config: PathBuf,
+    #[command(flatten)]
+    config: ConfigFile,
 
     /// Where to write the picture (JPEG).
     #[arg(long, short, value_name = "FILE")]
@@ -184,13 +183,13 @@ pub(crate) fn run_probe(args: ProbeArgs) -> anyhow::Result<ExitCode> {
         Err(e) => {
             let message = format!(
                 "the camera works, but the model failed: {}",
-                super::one_line(&format!("{e:#}"))
+                crate::cli::one_line(&format!("{e:#}"))
             );
             print_success(&args, target, &url, &report, Err(&message))?;
             if args.format == Format::Text {
                 eprintln!("watchpost: error: {shown}: {message}");
             }
-            return Ok(ExitCode::from(super::EXIT_FAILURE));
+            return Ok(ExitCode::from(crate::cli::EXIT_FAILURE));
         }
     };
     let (zones, lines) = match &resolved.camera {
@@ -209,12 +208,12 @@ pub(crate) fn run_probe(args: ProbeArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub(crate) fn run_draw(args: DrawArgs) -> anyhow::Result<ExitCode> {
-    let config = match config::load(&args.config) {
+    let config = match config::load(args.config.path()) {
         Ok(config) => config,
-        Err(e) => return Ok(super::config::report_config_error(&e)),
+        Err(e) => return Ok(report_config_error(&e)),
     };
-    let Some(camera) = find_camera(&config, &args.camera, &args.config) else {
-        return Ok(ExitCode::from(super::EXIT_USAGE));
+    let Some(camera) = find_camera(&config, &args.camera, args.config.path()) else {
+        return Ok(ExitCode::from(crate::cli::EXIT_USAGE));
     };
     let frame = match &args.from_snapshot {
         Some(path) => imaging::read_image(path)
@@ -232,7 +231,7 @@ pub(crate) fn run_draw(args: DrawArgs) -> anyhow::Result<ExitCode> {
                         "watchpost: error: camera {}: {}",
                         camera.name, failure.message
                     );
-                    return Ok(ExitCode::from(super::EXIT_FAILURE));
+                    return Ok(ExitCode::from(crate::cli::EXIT_FAILURE));
                 }
             }
         }
@@ -263,11 +262,16 @@ pub(crate) fn run_draw(args: DrawArgs) -> anyhow::Result<ExitCode> {
 fn resolve_target(args: &ProbeArgs) -> Result<Resolved, ExitCode> {
     let usage = |message: String| {
         eprintln!("watchpost: error: {message}");
-        ExitCode::from(super::EXIT_USAGE)
+        ExitCode::from(crate::cli::EXIT_USAGE)
     };
     if args.camera.contains("://") {
         let password = match &args.password_file {
-            Some(path) => Some(read_password_file(path).map_err(usage)?),
+            Some(path) => Some(config::read_password_file(path).map_err(|e| {
+                usage(format!(
+                    "--password-file: {}",
+                    crate::cli::one_line(&e.to_string())
+                ))
+            })?),
             None => None,
         };
         let target = ProbeTarget::from_url(&args.camera, args.username.clone(), password)
@@ -282,12 +286,12 @@ fn resolve_target(args: &ProbeArgs) -> Result<Resolved, ExitCode> {
         return Err(usage(format!(
             "--username and --password-file are for a URL; camera `{}` takes its credentials from {}",
             args.camera,
-            args.config.display()
+            args.config.path().display()
         )));
     }
-    let config = config::load(&args.config).map_err(|e| super::config::report_config_error(&e))?;
-    let camera = find_camera(&config, &args.camera, &args.config)
-        .ok_or(ExitCode::from(super::EXIT_USAGE))?
+    let config = config::load(args.config.path()).map_err(|e| report_config_error(&e))?;
+    let camera = find_camera(&config, &args.camera, args.config.path())
+        .ok_or(ExitCode::from(crate::cli::EXIT_USAGE))?
         .clone();
     Ok(Resolved {
         target: ProbeTarget::from_camera(&camera),
@@ -309,25 +313,6 @@ fn find_camera<'a>(config: &'a Config, name: &str, path: &Path) -> Option<&'a Ca
         );
     }
     found
-}
-
-/// The first line of `path` (as `password_file` in the configuration).
-fn read_password_file(path: &Path) -> Result<Secret, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        format!(
-            "--password-file {}: cannot read: {}",
-            path.display(),
-            super::one_line(&e.to_string())
-        )
-    })?;
-    let first = text.lines().next().unwrap_or("").trim_end_matches('\r');
-    if first.is_empty() {
-        return Err(format!(
-            "--password-file {}: the first line is empty",
-            path.display()
-        ));
-    }
-    Ok(Secret::new(first))
 }
 
 fn detect_objects(
@@ -396,7 +381,7 @@ fn print_failure(
             print_json(&report);
         }
     }
-    ExitCode::from(super::EXIT_FAILURE)
+    ExitCode::from(crate::cli::EXIT_FAILURE)
 }
 
 fn print_json(report: &ProbeReport) {

@@ -1,7 +1,7 @@
 //! `watchpost camera ...`: add, remove and list cameras, their zones and their lines, without
 //! editing the configuration file by hand.
 //!
-//! Every change goes the way of `config set` (see [`super::config::apply_edit`]): made on the
+//! Every change goes the way of `config set` (see [`super::edit::apply_edit`]): made on the
 //! text by [`crate::config::edit`] (comments kept), checked by the real loader (a refused change
 //! prints the loader's `FILE:LINE: KEY: MESSAGE` lines, changes nothing and exits 2), recorded
 //! in `{device.state_dir}/audit.log`, written atomically.
@@ -19,12 +19,16 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand, ValueEnum};
 
-use super::config::{EditRequest, Prompter, apply_edit, stage_password};
+mod probe;
+
+use super::args::ConfigFile;
+use super::edit::{EditRequest, apply_edit, password_file_note, stage_password};
+use super::prompt::Prompter;
+use super::report::report_config_error;
 use crate::config::edit::{self, NewCamera, NewLine, NewZone};
 use crate::config::{self, CameraConfig};
 
 /// Where the configuration file is unless `--config` says otherwise.
-pub(crate) const DEFAULT_CONFIG: &str = super::config::DEFAULT_CONFIG;
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum CameraCommand {
@@ -45,8 +49,8 @@ pub(crate) enum CameraCommand {
                       0.5,0.95\" --directions in,out"
     )]
     Line(LineCommand),
-    Probe(super::probe::ProbeArgs),
-    Draw(super::probe::DrawArgs),
+    Probe(probe::ProbeArgs),
+    Draw(probe::DrawArgs),
 }
 
 /// Add a camera to the configuration.
@@ -86,9 +90,8 @@ pub(crate) struct AddArgs {
     /// Decoder: `auto` or a template name such as `software`, `v4l2`, `nvv4l2` (default auto).
     #[arg(long, value_name = "NAME")]
     decoder: Option<String>,
-    /// The configuration file.
-    #[arg(long, short, value_name = "FILE", default_value = DEFAULT_CONFIG)]
-    config: PathBuf,
+    #[command(flatten)]
+    config: ConfigFile,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -104,9 +107,8 @@ enum Transport {
 pub(crate) struct RemoveArgs {
     #[arg(value_name = "NAME")]
     name: String,
-    /// The configuration file.
-    #[arg(long, short, value_name = "FILE", default_value = DEFAULT_CONFIG)]
-    config: PathBuf,
+    #[command(flatten)]
+    config: ConfigFile,
 }
 
 /// List the cameras: name, URL (password hidden), analysed frame rate, zones and lines.
@@ -117,9 +119,8 @@ pub(crate) struct ListArgs {
     /// `text`: a table for people; `json`: one JSON array of objects.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
-    /// The configuration file.
-    #[arg(long, short, value_name = "FILE", default_value = DEFAULT_CONFIG)]
-    config: PathBuf,
+    #[command(flatten)]
+    config: ConfigFile,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -168,9 +169,8 @@ pub(crate) struct ZoneAddArgs {
     /// Consecutive analysed frames before an enter/exit counts (default: [tracking] inertia).
     #[arg(long, value_name = "N")]
     inertia: Option<i64>,
-    /// The configuration file.
-    #[arg(long, short, value_name = "FILE", default_value = DEFAULT_CONFIG)]
-    config: PathBuf,
+    #[command(flatten)]
+    config: ConfigFile,
 }
 
 /// Add a line (a segment or bent line) to a camera.
@@ -203,9 +203,8 @@ pub(crate) struct LineAddArgs {
     /// Consecutive analysed frames before a crossing counts (default: [tracking] inertia).
     #[arg(long, value_name = "N")]
     inertia: Option<i64>,
-    /// The configuration file.
-    #[arg(long, short, value_name = "FILE", default_value = DEFAULT_CONFIG)]
-    config: PathBuf,
+    #[command(flatten)]
+    config: ConfigFile,
 }
 
 /// Remove a zone or a line from a camera.
@@ -221,9 +220,8 @@ pub(crate) struct ShapeRemoveArgs {
     /// The zone's or line's name.
     #[arg(value_name = "NAME")]
     name: String,
-    /// The configuration file.
-    #[arg(long, short, value_name = "FILE", default_value = DEFAULT_CONFIG)]
-    config: PathBuf,
+    #[command(flatten)]
+    config: ConfigFile,
 }
 
 pub(crate) fn run(command: CameraCommand) -> anyhow::Result<ExitCode> {
@@ -235,8 +233,8 @@ pub(crate) fn run(command: CameraCommand) -> anyhow::Result<ExitCode> {
         CameraCommand::Zone(ZoneCommand::Remove(args)) => shape_remove(&args, Shape::Zone),
         CameraCommand::Line(LineCommand::Add(args)) => line_add(args),
         CameraCommand::Line(LineCommand::Remove(args)) => shape_remove(&args, Shape::Line),
-        CameraCommand::Probe(args) => super::probe::run_probe(args),
-        CameraCommand::Draw(args) => super::probe::run_draw(args),
+        CameraCommand::Probe(args) => probe::run_probe(args),
+        CameraCommand::Draw(args) => probe::run_draw(args),
     }
 }
 
@@ -264,13 +262,11 @@ fn add(args: AddArgs) -> anyhow::Result<ExitCode> {
         );
     }
     // Say a missing file before asking for anything or writing a password file beside it.
-    if let Err(source) = std::fs::metadata(&args.config) {
-        return Ok(super::config::report_config_error(
-            &config::ConfigError::Read {
-                path: args.config.clone(),
-                source,
-            },
-        ));
+    if let Err(source) = std::fs::metadata(args.config.path()) {
+        return Ok(report_config_error(&config::ConfigError::Read {
+            path: args.config.path().to_owned(),
+            source,
+        }));
     }
     let password = match url_password {
         Some(password) => Some(password.expose().to_owned()),
@@ -285,11 +281,12 @@ fn add(args: AddArgs) -> anyhow::Result<ExitCode> {
         }
         None => None,
     };
-    let config_file = std::fs::canonicalize(&args.config).unwrap_or(args.config.clone());
+    let config_file =
+        std::fs::canonicalize(args.config.path()).unwrap_or(args.config.path().to_owned());
     let folder = config_file.parent().unwrap_or(Path::new("/")).to_owned();
     let mut request = EditRequest::new(
         "camera add",
-        &args.config,
+        args.config.path(),
         &format!("cameras.{}", args.name),
     );
     let password_file = match (&password, &args.password_file) {
@@ -339,10 +336,7 @@ fn add(args: AddArgs) -> anyhow::Result<ExitCode> {
         if n == 1 { "" } else { "s" }
     );
     if let (true, Some(file)) = (moved, &password_file) {
-        println!(
-            "Its password is in {}.",
-            super::config::password_file_note(file)
-        );
+        println!("Its password is in {}.", password_file_note(file));
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -350,7 +344,7 @@ fn add(args: AddArgs) -> anyhow::Result<ExitCode> {
 fn remove(args: &RemoveArgs) -> anyhow::Result<ExitCode> {
     let request = EditRequest::new(
         "camera remove",
-        &args.config,
+        args.config.path(),
         &format!("cameras.{}", args.name),
     );
     let applied = match apply_edit(request, |text| edit::remove_camera(text, &args.name))? {
@@ -379,9 +373,9 @@ struct Listed<'a> {
 }
 
 fn list(args: &ListArgs) -> ExitCode {
-    let config = match config::load(&args.config) {
+    let config = match config::load(args.config.path()) {
         Ok(config) => config,
-        Err(e) => return super::config::report_config_error(&e),
+        Err(e) => return report_config_error(&e),
     };
     let listed: Vec<Listed<'_>> = config
         .cameras
@@ -508,7 +502,7 @@ fn zone_add(args: ZoneAddArgs) -> anyhow::Result<ExitCode> {
         inertia: args.inertia,
     };
     let touched = format!("cameras.{}.zones.{}", args.camera, args.name);
-    let request = EditRequest::new("camera zone add", &args.config, &touched);
+    let request = EditRequest::new("camera zone add", args.config.path(), &touched);
     let applied = match apply_edit(request, |text| edit::add_zone(text, &args.camera, &zone))? {
         Ok(applied) => applied,
         Err(code) => return Ok(code),
@@ -542,7 +536,7 @@ fn line_add(args: LineAddArgs) -> anyhow::Result<ExitCode> {
         inertia: args.inertia,
     };
     let touched = format!("cameras.{}.lines.{}", args.camera, args.name);
-    let request = EditRequest::new("camera line add", &args.config, &touched);
+    let request = EditRequest::new("camera line add", args.config.path(), &touched);
     let applied = match apply_edit(request, |text| edit::add_line(text, &args.camera, &line))? {
         Ok(applied) => applied,
         Err(code) => return Ok(code),
@@ -562,7 +556,7 @@ fn shape_remove(args: &ShapeRemoveArgs, shape: Shape) -> anyhow::Result<ExitCode
         Shape::Zone => "camera zone remove",
         Shape::Line => "camera line remove",
     };
-    let request = EditRequest::new(command, &args.config, &touched);
+    let request = EditRequest::new(command, args.config.path(), &touched);
     let applied = match apply_edit(request, |text| match shape {
         Shape::Zone => edit::remove_zone(text, &args.camera, &args.name),
         Shape::Line => edit::remove_line(text, &args.camera, &args.name),

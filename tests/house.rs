@@ -1,0 +1,126 @@
+//! One way to do each thing: checks on the source itself, so that a second copy of a piece of
+//! logic the house has one of (a URL redactor, a password-file reader, the `--config`
+//! argument) or a command module reaching into another command does not come back unnoticed.
+
+use std::path::{Path, PathBuf};
+
+fn src() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
+}
+
+/// Every `.rs` file under `dir`, with its text.
+fn rust_files(dir: &Path) -> Vec<(PathBuf, String)> {
+    let mut files = Vec::new();
+    let mut folders = vec![dir.to_owned()];
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(&folder).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                folders.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                files.push((path, text));
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+/// The part of a file before its unit tests.
+fn without_tests(text: &str) -> &str {
+    text.split("#[cfg(test)]").next().unwrap_or(text)
+}
+
+/// Where `needle` occurs in code outside unit tests, as `path:line`.
+fn occurrences(needle: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for (path, text) in rust_files(&src()) {
+        for (i, line) in without_tests(&text).lines().enumerate() {
+            if line.contains(needle) && !line.trim_start().starts_with("//") {
+                let shown = path.strip_prefix(src()).unwrap().display().to_string();
+                found.push(format!("{shown}:{}", i + 1));
+            }
+        }
+    }
+    found
+}
+
+/// The command modules of `src/cli` (a file or a folder each), by name.
+fn command_modules() -> Vec<String> {
+    let mod_rs = std::fs::read_to_string(src().join("cli/mod.rs")).unwrap();
+    let commands = mod_rs
+        .split("// The commands:")
+        .nth(1)
+        .and_then(|rest| rest.split("// Shared by the commands.").next())
+        .expect("src/cli/mod.rs lists the command modules, then the shared ones");
+    commands
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("mod "))
+        .map(|m| m.trim_end_matches(';').to_owned())
+        .collect()
+}
+
+#[test]
+fn command_modules_depend_on_shared_modules_never_on_each_other() {
+    let commands = command_modules();
+    assert!(
+        commands.len() >= 8,
+        "the command modules listed in src/cli/mod.rs: {commands:?}"
+    );
+    let mut crossings = Vec::new();
+    for command in &commands {
+        let file = src().join(format!("cli/{command}.rs"));
+        let folder = src().join(format!("cli/{command}"));
+        let files = if folder.is_dir() {
+            rust_files(&folder)
+        } else {
+            vec![(file.clone(), std::fs::read_to_string(&file).unwrap())]
+        };
+        for (path, text) in files {
+            for other in commands.iter().filter(|o| *o != command) {
+                for pattern in [
+                    format!("super::{other}::"),
+                    format!("crate::cli::{other}::"),
+                    format!("super::super::{other}::"),
+                ] {
+                    if text.contains(&pattern) {
+                        crossings.push(format!("{} uses {pattern}", path.display()));
+                    }
+                }
+            }
+        }
+    }
+    assert!(crossings.is_empty(), "{crossings:#?}");
+}
+
+#[test]
+fn each_shared_piece_is_defined_once() {
+    // (what, the text that defines it, how many definitions)
+    let cases = [
+        ("the default configuration path", "DEFAULT_CONFIG: &str =", 1),
+        ("the `--config` argument", "config: Option<PathBuf>", 1),
+        ("a URL redactor", "fn redact", 2), // redact_url and redact_text, side by side
+        ("a password-file reader", "fn read_password_file", 1),
+        ("the RTSP latency default", "DEFAULT_LATENCY_MS:", 1),
+    ];
+    for (what, needle, expected) in cases {
+        let found = occurrences(needle);
+        assert_eq!(
+            found.len(),
+            expected,
+            "{what} (`{needle}`) is defined at {found:?}"
+        );
+    }
+    let redactors = occurrences("fn redact");
+    assert!(
+        redactors.iter().all(|at| at.starts_with("config/url.rs:")),
+        "URL redaction lives in config/url.rs only: {redactors:?}"
+    );
+    // No command declares `--config` itself: they flatten `cli::args::ConfigFile`.
+    let declared: Vec<String> = occurrences("config: PathBuf")
+        .into_iter()
+        .filter(|at| at.starts_with("cli/"))
+        .collect();
+    assert!(declared.is_empty(), "--config declared at {declared:?}");
+}
