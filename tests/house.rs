@@ -98,7 +98,11 @@ fn command_modules_depend_on_shared_modules_never_on_each_other() {
 fn each_shared_piece_is_defined_once() {
     // (what, the text that defines it, how many definitions)
     let cases = [
-        ("the default configuration path", "DEFAULT_CONFIG: &str =", 1),
+        (
+            "the default configuration path",
+            "DEFAULT_CONFIG: &str =",
+            1,
+        ),
         ("the `--config` argument", "config: Option<PathBuf>", 1),
         ("a URL redactor", "fn redact", 2), // redact_url and redact_text, side by side
         ("a password-file reader", "fn read_password_file", 1),
@@ -110,6 +114,17 @@ fn each_shared_piece_is_defined_once() {
             found.len(),
             expected,
             "{what} (`{needle}`) is defined at {found:?}"
+        );
+    }
+    // Detectors come from `detect::LoadedModel`: nothing else chooses and loads a model.
+    for needle in ["choose_model(", "Detector::load(", "Detector::from_spec("] {
+        let outside: Vec<String> = occurrences(needle)
+            .into_iter()
+            .filter(|at| !at.starts_with("detect/"))
+            .collect();
+        assert!(
+            outside.is_empty(),
+            "`{needle}` outside detect/ (use LoadedModel): {outside:?}"
         );
     }
     let redactors = occurrences("fn redact");

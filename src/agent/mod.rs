@@ -41,9 +41,7 @@ use tokio::task::{JoinError, JoinHandle};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
-use crate::detect::{
-    ClassFilter, CpuFeatures, Detector, DetectorOptions, ModelSpec, Runtime, choose_model,
-};
+use crate::detect::{ClassFilter, CpuFeatures, Detector, DetectorOptions, LoadedModel};
 use crate::events::CameraEvents;
 use crate::framepath::{self, AnalysedFrame, FrameBoard, Lane, Pacing, WorkerPool};
 use crate::health::{CameraState, CameraStats};
@@ -63,15 +61,17 @@ const RESULTS_PER_CAMERA: usize = 8;
 /// Loads the model once and makes one detector per inference thread; also says which model
 /// and why.
 fn load_detectors(config: &Config) -> anyhow::Result<(Vec<Detector>, ModelReport)> {
-    let runtime = Runtime::load(config.detection.ort_lib.as_deref())?;
-    let chosen = choose_model(&config.detection.model, &CpuFeatures::detect())?;
-    let spec = ModelSpec::load(&chosen.manifest)?;
+    let model = LoadedModel::load(
+        config.detection.ort_lib.as_deref(),
+        &config.detection.model,
+        &CpuFeatures::detect(),
+    )?;
     tracing::info!(
-        model = %spec.name,
-        manifest = %chosen.manifest.display(),
+        model = %model.spec.name,
+        manifest = %model.chosen.manifest.display(),
         "model {} ({})",
-        spec.name,
-        chosen.reason
+        model.spec.name,
+        model.chosen.reason
     );
     let options = DetectorOptions {
         intra_threads: 1,
@@ -79,7 +79,7 @@ fn load_detectors(config: &Config) -> anyhow::Result<(Vec<Detector>, ModelReport
     };
     let started = std::time::Instant::now();
     let detectors = (0..config.detection.inference_threads.max(1))
-        .map(|_| Detector::from_spec(&runtime, spec.clone(), &options).map_err(anyhow::Error::from))
+        .map(|_| model.detector(&options).map_err(anyhow::Error::from))
         .collect::<anyhow::Result<Vec<_>>>()?;
     tracing::debug!(
         sessions = detectors.len(),
@@ -87,8 +87,8 @@ fn load_detectors(config: &Config) -> anyhow::Result<(Vec<Detector>, ModelReport
         started.elapsed().as_millis()
     );
     let report = ModelReport {
-        name: spec.name.clone(),
-        reason: chosen.reason,
+        name: model.spec.name.clone(),
+        reason: model.chosen.reason,
     };
     Ok((detectors, report))
 }

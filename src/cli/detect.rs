@@ -9,7 +9,7 @@ use anyhow::Context;
 use clap::{Args, ValueEnum};
 
 use crate::detect::{
-    ClassFilter, CpuFeatures, Detector, DetectorOptions, ModelChoice, Object, Runtime, choose_model,
+    ClassFilter, CpuFeatures, Detector, DetectorOptions, LoadedModel, ModelChoice, Object,
 };
 use crate::imaging;
 
@@ -67,8 +67,7 @@ struct ImageReport<'a> {
 }
 
 pub(crate) fn run(args: DetectArgs) -> anyhow::Result<ExitCode> {
-    let runtime = Runtime::load(args.ort_lib.as_deref())?;
-    let manifest = choose_model(&args.model, &CpuFeatures::detect())?.manifest;
+    let model = LoadedModel::load(args.ort_lib.as_deref(), &args.model, &CpuFeatures::detect())?;
     let threads = args
         .threads
         .map(usize::from)
@@ -81,8 +80,8 @@ pub(crate) fn run(args: DetectArgs) -> anyhow::Result<ExitCode> {
             ClassFilter::CoarseClassesOnly
         },
     };
-    let mut detector = Detector::load(&runtime, &manifest, &options)?;
-    tracing::info!(model = %detector.spec().name, runtime = %runtime.library_path().display(), "model loaded");
+    let mut detector = model.detector(&options)?;
+    tracing::info!(model = %detector.spec().name, runtime = %model.runtime.library_path().display(), "model loaded");
 
     if let Some(dir) = &args.annotate {
         std::fs::create_dir_all(dir).with_context(|| format!("--annotate {}", dir.display()))?;

@@ -16,7 +16,7 @@ use clap::Args;
 
 use crate::config::{self, Config, ConfigError, MqttConfig, OutboxConfig};
 use crate::detect::{
-    BUNDLED_INT8, ClassFilter, CpuFeatures, Detector, DetectorOptions, Runtime, choose_model,
+    BUNDLED_INT8, ClassFilter, CpuFeatures, DetectorOptions, LoadedModel, Runtime,
 };
 use crate::imaging::Frame;
 use crate::ingest::{self, IngestError, template::ChoiceError};
@@ -263,14 +263,13 @@ fn gstreamer_checks(doctor: &mut Doctor, config: &Config) {
 
 /// ONNX Runtime loads; the model loads and runs once on a blank frame.
 fn model_checks(doctor: &mut Doctor, config: &Config) {
-    let runtime = match Runtime::load(config.detection.ort_lib.as_deref()) {
-        Ok(runtime) => {
-            doctor.report(Check::pass(
-                "onnx runtime",
-                format!("{} loaded", runtime.library_path().display()),
-            ));
-            runtime
-        }
+    // ONNX Runtime on its own first: a missing library is the operator's to fix, not the
+    // model's. (Loaded once per process: `LoadedModel::load` below finds it loaded.)
+    match Runtime::load(config.detection.ort_lib.as_deref()) {
+        Ok(runtime) => doctor.report(Check::pass(
+            "onnx runtime",
+            format!("{} loaded", runtime.library_path().display()),
+        )),
         Err(e) => {
             doctor.report(Check::fail(
                 "onnx runtime",
@@ -280,7 +279,7 @@ fn model_checks(doctor: &mut Doctor, config: &Config) {
             ));
             return;
         }
-    };
+    }
     let cpu = CpuFeatures::detect();
     doctor.report(Check::pass(
         "cpu",
@@ -295,30 +294,33 @@ fn model_checks(doctor: &mut Doctor, config: &Config) {
             ),
         },
     ));
-    let chosen = match choose_model(&config.detection.model, &cpu) {
-        Ok(chosen) => chosen,
+    let hint = "check [detection] model and the files beside its manifest (reinstall watchpost \
+                for a bundled model)";
+    let loaded = LoadedModel::load(
+        config.detection.ort_lib.as_deref(),
+        &config.detection.model,
+        &cpu,
+    );
+    let model = match loaded {
+        Ok(model) => model,
         Err(e) => {
-            doctor.report(Check::fail(
-                "model",
-                e.to_string(),
-                "reinstall watchpost, or set [detection] model",
-            ));
+            doctor.report(Check::fail("model", e.to_string(), hint));
             return;
         }
     };
-    let manifest = chosen.manifest;
     let options = DetectorOptions {
         intra_threads: 1,
         class_filter: ClassFilter::CoarseClassesOnly,
     };
-    let hint = "check [detection] model and the files beside its manifest";
-    let mut detector = match Detector::load(&runtime, &manifest, &options) {
+    let mut detector = match model.detector(&options) {
         Ok(detector) => detector,
         Err(e) => {
             doctor.report(Check::fail("model", e.to_string(), hint));
             return;
         }
     };
+    let chosen = model.chosen;
+    let manifest = &chosen.manifest;
     let name = detector.spec().name.clone();
     let what = format!("model {name} ({})", chosen.reason);
     let (width, height) = (640, 360);

@@ -23,6 +23,7 @@
 
 mod choice;
 pub mod decode;
+mod loaded;
 mod manifest;
 pub mod nms;
 pub mod preprocess;
@@ -41,6 +42,7 @@ pub use choice::{
     BUNDLED_FP32, BUNDLED_INT8, BUNDLED_MODELS, ChosenModel, CpuFeatures, ModelChoice, auto_model,
     choose_model,
 };
+pub use loaded::LoadedModel;
 pub use manifest::{
     CoarseClass, DecoderKind, DecoderSpec, ManifestError, ModelSpec, NanodetLevelSpec,
 };

@@ -19,9 +19,7 @@ use crate::cli::args::{ConfigFile, model_arg};
 use crate::cli::report::report_config_error;
 use crate::config::redact_url;
 use crate::config::{self, CameraConfig, Config, LineConfig, ZoneConfig};
-use crate::detect::{
-    ClassFilter, CpuFeatures, Detector, DetectorOptions, ModelChoice, Object, Runtime, choose_model,
-};
+use crate::detect::{ClassFilter, CpuFeatures, DetectorOptions, LoadedModel, ModelChoice, Object};
 use crate::imaging::{self, YuvFrame};
 use crate::probe::{self, Failure, ProbeOptions, ProbeTarget, StreamReport};
 
@@ -325,18 +323,17 @@ fn detect_objects(
         .ort_lib
         .clone()
         .or_else(|| detection.and_then(|d| d.ort_lib.clone()));
-    let runtime = Runtime::load(ort_lib.as_deref())?;
     let choice = args
         .model
         .clone()
         .or_else(|| detection.map(|d| d.model.clone()))
         .unwrap_or_default();
-    let manifest = choose_model(&choice, &CpuFeatures::detect())?.manifest;
+    let model = LoadedModel::load(ort_lib.as_deref(), &choice, &CpuFeatures::detect())?;
     let options = DetectorOptions {
         intra_threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
         class_filter: ClassFilter::CoarseClassesOnly,
     };
-    let mut detector = Detector::load(&runtime, &manifest, &options)?;
+    let mut detector = model.detector(&options)?;
     Ok(detector.detect(frame.view())?.objects)
 }
 
