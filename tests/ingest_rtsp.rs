@@ -381,6 +381,11 @@ fn credentials_are_sent_as_properties() {
     );
     let last_error = bad.stats.snapshot().last_error.unwrap();
     assert!(!last_error.contains("wrong-pw"), "{last_error}");
+    // In the words `camera probe` uses, from GStreamer's error domain and code.
+    assert!(
+        last_error.contains("the camera refused the credentials (401 Unauthorized)"),
+        "{last_error}"
+    );
     assert_eq!(bad.sink.frames(), 0);
     good.stop();
     bad.stop();

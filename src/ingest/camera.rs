@@ -29,6 +29,7 @@ use tracing::Span;
 
 use super::clock::Backoff;
 use super::error::IngestError;
+use super::error::RtspRefusal;
 use super::frame::{CaptureClock, CapturedFrame, FrameSink, frame_from_sample};
 use super::template::{
     Choice, DecoderKind, SOFTWARE, Template, bundled_templates, choose_template, fill_placeholders,
@@ -268,7 +269,7 @@ impl Camera {
             let msg = bus.pop_filtered(&[gst::MessageType::Error]);
             let error = msg
                 .as_ref()
-                .and_then(|msg| self.error_from(msg))
+                .and_then(|msg| self.error_from(msg, false))
                 .unwrap_or_else(|| IngestError::Stream {
                     camera: camera.clone(),
                     element: pipeline.name().to_string(),
@@ -295,7 +296,8 @@ impl Camera {
                         return Some(ended(IngestError::EndOfStream { camera }));
                     }
                     gst::MessageView::Error(_) => {
-                        if let Some(error) = self.error_from(&msg) {
+                        let streamed = connection.frames.load(Ordering::Relaxed) > 0;
+                        if let Some(error) = self.error_from(&msg, streamed) {
                             return Some(ended_by(error, Some(&msg)));
                         }
                     }
@@ -320,13 +322,24 @@ impl Camera {
         }
     }
 
-    /// An [`IngestError::Stream`] from a bus error message (credential-free).
-    fn error_from(&self, msg: &gst::Message) -> Option<IngestError> {
+    /// An [`IngestError::Stream`] from a bus error message (credential-free); `streamed`:
+    /// whether the connection has delivered a frame.
+    fn error_from(&self, msg: &gst::Message, streamed: bool) -> Option<IngestError> {
         let gst::MessageView::Error(err) = msg.view() else {
             return None;
         };
-        let mut message = err.error().to_string();
-        if let Some(detail) = err.debug().as_deref().and_then(error_detail) {
+        let error = err.error();
+        let debug = err.debug().map(|d| d.to_string()).unwrap_or_default();
+        // A camera's RTSP refusal in the words `camera probe` uses ("401: wrong user or
+        // password"), from GStreamer's error domain and code.
+        let resource_code = error.is::<gst::ResourceError>().then(|| error.code());
+        let text = format!("{} {debug}", error.message());
+        let credentials = self.config.username.is_some() || self.config.password.is_some();
+        let mut message = match RtspRefusal::of(resource_code, &text, !streamed) {
+            Some(refusal) => refusal.explain(credentials, url_path(&self.config.url)),
+            None => error.to_string(),
+        };
+        if let Some(detail) = error_detail(&debug) {
             message = format!("{message} ({detail})");
         }
         Some(IngestError::Stream {
@@ -580,6 +593,12 @@ fn source_name(msg: &gst::Message) -> String {
 
 /// The useful part of a GStreamer debug string: its last line, unless that is only a source
 /// location (`../gst/rtsp/gstrtspsrc.c(6012): gst_rtspsrc_send (): /GstPipeline:p/GstRTSPSrc:src:`).
+/// The path of a credential-free URL (`/stream1` of `rtsp://10.0.0.21:554/stream1`).
+fn url_path(url: &str) -> &str {
+    let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
+    after_scheme.find('/').map_or("", |i| &after_scheme[i..])
+}
+
 pub(crate) fn error_detail(debug: &str) -> Option<&str> {
     let last = debug.lines().map(str::trim).rfind(|l| !l.is_empty())?;
     let is_location = last.ends_with(':') && (last.contains(".c(") || last.contains("/Gst"));

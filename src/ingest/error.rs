@@ -57,3 +57,97 @@ impl IngestError {
         )
     }
 }
+
+/// `GST_RESOURCE_ERROR_NOT_FOUND`.
+pub const RESOURCE_NOT_FOUND: i32 = 3;
+/// `GST_RESOURCE_ERROR_NOT_AUTHORIZED`.
+pub const RESOURCE_NOT_AUTHORIZED: i32 = 15;
+
+/// An RTSP refusal the camera answered with, found in an error rtspsrc posted: the same
+/// reading and the same words for the agent's `last_error` and `camera probe`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RtspRefusal {
+    /// 401: wrong or missing credentials.
+    Unauthorized,
+    /// 404: no stream at the path.
+    NotFound,
+}
+
+impl RtspRefusal {
+    /// The refusal in a bus error: `resource_code` is the error's code when its domain is
+    /// GStreamer's resource errors, `text` its message and debug text. A `NOT_FOUND` counts
+    /// only while the camera has offered no stream (later, it is a missing element).
+    pub fn of(
+        resource_code: Option<i32>,
+        text: &str,
+        offered_nothing: bool,
+    ) -> Option<RtspRefusal> {
+        if resource_code == Some(RESOURCE_NOT_AUTHORIZED) || text.contains("Unauthorized") {
+            Some(RtspRefusal::Unauthorized)
+        } else if (resource_code == Some(RESOURCE_NOT_FOUND) && offered_nothing)
+            || text.contains("Not Found")
+        {
+            Some(RtspRefusal::NotFound)
+        } else {
+            None
+        }
+    }
+
+    /// One sentence a technician can act on; `path` is the URL's path (`/stream1`).
+    pub fn explain(self, credentials_given: bool, path: &str) -> String {
+        match self {
+            RtspRefusal::Unauthorized if credentials_given => {
+                "the camera refused the credentials (401 Unauthorized): check \
+                 username/password_file"
+                    .to_owned()
+            }
+            RtspRefusal::Unauthorized => "the camera wants a user name and password (401 \
+                                          Unauthorized): set username/password_file"
+                .to_owned(),
+            RtspRefusal::NotFound => {
+                let path = if path.is_empty() { "/" } else { path };
+                format!(
+                    "the camera has no stream at `{path}` (404 Not Found): check the stream \
+                     path/profile"
+                )
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rtsp_refusals_are_read_from_the_code_or_the_text() {
+        // (resource code, text, offered nothing, expected)
+        let cases = [
+            (Some(15), "", false, Some(RtspRefusal::Unauthorized)),
+            (
+                None,
+                "Got error response: 401 (Unauthorized).",
+                false,
+                Some(RtspRefusal::Unauthorized),
+            ),
+            (Some(3), "", true, Some(RtspRefusal::NotFound)),
+            (Some(3), "no element", false, None),
+            (None, "Not Found (404)", false, Some(RtspRefusal::NotFound)),
+            (Some(7), "Could not connect", true, None),
+            (None, "", true, None),
+        ];
+        for (code, text, offered_nothing, expected) in cases {
+            assert_eq!(
+                RtspRefusal::of(code, text, offered_nothing),
+                expected,
+                "{code:?} {text:?}"
+            );
+        }
+        assert!(RtspRefusal::NotFound.explain(false, "").contains("`/`"));
+        assert!(
+            RtspRefusal::Unauthorized
+                .explain(true, "/x")
+                .contains("refused the credentials")
+        );
+    }
+}

@@ -49,6 +49,6 @@ pub use camera::{
     init_gstreamer, spawn_camera,
 };
 pub use clock::{Backoff, ntp_ns_to_system_time};
-pub use error::IngestError;
+pub use error::{IngestError, RESOURCE_NOT_AUTHORIZED, RESOURCE_NOT_FOUND, RtspRefusal};
 pub(crate) use frame::frame_from_sample;
 pub use frame::{CaptureClock, CapturedFrame, FrameSink};

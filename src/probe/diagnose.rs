@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use crate::config::RtspTransport;
 use crate::config::redact_text;
+use crate::ingest::RtspRefusal;
 
 /// GStreamer's error domains, by their quark names (`gst-resource-error-quark`, …).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -42,10 +43,6 @@ impl ErrorDomain {
 pub const CORE_NEGOTIATION: i32 = 7;
 /// `GST_CORE_ERROR_MISSING_PLUGIN`.
 pub const CORE_MISSING_PLUGIN: i32 = 12;
-/// `GST_RESOURCE_ERROR_NOT_FOUND`.
-pub const RESOURCE_NOT_FOUND: i32 = 3;
-/// `GST_RESOURCE_ERROR_NOT_AUTHORIZED`.
-pub const RESOURCE_NOT_AUTHORIZED: i32 = 15;
 /// `GST_STREAM_ERROR_TYPE_NOT_FOUND`.
 pub const STREAM_TYPE_NOT_FOUND: i32 = 4;
 /// `GST_STREAM_ERROR_CODEC_NOT_FOUND`.
@@ -295,31 +292,13 @@ pub fn diagnose(seen: &Observation) -> Failure {
     // 3. RTSP status codes.
     if let Some(error) = &seen.error {
         let text = format!("{} {}", error.message, error.debug);
-        let is_resource = error.domain == ErrorDomain::Resource;
-        if (is_resource && error.code == RESOURCE_NOT_AUTHORIZED) || text.contains("Unauthorized") {
-            let message = if seen.credentials_given {
-                "the camera refused the credentials (401 Unauthorized): check username/password_file"
-            } else {
-                "the camera wants a user name and password (401 Unauthorized): set \
-                 username/password_file"
+        let resource_code = (error.domain == ErrorDomain::Resource).then_some(error.code);
+        if let Some(refusal) = RtspRefusal::of(resource_code, &text, seen.offered.is_empty()) {
+            let kind = match refusal {
+                RtspRefusal::Unauthorized => FailureKind::Unauthorized,
+                RtspRefusal::NotFound => FailureKind::NotFound,
             };
-            return Failure::new(FailureKind::Unauthorized, message);
-        }
-        if (is_resource && error.code == RESOURCE_NOT_FOUND && seen.offered.is_empty())
-            || text.contains("Not Found")
-        {
-            let path = if seen.path.is_empty() {
-                "/"
-            } else {
-                &seen.path
-            };
-            return Failure::new(
-                FailureKind::NotFound,
-                format!(
-                    "the camera has no stream at `{path}` (404 Not Found): check the stream \
-                     path/profile"
-                ),
-            );
+            return Failure::new(kind, refusal.explain(seen.credentials_given, &seen.path));
         }
     }
 
@@ -575,6 +554,7 @@ pub fn decoder_hint(codec: &str) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ingest::{RESOURCE_NOT_AUTHORIZED, RESOURCE_NOT_FOUND};
 
     fn base() -> Observation {
         let mut seen = Observation::new(
