@@ -316,6 +316,101 @@ pub(crate) fn jitter() -> f64 {
     (mixed >> 11) as f64 / (1u64 << 53) as f64
 }
 
+/// What kind of failure a broker connection met: what `watchpost doctor` advises on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BrokerFailureKind {
+    /// The broker refused the user name or password.
+    Auth,
+    /// The broker wants, or refused, our client certificate.
+    ClientCertificate,
+    /// The TLS handshake failed otherwise (the broker's certificate, the port, versions).
+    Tls,
+    /// A TLS file of the configuration cannot be used.
+    TlsFiles,
+    /// Nothing listens on the port.
+    Refused,
+    /// No answer in time.
+    Timeout,
+    /// Anything else (closed, reset, a protocol error).
+    Other,
+}
+
+/// A broker connection failure: its kind, and the words of the agent's log for it.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct BrokerFailure {
+    pub kind: BrokerFailureKind,
+    pub message: String,
+}
+
+impl BrokerFailure {
+    pub(crate) fn new(kind: BrokerFailureKind, message: impl Into<String>) -> BrokerFailure {
+        BrokerFailure {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    /// The failure `error` is.
+    pub(crate) fn of(error: &ConnectionError) -> BrokerFailure {
+        BrokerFailure::new(kind_of(error), describe(error))
+    }
+}
+
+fn kind_of(error: &ConnectionError) -> BrokerFailureKind {
+    use BrokerFailureKind as K;
+    match error {
+        ConnectionError::ConnectionRefused(
+            ConnectReturnCode::BadUserNamePassword | ConnectReturnCode::NotAuthorized,
+        ) => K::Auth,
+        ConnectionError::ConnectionRefused(_) => K::Other,
+        ConnectionError::Io(e)
+        | ConnectionError::MqttState(StateError::Io(e))
+        | ConnectionError::MqttState(StateError::Deserialization(rumqttc::mqttbytes::Error::Io(
+            e,
+        ))) => io_kind(e),
+        ConnectionError::Tls(TlsError::Io(e)) => match tls_cause(e) {
+            Some(tls) => rustls_kind(tls),
+            None => K::Tls,
+        },
+        ConnectionError::Tls(TlsError::TLS(e)) => rustls_kind(e),
+        ConnectionError::Tls(_) => K::Tls,
+        ConnectionError::NetworkTimeout
+        | ConnectionError::FlushTimeout
+        | ConnectionError::MqttState(StateError::AwaitPingResp) => K::Timeout,
+        _ => K::Other,
+    }
+}
+
+fn io_kind(e: &io::Error) -> BrokerFailureKind {
+    if let Some(tls) = tls_cause(e) {
+        return rustls_kind(tls);
+    }
+    match e.kind() {
+        io::ErrorKind::ConnectionRefused => BrokerFailureKind::Refused,
+        io::ErrorKind::TimedOut => BrokerFailureKind::Timeout,
+        io::ErrorKind::InvalidData => BrokerFailureKind::Tls,
+        _ => BrokerFailureKind::Other,
+    }
+}
+
+fn rustls_kind(e: &rustls::Error) -> BrokerFailureKind {
+    match e {
+        rustls::Error::AlertReceived(
+            AlertDescription::CertificateRequired
+            | AlertDescription::BadCertificate
+            | AlertDescription::UnknownCA
+            | AlertDescription::CertificateExpired
+            | AlertDescription::CertificateRevoked
+            | AlertDescription::CertificateUnknown
+            | AlertDescription::UnsupportedCertificate
+            | AlertDescription::AccessDenied
+            | AlertDescription::HandshakeFailure,
+        ) => BrokerFailureKind::ClientCertificate,
+        _ => BrokerFailureKind::Tls,
+    }
+}
+
 /// Why a connection failed or ended, in words for the log and `watchpost status`. Never
 /// contains credentials (rumqttc's errors do not carry them).
 pub(crate) fn describe(error: &ConnectionError) -> String {
@@ -571,6 +666,65 @@ mod tests {
         ];
         for (error, expected) in cases {
             assert_eq!(describe(&error), expected);
+        }
+    }
+
+    #[test]
+    fn failures_have_the_kind_doctor_advises_on() {
+        use BrokerFailureKind as K;
+        let cases = [
+            (
+                ConnectionError::Io(io::Error::from(io::ErrorKind::ConnectionRefused)),
+                K::Refused,
+            ),
+            (
+                ConnectionError::ConnectionRefused(ConnectReturnCode::BadUserNamePassword),
+                K::Auth,
+            ),
+            (
+                ConnectionError::ConnectionRefused(ConnectReturnCode::NotAuthorized),
+                K::Auth,
+            ),
+            (
+                ConnectionError::ConnectionRefused(ConnectReturnCode::ServiceUnavailable),
+                K::Other,
+            ),
+            (ConnectionError::NetworkTimeout, K::Timeout),
+            (
+                ConnectionError::MqttState(StateError::AwaitPingResp),
+                K::Timeout,
+            ),
+            (
+                ConnectionError::MqttState(StateError::Io(io::Error::from(
+                    io::ErrorKind::UnexpectedEof,
+                ))),
+                K::Other,
+            ),
+            (
+                handshake_error(rustls::Error::InvalidCertificate(
+                    CertificateError::UnknownIssuer,
+                )),
+                K::Tls,
+            ),
+            (
+                alert_after_handshake(AlertDescription::CertificateRequired),
+                K::ClientCertificate,
+            ),
+            (
+                alert_after_handshake(AlertDescription::UnknownCA),
+                K::ClientCertificate,
+            ),
+            (
+                ConnectionError::Tls(TlsError::Io(io::Error::from(
+                    io::ErrorKind::ConnectionReset,
+                ))),
+                K::Tls,
+            ),
+        ];
+        for (error, kind) in cases {
+            let failure = BrokerFailure::of(&error);
+            assert_eq!(failure.kind, kind, "{error:?}: {failure}");
+            assert_eq!(failure.message, describe(&error));
         }
     }
 

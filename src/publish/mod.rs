@@ -49,6 +49,7 @@ mod driver;
 pub mod payload;
 pub mod topics;
 
+pub use connection::{BrokerFailure, BrokerFailureKind};
 pub use topics::Topics;
 
 use std::collections::{HashMap, VecDeque};
@@ -874,11 +875,11 @@ pub async fn check_broker(
     config: &MqttConfig,
     endpoint: usize,
     timeout: Duration,
-) -> Result<(), String> {
+) -> Result<(), BrokerFailure> {
     // The agent's options (TLS, credentials), rebuilt without the last will.
     let unused_will = LastWill::new("unused", Vec::<u8>::new(), QoS::AtMostOnce, false);
-    let agent_options =
-        connection::mqtt_options(config, endpoint, unused_will).map_err(|e| e.to_string())?;
+    let agent_options = connection::mqtt_options(config, endpoint, unused_will)
+        .map_err(|e| BrokerFailure::new(BrokerFailureKind::TlsFiles, e.to_string()))?;
     let (host, port) = agent_options.broker_address();
     let client_id = format!("{}-doctor", config.client_id);
     let mut options = rumqttc::MqttOptions::new(client_id, host, port);
@@ -895,12 +896,17 @@ pub async fn check_broker(
             match eventloop.poll().await {
                 Ok(rumqttc::Event::Incoming(rumqttc::Packet::ConnAck(_))) => return Ok(()),
                 Ok(_) => {}
-                Err(e) => return Err(connection::describe(&e)),
+                Err(e) => return Err(BrokerFailure::of(&e)),
             }
         }
     })
     .await
-    .unwrap_or_else(|_| Err(format!("no answer within {}s", timeout.as_secs_f32())));
+    .unwrap_or_else(|_| {
+        Err(BrokerFailure::new(
+            BrokerFailureKind::Timeout,
+            format!("no answer within {}s", timeout.as_secs_f32()),
+        ))
+    });
     if connected.is_ok() {
         // A clean DISCONNECT; the check has passed whatever happens to it.
         let _ = client.try_disconnect();
