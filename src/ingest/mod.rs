@@ -46,7 +46,7 @@ pub mod template;
 pub(crate) use camera::keep_decodebins_off_hardware;
 pub use camera::{
     BACKOFF_INITIAL, BACKOFF_MAX, FIRST_FRAME_MIN_WAIT, HEALTHY_CONNECTION, choose_decoder,
-    init_gstreamer, spawn_camera,
+    init_gstreamer, spawn_camera, spawn_camera_with_backoff,
 };
 pub use clock::{Backoff, ntp_ns_to_system_time};
 pub use error::IngestError;
