@@ -9,7 +9,10 @@ mod histogram;
 mod process;
 
 pub use histogram::{Histogram, HistogramSnapshot};
-pub use process::{ProcessSample, ProcessSampler};
+pub use process::{
+    MALLOC_ARENAS, MMAP_THRESHOLD_BYTES, MallocSetting, MallocSettings, ProcessSample,
+    ProcessSampler, keep_memory_flat,
+};
 
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
