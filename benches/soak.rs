@@ -24,11 +24,12 @@
 //! | `WATCHPOST_SOAK_SAMPLE_S` | 60 | `/proc` is read this often |
 //! | `WATCHPOST_SOAK_WARMUP_S` | 300 | growth is counted from the first sample after this |
 //!
-//! The agent inherits the environment, so allocator experiments need no rebuild
-//! (`MALLOC_ARENA_MAX=2 cargo bench --bench soak`).
+//! The agent inherits the environment, so allocator experiments need no rebuild: the agent sets
+//! malloc itself (`health::keep_memory_flat`: a fixed mmap threshold, two arenas) unless the
+//! environment does (`MALLOC_ARENA_MAX=16 cargo bench --bench soak` gives back glibc's arena
+//! count on 2 cores).
 
 #[path = "../tests/common/mod.rs"]
-#[allow(dead_code, unused_imports)]
 mod common;
 
 use std::time::{Duration, Instant};
@@ -77,6 +78,23 @@ fn sample(pid: u32, at: Duration) -> Option<Sample> {
         fds: count("fd")?,
         threads: count("task")?,
     })
+}
+
+/// The malloc settings the environment gives the agent (which then leaves its own aside).
+fn malloc_environment() -> String {
+    let set: Vec<String> = [
+        "MALLOC_ARENA_MAX",
+        "MALLOC_MMAP_THRESHOLD_",
+        "GLIBC_TUNABLES",
+    ]
+    .iter()
+    .filter_map(|name| Some(format!("{name}={}", std::env::var(name).ok()?)))
+    .collect();
+    if set.is_empty() {
+        "none (the agent's own)".to_owned()
+    } else {
+        set.join(" ")
+    }
 }
 
 fn mib(kib: u64) -> f64 {
@@ -132,8 +150,9 @@ fn main() {
     eprintln!(
         "soak: {minutes} min, {n_cameras} cameras at 30 fps, detect_fps {detect_fps}, camera 0 \
          down {down:?} every {flap:?}, broker restarted every {broker_every:?}, samples every \
-         {sample_every:?}, warm-up {warmup:?}, MALLOC_ARENA_MAX={}; agent pid {pid}, log in {}",
-        std::env::var("MALLOC_ARENA_MAX").unwrap_or_else(|_| "unset".to_owned()),
+         {sample_every:?}, warm-up {warmup:?}, malloc from the environment: {}; agent pid \
+         {pid}, log in {}",
+        malloc_environment(),
         agent.dir.path().display()
     );
     eprintln!("  minute   RSS MiB  anon MiB   fds  threads  flaps  broker restarts");

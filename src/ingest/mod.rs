@@ -17,7 +17,10 @@
 //!
 //! - [`spawn_camera`]: one OS thread per camera (`cam-{name}`, tracing span `camera{camera}`),
 //!   looping `run_once` with capped exponential backoff (0.5 s ×2 up to 30 s, reset after a
-//!   connection that streamed for 10 s) until the shutdown token is cancelled. Reconnects on
+//!   connection that streamed for 10 s) until the shutdown token is cancelled
+//!   ([`spawn_camera_with_backoff`]: the same with another backoff, for tests that cut a camera
+//!   many times). Each connection's pipeline is set to NULL and dropped before the next one is
+//!   built: nothing of it stays (`tests/ingest_reconnect.rs`). Reconnects on
 //!   a bus error, EOS, or no frame for `stall_timeout` (the first frame of a connection may take
 //!   up to `max(stall_timeout, 10 s)`). Counts frames, reconnects and errors in
 //!   [`CameraStats`](crate::health::CameraStats).
