@@ -171,6 +171,37 @@ mod tests {
     use super::*;
 
     #[test]
+    fn glibc_takes_the_malloc_settings() {
+        // The test runner's environment sets neither (CI's does not); glibc refuses a setting
+        // it does not know, which would show here as `Unchanged`.
+        let expected = if cfg!(all(target_os = "linux", target_env = "gnu")) {
+            MallocSetting::Set
+        } else {
+            MallocSetting::Unchanged
+        };
+        let settings = keep_memory_flat();
+        let tunables = std::env::var("GLIBC_TUNABLES").unwrap_or_default();
+        for (name, tunable, setting) in [
+            (
+                "MALLOC_MMAP_THRESHOLD_",
+                "glibc.malloc.mmap_threshold",
+                settings.mmap_threshold,
+            ),
+            (
+                "MALLOC_ARENA_MAX",
+                "glibc.malloc.arena_max",
+                settings.arena_max,
+            ),
+        ] {
+            if std::env::var_os(name).is_none() && !tunables.contains(tunable) {
+                assert_eq!(setting, expected, "{name}");
+            } else {
+                assert_eq!(setting, MallocSetting::FromEnvironment, "{name}");
+            }
+        }
+    }
+
+    #[test]
     fn reads_this_process() {
         let mut sampler = ProcessSampler::new();
         let first = sampler.sample().expect("/proc/self is readable on Linux");
