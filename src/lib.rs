@@ -97,6 +97,11 @@
 //! - A model is checked against its manifest when loaded; ONNX Runtime is loaded from an
 //!   explicit path ([`detect::Runtime::load`]); a missing or too old library is an error, never
 //!   a panic.
+//! - Memory, descriptors and threads stay flat however often cameras and the broker come and
+//!   go: a reconnection tears its whole pipeline down (`tests/ingest_reconnect.rs` checks 50),
+//!   and `main` sets glibc's malloc so that the buffers of torn-down pipelines go back to the
+//!   system instead of staying in one of many arenas ([`health::keep_memory_flat`];
+//!   `benches/soak.rs` measures it over an hour).
 //!
 //! ## Deliberately absent
 //! - **Exactly-once delivery.** Events are delivered at least once (consumers drop duplicates

@@ -4,12 +4,18 @@
 //! Everything here is lock-free on the frame path (atomics) and bounded: histograms have fixed
 //! buckets, nothing grows with time. Each counter that reports a drop, retry or failure sits
 //! beside the log line that reports it.
+//!
+//! [`keep_memory_flat`] sets glibc's malloc, first thing in `main`, so that the resident memory
+//! does not creep up with every camera reconnection (allocator retention, not a leak).
 
 mod histogram;
 mod process;
 
 pub use histogram::{Histogram, HistogramSnapshot};
-pub use process::{ProcessSample, ProcessSampler};
+pub use process::{
+    MALLOC_ARENAS, MMAP_THRESHOLD_BYTES, MallocSetting, MallocSettings, ProcessSample,
+    ProcessSampler, keep_memory_flat,
+};
 
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

@@ -94,6 +94,24 @@ pub fn spawn_camera(
     stats: Arc<CameraStats>,
     shutdown: CancellationToken,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
+    let backoff = Backoff::new(BACKOFF_INITIAL, BACKOFF_MAX);
+    spawn_camera_with_backoff(index, config, sink, stats, shutdown, backoff)
+}
+
+/// [`spawn_camera`] with another wait between attempts than the agent's ([`BACKOFF_INITIAL`]
+/// up to [`BACKOFF_MAX`]): for tests that cut a camera many times and cannot wait seconds for
+/// each reconnection. Everything else is the same camera loop.
+///
+/// # Errors
+/// The thread cannot be spawned.
+pub fn spawn_camera_with_backoff(
+    index: usize,
+    config: CameraConfig,
+    sink: Arc<dyn FrameSink>,
+    stats: Arc<CameraStats>,
+    shutdown: CancellationToken,
+    backoff: Backoff,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
     std::thread::Builder::new()
         .name(format!("cam-{}", config.name))
         .spawn(move || {
@@ -107,6 +125,7 @@ pub fn spawn_camera(
                 shutdown,
                 span: span.clone(),
                 seq: Arc::new(AtomicU64::new(0)),
+                backoff,
             };
             camera.run();
         })
@@ -121,6 +140,8 @@ struct Camera {
     span: Span,
     /// Per camera, across connections.
     seq: Arc<AtomicU64>,
+    /// The wait between attempts, as it starts.
+    backoff: Backoff,
 }
 
 /// Why a connection ended (other than shutdown).
@@ -170,7 +191,7 @@ impl Camera {
     }
 
     fn run_with(&self, mut template: &Template) {
-        let mut backoff = Backoff::new(BACKOFF_INITIAL, BACKOFF_MAX);
+        let mut backoff = self.backoff.clone();
         while !self.shutdown.is_cancelled() {
             self.stats.set_state(CameraState::Connecting);
             let Some(ended) = self.run_once(template) else {

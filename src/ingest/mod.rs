@@ -17,7 +17,10 @@
 //!
 //! - [`spawn_camera`]: one OS thread per camera (`cam-{name}`, tracing span `camera{camera}`),
 //!   looping `run_once` with capped exponential backoff (0.5 s ×2 up to 30 s, reset after a
-//!   connection that streamed for 10 s) until the shutdown token is cancelled. Reconnects on
+//!   connection that streamed for 10 s) until the shutdown token is cancelled
+//!   ([`spawn_camera_with_backoff`]: the same with another backoff, for tests that cut a camera
+//!   many times). Each connection's pipeline is set to NULL and dropped before the next one is
+//!   built: nothing of it stays (`tests/ingest_reconnect.rs`). Reconnects on
 //!   a bus error, EOS, or no frame for `stall_timeout` (the first frame of a connection may take
 //!   up to `max(stall_timeout, 10 s)`). Counts frames, reconnects and errors in
 //!   [`CameraStats`](crate::health::CameraStats).
@@ -46,7 +49,7 @@ pub mod template;
 pub(crate) use camera::keep_decodebins_off_hardware;
 pub use camera::{
     BACKOFF_INITIAL, BACKOFF_MAX, FIRST_FRAME_MIN_WAIT, HEALTHY_CONNECTION, choose_decoder,
-    init_gstreamer, spawn_camera,
+    init_gstreamer, spawn_camera, spawn_camera_with_backoff,
 };
 pub use clock::{Backoff, ntp_ns_to_system_time};
 pub use error::{IngestError, RESOURCE_NOT_AUTHORIZED, RESOURCE_NOT_FOUND, RtspRefusal};
