@@ -144,6 +144,7 @@ fn main() {
         mqtt_extra: String::new(),
         tables: String::new(),
         log: "warn",
+        env: Vec::new(),
     };
     let mut agent = Agent::start(&broker, &setup);
     let pid = agent.child.id();
