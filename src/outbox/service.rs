@@ -814,8 +814,9 @@ impl Worker {
             stamp(camera, seq, event_id, Entry::Dropped(notice))
         }) {
             Ok(record) => {
+                // (An announcement is small: it can fit where events do not, so it does not
+                // clear a fault of writing events.)
                 self.shared.stats.appended.fetch_add(1, Ordering::Relaxed);
-                self.clear(Fault::Append);
                 Some(record.id)
             }
             Err(OutboxError::Full { .. }) => None,
