@@ -210,6 +210,17 @@ pub enum OutboxError {
     BadCamera { camera: String },
 }
 
+impl OutboxError {
+    /// The disk is full (or the user's quota used up).
+    pub fn is_no_space(&self) -> bool {
+        matches!(
+            self,
+            OutboxError::Io { source, .. }
+                if matches!(source.raw_os_error(), Some(libc::ENOSPC | libc::EDQUOT))
+        )
+    }
+}
+
 /// Why records were dropped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum DropCause {
@@ -677,6 +688,11 @@ impl Log {
     /// `segment_bytes`. With [`WhenFull::DropOldest`] the caller calls [`Log::enforce`] after
     /// appends to keep the log within its bounds.
     ///
+    /// A full disk (ENOSPC) first gets back the room of delivered records: their segments are
+    /// deleted (the one being written too, when all of it is delivered; the state file is
+    /// written first if it must be, which a full disk may refuse) and the write is tried once
+    /// more.
+    ///
     /// # Errors
     /// On any error no id and no seq are used: the next append of the camera gets the same
     /// seq, and no partial record is left (the segment is truncated back, best effort).
@@ -743,7 +759,21 @@ impl Log {
             }
         }
         let frame = encode_frame(&record);
-        let offset = self.write_frame(record.id, &frame)?;
+        let offset = match self.write_frame(record.id, &frame) {
+            Err(e)
+                if e.is_no_space()
+                    && self
+                        .segments
+                        .first()
+                        .is_some_and(|s| s.last_id <= self.done_through) =>
+            {
+                // The disk is full and delivered records take room on it (the segment being
+                // written too, once all of it is delivered): give that room back, once.
+                self.delete_done_segments(true).map_err(|_| e)?;
+                self.write_frame(record.id, &frame)?
+            }
+            result => result?,
+        };
 
         let segment = self
             .segments
@@ -2868,6 +2898,48 @@ mod tests {
                 "{failure:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_full_disk_first_gives_back_the_room_of_delivered_records() {
+        if !Path::new("/dev/full").exists() {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let (mut log, _) = Log::open(dir.path(), big()).unwrap();
+        for t in 0..3 {
+            add(&mut log, "gate", t);
+        }
+        let path = segment_files(dir.path()).remove(0);
+        // Not all delivered: nothing to give back, the append fails as the disk does.
+        log.mark_done(1);
+        log.mark_done(2);
+        log.persist_state().unwrap();
+        let aside = dir.path().join("aside");
+        fs::rename(&path, &aside).unwrap();
+        std::os::unix::fs::symlink("/dev/full", &path).unwrap();
+        log.writer = None; // as after a restart: the segment is opened again to append
+        let err = log
+            .append("gate", 3, |seq, id| messages(seq, id, 50))
+            .unwrap_err();
+        assert!(err.is_no_space(), "{err}");
+        assert!(path.is_symlink(), "a segment with a pending record stays");
+
+        // All delivered: the full segment goes, the event is written to a new one.
+        log.mark_done(3);
+        log.persist_state().unwrap();
+        let record = add(&mut log, "gate", 4);
+        assert_eq!((record.id, record.seq), (4, 4));
+        assert!(
+            !path.is_symlink() && !path.exists(),
+            "the delivered segment is gone"
+        );
+        assert_eq!(segment_files(dir.path()), vec![segment_path(dir.path(), 4)]);
+        assert_eq!(ids(&read_all(&mut log)), vec![4]);
+        drop(log);
+        let (mut log, recovery) = Log::open(dir.path(), big()).unwrap();
+        assert!(recovery.repairs.is_empty(), "{recovery:?}");
+        assert_eq!(add(&mut log, "gate", 5).seq, 5);
     }
 
     #[test]
