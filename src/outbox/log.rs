@@ -477,22 +477,22 @@ impl Log {
             .collect();
 
         let mut listed: VecDeque<(u64, PathBuf)> = list_segments(dir)?.into();
-        let last_listed_first_id = listed.back().map_or(0, |(id, _)| *id);
+        // The newest segment file: its first id and path.
+        let mut last_listed: Option<(u64, PathBuf)> = None;
         let mut segments: Vec<Segment> = Vec::with_capacity(listed.len());
         let mut oldest = Oldest::Nothing;
         // Ids above this one may be pending; only those count as damaged.
         let not_done =
             |from: u64, below: u64| below.saturating_sub(from.max(state.done_through + 1));
         while let Some((first_id, path)) = listed.pop_front() {
-            let next_first_id = listed.front().map(|(id, _)| *id);
             let min_id = segments.last().map_or(1, |s: &Segment| s.last_id + 1);
-            let scan = scan_segment(&path, first_id, min_id, next_first_id)?;
+            let scan = scan_segment(&path, first_id, min_id)?;
             let kept_bytes: u64 = scan.runs.iter().map(|r| r.end - r.start).sum();
             let mut repair = scan.damage.map(|reason| Repair {
                 path: path.clone(),
                 offset: 0,
                 truncated_bytes: scan.file_bytes - kept_bytes,
-                last_segment: next_first_id.is_none(),
+                last_segment: false,
                 reason,
                 damaged_records: 0,
                 salvaged_records: 0,
@@ -513,10 +513,6 @@ impl Log {
                     moved.push((segment_path(dir, run.first_id()), run));
                 }
             }
-            if let (Some(repair), Some(next)) = (&mut repair, next_first_id) {
-                repair.damaged_records += not_done(expected, next);
-            }
-
             // Intact records after damage move to segments of their own (written before the
             // damaged file is cut: an interruption leaves the damage to be found again).
             // (One that takes the damaged file's own name goes last: the others are copied
@@ -526,12 +522,17 @@ impl Log {
                 moved.iter().partition(|(target, _)| *target != path);
             for (target, run) in others.into_iter().chain(same) {
                 copy_to_segment(&path, run.start, run.end, target)?;
+                // A copy left by an interrupted repair was just written again.
                 listed.retain(|(_, p)| p != target);
             }
             if !moved.is_empty() {
                 sync_dir(dir)?;
             }
             if let Some(repair) = &mut repair {
+                match listed.front() {
+                    Some(&(next, _)) => repair.damaged_records += not_done(expected, next),
+                    None => repair.last_segment = true,
+                }
                 repair.offset = in_place.as_ref().map_or(0, |r| r.end);
                 repair.salvaged_records = moved.iter().map(|(_, r)| r.heads.len() as u64).sum();
                 if let (Some(run), false) = (&in_place, replaced) {
@@ -586,12 +587,16 @@ impl Log {
             if let Some(repair) = repair {
                 recovery.repairs.push(repair);
             }
+            if listed.is_empty() {
+                last_listed = Some((first_id, path));
+            }
         }
 
         // Records the state counts (ids below its next_id) that the newest segment no longer
         // holds: its tail was cut or damaged. They are counted once: the log forgets their ids
         // (the next record takes the first of them), and their seqs stay used.
         let last_log_id = segments.last().map_or(0, |s| s.last_id);
+        let last_listed_first_id = last_listed.as_ref().map_or(0, |(id, _)| *id);
         let tail_from = last_log_id.max(last_listed_first_id.saturating_sub(1)) + 1;
         let tail_lost = if recovery.state_found {
             not_done(tail_from, state.next_id)
@@ -607,23 +612,14 @@ impl Log {
                 .max(state.done_through + 1)
         };
         if tail_lost > 0 {
-            let last_path = if last_listed_first_id == 0 {
-                dir.to_owned()
-            } else {
-                segment_path(dir, last_listed_first_id)
-            };
             let reason = format!(
                 "records {tail_from} to {} are missing (the state file counts them)",
                 state.next_id - 1
             );
-            match recovery
-                .repairs
-                .iter_mut()
-                .find(|r| r.last_segment && r.path == last_path)
-            {
+            match recovery.repairs.iter_mut().find(|r| r.last_segment) {
                 Some(repair) => repair.damaged_records += tail_lost,
                 None => recovery.repairs.push(Repair {
-                    path: last_path,
+                    path: last_listed.map_or_else(|| dir.to_owned(), |(_, path)| path),
                     offset: segments
                         .last()
                         .filter(|s| s.last_id >= last_listed_first_id)
@@ -1506,15 +1502,10 @@ struct Scan {
 
 /// Reads and checks every record of a segment. Damage (bytes that are not the record expected
 /// there) does not end the scan: the rest of the file is searched for the next intact record
-/// (its magic, a sane head, an id after the last good one and below `below_id`, a matching
-/// crc), and reading goes on from there. Only opening the file is an error; damage is reported
+/// (its magic, a sane head, an id after the last good one, a matching crc), and reading goes on
+/// from there. Only opening the file is an error; damage is reported
 /// in [`Scan::damage`] and by the gaps between [`Scan::runs`].
-fn scan_segment(
-    path: &Path,
-    first_id: u64,
-    min_id: u64,
-    below_id: Option<u64>,
-) -> Result<Scan, OutboxError> {
+fn scan_segment(path: &Path, first_id: u64, min_id: u64) -> Result<Scan, OutboxError> {
     let file = File::open(path).map_err(io_error(path, "open"))?;
     let file_bytes = file.metadata().map_err(io_error(path, "read"))?.len();
     let mut scan = Scan {
@@ -1560,7 +1551,6 @@ fn scan_segment(
                     offset + 1,
                     file_bytes,
                     reader.next_id,
-                    below_id,
                 );
                 let Some((at, id)) = found else { break };
                 reader
@@ -1616,16 +1606,15 @@ fn check_record(reader: &mut SegmentReader, file_bytes: u64) -> Result<ScannedHe
     })
 }
 
-/// The first intact record at or after `from`, with an id of at least `min_id` (and below
-/// `below_id`): where it starts, and its id. Reads the file in blocks looking for the magic;
-/// a read error ends the search (what follows is treated as damaged).
+/// The first intact record at or after `from`, with an id of at least `min_id`: where it
+/// starts, and its id. Reads the file in blocks looking for the magic; a read error ends the
+/// search (what follows is treated as damaged).
 fn find_record(
     file: &File,
     path: &Path,
     from: u64,
     file_bytes: u64,
     min_id: u64,
-    below_id: Option<u64>,
 ) -> Option<(u64, u64)> {
     let magic = MAGIC.to_le_bytes();
     let mut block = vec![0u8; READ_BUFFER_BYTES];
@@ -1638,7 +1627,7 @@ fn find_record(
                 continue;
             }
             let candidate = at + i as u64;
-            if let Some(id) = record_at(file, path, candidate, file_bytes, min_id, below_id) {
+            if let Some(id) = record_at(file, path, candidate, file_bytes, min_id) {
                 return Some((candidate, id));
             }
         }
@@ -1649,19 +1638,12 @@ fn find_record(
     None
 }
 
-/// The id of the intact record at `offset`, if there is one with an id in range.
-fn record_at(
-    file: &File,
-    path: &Path,
-    offset: u64,
-    file_bytes: u64,
-    min_id: u64,
-    below_id: Option<u64>,
-) -> Option<u64> {
+/// The id of the intact record at `offset`, if there is one with an id of at least `min_id`.
+fn record_at(file: &File, path: &Path, offset: u64, file_bytes: u64, min_id: u64) -> Option<u64> {
     let mut fixed = [0u8; FRAME_HEADER_BYTES as usize + HEAD_FIXED_BYTES];
     file.read_exact_at(&mut fixed, offset).ok()?;
     let id = u64::from_le_bytes(fixed[12..20].try_into().expect("8 bytes"));
-    if id < min_id || below_id.is_some_and(|below| id >= below) {
+    if id < min_id {
         return None;
     }
     let mut probe = SegmentReader {
@@ -2541,7 +2523,7 @@ mod tests {
     fn an_interrupted_repair_is_done_again_with_the_same_result() {
         let dir = tempfile::tempdir().unwrap();
         let (mut log, _) = Log::open(dir.path(), big()).unwrap();
-        for t in 0..5 {
+        for t in 0..7 {
             add(&mut log, "gate", t);
         }
         drop(log);
@@ -2549,24 +2531,30 @@ mod tests {
         let offsets = frame_offsets(&path);
         let mut bytes = fs::read(&path).unwrap();
         bytes[offsets[1] as usize + 4] ^= 0x01; // the length of record 2
+        bytes[offsets[5] as usize - 1] ^= 0x01; // the picture of record 5
         fs::write(&path, &bytes).unwrap();
-        // As a repair that stopped part way leaves it: the records after the damage copied
-        // (records 3 to 5), a copy being written, the damaged segment untouched.
+        // As a repair that stopped part way leaves it: the first records after the damage
+        // copied (3 and 4), a copy of the next ones being written, the damaged segment as it
+        // was.
         let moved = segment_path(dir.path(), 3);
-        fs::write(&moved, &bytes[offsets[2] as usize..]).unwrap();
-        fs::write(dir.path().join("00000000000000000007.log.tmp"), b"half").unwrap();
+        fs::write(&moved, &bytes[offsets[2] as usize..offsets[4] as usize]).unwrap();
+        fs::write(dir.path().join("00000000000000000006.log.tmp"), b"half").unwrap();
 
         let (mut log, recovery) = Log::open(dir.path(), big()).unwrap();
-        assert_eq!(recovery.damaged_records, 1, "{recovery:?}");
-        assert_eq!(ids(&read_all(&mut log)), vec![1, 3, 4, 5]);
+        assert_eq!(
+            (recovery.damaged_records, recovery.salvaged_records),
+            (2, 4),
+            "{recovery:?}"
+        );
+        assert_eq!(ids(&read_all(&mut log)), vec![1, 3, 4, 6, 7]);
         assert_eq!(
             segment_files(dir.path()),
-            vec![segment_path(dir.path(), 1), moved]
+            vec![path, moved, segment_path(dir.path(), 6)]
         );
         assert_eq!(
             fs::read_dir(dir.path()).unwrap().count(),
-            3,
-            "two segments and the state, nothing left over"
+            4,
+            "three segments and the state, nothing left over"
         );
     }
 
