@@ -528,7 +528,7 @@ impl Worker {
                     reason = %repair.reason,
                     damaged = repair.damaged_records,
                     kept_after_the_damage = repair.salvaged_records,
-                    "outbox: damaged stored events were cut out (the disk lost data); every intact one is kept"
+                    "outbox: damaged stored events were cut out (lost by the disk, or not yet synced at a power cut); every intact one is kept"
                 );
             }
         }
