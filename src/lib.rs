@@ -48,7 +48,9 @@
 //! - [`track`]: the tracker and the zone and line state machines (pure, time in seconds).
 //! - [`events`]: per-camera event decisions and their snapshots.
 //! - [`outbox`]: the disk-backed event outbox: numbering, durable log, bounds, drop
-//!   announcements, delivery in order with at-least-once semantics.
+//!   announcements, delivery in order with at-least-once semantics; a full or read-only disk
+//!   is an error in `health` and `status`, not a stop, and a damaged one loses only the
+//!   damaged records (counted).
 //! - [`detect`]: which model runs ([`detect::ModelChoice`]: `auto` takes the int8 model where
 //!   the CPU has integer dot-product instructions, else fp32), the model manifest
 //!   ([`detect::ModelSpec`]), loading ONNX Runtime ([`detect::Runtime`]), the

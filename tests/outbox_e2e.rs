@@ -449,7 +449,279 @@ fn a_read_only_outbox_gives_a_clear_error_and_detection_continues() {
 #[test]
 fn a_full_disk_gives_a_clear_error_and_detection_continues() {
     let _serial = serial();
-    unwritable_outbox("size=96k", "No space left on device");
+    // Room for the state file and less than one event with its snapshot (a full disk first
+    // gives back the room of delivered events: one that holds a few would keep taking them).
+    unwritable_outbox("size=16k", "No space left on device");
+}
+
+/// Fills the filesystem of `dir` with a file of its own until the disk refuses (ENOSPC);
+/// returns the file.
+fn fill_disk(dir: &std::path::Path) -> std::path::PathBuf {
+    use std::io::Write;
+    let path = dir.join("filler");
+    let mut file = std::fs::File::create(&path).unwrap();
+    let block = vec![0x5au8; 64 << 10];
+    loop {
+        if let Err(e) = file.write_all(&block) {
+            assert_eq!(
+                e.raw_os_error(),
+                Some(libc::ENOSPC),
+                "filling {}: {e}",
+                dir.display()
+            );
+            return path;
+        }
+    }
+}
+
+/// `(ok, error)` of a health message's outbox.
+fn outbox_fault(health: &serde_json::Value) -> (bool, String) {
+    let outbox = &health["outbox"];
+    (
+        outbox["ok"].as_bool().expect("outbox.ok"),
+        outbox["error"].as_str().unwrap_or_default().to_owned(),
+    )
+}
+
+#[test]
+fn a_disk_that_fills_while_running_refuses_events_then_takes_them_again() {
+    let _serial = serial();
+    let server = clip_server();
+    let broker = Mosquitto::start();
+    let central = Subscriber::connect(broker.port(), &topic("#"));
+    let dir = tempfile::tempdir().unwrap();
+    let outbox = dir.path().join("outbox");
+    let _mount = Mount::tmpfs(&outbox, "size=4m");
+    // Every event carries a snapshot: none is small enough to slip into a page left over.
+    let tables = format!(
+        "[outbox]\ndir = \"{}\"\n\n[events]\nsnapshot_kinds = [\"track_start\", \"track_end\", \"line_cross\"]\n",
+        outbox.display()
+    );
+    let mut agent = Agent::start(&broker, &setup(server.url("cam0"), &tables));
+    expect(
+        wait_for_event_count(&central, 1, Duration::from_secs(60)).then_some(()),
+        "a first event, stored and delivered",
+        &agent,
+    );
+
+    let filler = fill_disk(&outbox);
+    let full = expect(
+        central.wait_for_from(
+            central.len(),
+            |m| {
+                m.topic == topic("health")
+                    && m.json()["outbox"]["dropped"]["write_failed"].as_u64() >= Some(1)
+                    && !outbox_fault(&m.json()).0
+            },
+            Duration::from_secs(60),
+        ),
+        "health counts the events the full disk refused",
+        &agent,
+    )
+    .json();
+    let (_, error) = outbox_fault(&full);
+    assert!(
+        error.contains(&outbox.display().to_string()) && error.contains("No space left on device"),
+        "health says where and why: {error}"
+    );
+    expect(
+        central.wait_for_from(
+            central.len(),
+            |m| m.topic == topic("cam0/detections"),
+            Duration::from_secs(10),
+        ),
+        "detections keep coming while the disk is full",
+        &agent,
+    );
+
+    // Space comes back: storing resumes by itself, and what was refused is announced.
+    std::fs::remove_file(&filler).unwrap();
+    let freed_at = central.len();
+    let announcement = expect(
+        central.wait_for(
+            |m| m.topic == topic("cam0/events") && m.json()["dropped"]["reason"] == "write_failed",
+            Duration::from_secs(60),
+        ),
+        "an events_dropped announcement of the refused events",
+        &agent,
+    );
+    expect(
+        central.wait_for_from(
+            freed_at.max(announcement.index + 1),
+            |m| m.topic == topic("cam0/events") && m.json()["type"] != "events_dropped",
+            Duration::from_secs(60),
+        ),
+        "events are stored and delivered again",
+        &agent,
+    );
+    let healthy = expect(
+        central.wait_for_from(
+            central.len(),
+            |m| m.topic == topic("health") && outbox_fault(&m.json()).0,
+            Duration::from_secs(10),
+        ),
+        "health says the outbox is writable again",
+        &agent,
+    )
+    .json();
+    assert_eq!(healthy["outbox"].get("error"), None, "{healthy}");
+    let count = announcement.json()["dropped"]["count"].as_u64().unwrap();
+    let refused = healthy["outbox"]["dropped"]["write_failed"]
+        .as_u64()
+        .unwrap();
+    assert!(
+        count >= 1 && count <= refused,
+        "the announcement counts refused events: {count} of {refused}"
+    );
+    eprintln!("disk full: {error}; {refused} events refused, {count} announced");
+
+    agent.signal(libc::SIGTERM);
+    let status = agent.wait(Duration::from_secs(30));
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "clean exit\n{}",
+        agent.log()
+    );
+    // What was stored before the disk filled arrived, in order; nothing on the disk is damaged.
+    std::thread::sleep(Duration::from_millis(500));
+    check_delivery(&central.messages());
+    central.validate_all();
+    let options = watchpost::outbox::LogOptions::new(
+        256 << 20,
+        Duration::from_secs(3600),
+        watchpost::outbox::WhenFull::DropOldest,
+        watchpost::outbox::SyncPolicy::EveryRecord,
+    );
+    let (_, recovery) = watchpost::outbox::Log::open(&outbox, options).unwrap();
+    assert!(
+        recovery.repairs.is_empty() && recovery.state_damaged.is_none(),
+        "{recovery:?}"
+    );
+}
+
+#[test]
+fn an_outbox_turned_read_only_while_running_is_a_clear_error_and_no_crash() {
+    let _serial = serial();
+    let server = clip_server();
+    let broker = Mosquitto::start();
+    let central = Subscriber::connect(broker.port(), &topic("#"));
+    let dir = tempfile::tempdir().unwrap();
+    let outbox = dir.path().join("outbox");
+    let disk = Mount::ext4(&outbox, &dir.path().join("disk.img"), 16);
+    let port = common::mosquitto::free_port();
+    let tables = format!(
+        "[outbox]\ndir = \"{}\"\n\n[local]\nlisten = \"127.0.0.1:{port}\"\n",
+        outbox.display()
+    );
+    let mut agent = Agent::start(&broker, &setup(server.url("cam0"), &tables));
+    expect(
+        wait_for_event_count(&central, 1, Duration::from_secs(60)).then_some(()),
+        "a first event, stored and delivered",
+        &agent,
+    );
+
+    // The kernel turns the filesystem read-only under the running agent, as on an I/O error.
+    disk.fail_read_only();
+    let is_read_only_error = |error: &str| {
+        error.contains(&outbox.display().to_string()) && error.contains("Read-only file system")
+    };
+    let health = expect(
+        central.wait_for_from(
+            central.len(),
+            |m| m.topic == topic("health") && !outbox_fault(&m.json()).0,
+            Duration::from_secs(60),
+        ),
+        "health says the outbox is not writable",
+        &agent,
+    )
+    .json();
+    let (_, error) = outbox_fault(&health);
+    assert!(
+        is_read_only_error(&error),
+        "health says where and why: {error}"
+    );
+
+    // `watchpost status` says the same, in its table and its JSON.
+    let status = |format: &str| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_watchpost"))
+            .args(["status", "--format", format, "--config"])
+            .arg(agent.config_path())
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{output:?}");
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let json: serde_json::Value = serde_json::from_str(&status("json")).unwrap();
+    assert_eq!(json["outbox"]["ok"], false, "{json}");
+    let error = json["outbox"]["error"].as_str().unwrap_or_default();
+    assert!(
+        is_read_only_error(error),
+        "status says where and why: {json}"
+    );
+    let text = status("text");
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("outbox "))
+        .unwrap_or_else(|| panic!("an outbox line\n{text}"));
+    assert!(
+        line.contains("NOT writable") && is_read_only_error(line),
+        "the status line says where and why: {line}"
+    );
+    expect(
+        central.wait_for_from(
+            central.len(),
+            |m| m.topic == topic("cam0/detections"),
+            Duration::from_secs(10),
+        ),
+        "detections keep coming",
+        &agent,
+    );
+    assert!(
+        agent.child.try_wait().unwrap().is_none(),
+        "still running\n{}",
+        agent.log()
+    );
+
+    // Stopped and started again on the read-only disk (as systemd would): it runs, says why
+    // the outbox is not writable, and detects.
+    agent.signal(libc::SIGTERM);
+    let status = agent.wait(Duration::from_secs(30));
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "clean exit despite the disk\n{}",
+        agent.log()
+    );
+    let from = central.len();
+    agent.restart("info");
+    let health = expect(
+        central.wait_for_from(
+            from,
+            |m| {
+                m.topic == topic("health")
+                    && !outbox_fault(&m.json()).0
+                    && is_read_only_error(&outbox_fault(&m.json()).1)
+            },
+            Duration::from_secs(60),
+        ),
+        "after a restart on the read-only disk, health says why the outbox is not writable",
+        &agent,
+    )
+    .json();
+    expect(
+        central.wait_for_from(
+            from,
+            |m| m.topic == topic("cam0/detections"),
+            Duration::from_secs(30),
+        ),
+        "detections after the restart",
+        &agent,
+    );
+    assert!(
+        agent.child.try_wait().unwrap().is_none(),
+        "still running after the restart ({health})\n{}",
+        agent.log()
+    );
+    central.validate_all();
 }
 
 #[test]

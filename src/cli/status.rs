@@ -235,7 +235,12 @@ pub(crate) fn render_text(report: &StatusReport) -> String {
     let outbox = &report.outbox;
     let mut line = String::from("outbox   ");
     if !outbox.ok {
-        line.push_str("NOT writable (events are not kept: see the agent's log); ");
+        match &outbox.error {
+            Some(error) => {
+                let _ = write!(line, "NOT writable (events are not kept): {error}; ");
+            }
+            None => line.push_str("NOT writable (events are not kept: see the agent's log); "),
+        }
     }
     let _ = write!(
         line,
@@ -257,6 +262,13 @@ pub(crate) fn render_text(report: &StatusReport) -> String {
         .collect();
     if !reasons.is_empty() {
         let _ = write!(line, " ({})", reasons.join(", "));
+    }
+    if outbox.damaged > 0 {
+        let _ = write!(
+            line,
+            "; {} lost to disk damage (see the agent's log)",
+            outbox.damaged
+        );
     }
     out.push_str(&line);
     out.push('\n');
@@ -392,6 +404,7 @@ mod tests {
             },
             outbox: OutboxReport {
                 ok: true,
+                error: None,
                 pending: 12,
                 bytes: 46_285,
                 oldest_s: Some(192.4),
@@ -406,6 +419,7 @@ mod tests {
                 .into_iter()
                 .map(|(r, n)| (r.to_owned(), n))
                 .collect(),
+                damaged: 0,
             },
             process: None,
             model: Some(ModelReport {
@@ -444,6 +458,24 @@ model    nanodet-m-416-int8 (auto: this CPU has integer dot-product instructions
         );
         assert!(
             text.contains("outbox   NOT writable (events are not kept: see the agent's log); 12 events pending (45.2 KiB); 5 dropped"),
+            "{text}"
+        );
+
+        // An agent that says why, and found damage.
+        report.outbox.error = Some(
+            "events cannot be written: /var/lib/watchpost/outbox/00000000000000000042.log: \
+             cannot write: Read-only file system (os error 30)"
+                .into(),
+        );
+        report.outbox.damaged = 2;
+        let text = render_text(&report);
+        assert!(
+            text.contains(
+                "outbox   NOT writable (events are not kept): events cannot be written: \
+                 /var/lib/watchpost/outbox/00000000000000000042.log: cannot write: Read-only \
+                 file system (os error 30); 12 events pending (45.2 KiB); 5 dropped (expired 2, \
+                 full 3); 2 lost to disk damage (see the agent's log)\n"
+            ),
             "{text}"
         );
     }

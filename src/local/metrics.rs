@@ -23,6 +23,7 @@
 //! | `watchpost_outbox_oldest_event_age_seconds` | gauge (0 when none) | |
 //! | `watchpost_outbox_delivered_total` | counter | |
 //! | `watchpost_outbox_dropped_total` | counter | `reason`: full, expired, backlog, write_failed |
+//! | `watchpost_outbox_damaged_total` | counter | |
 //! | `process_resident_memory_bytes`, `process_cpu_seconds_total`, `process_start_time_seconds` | gauge, counter, gauge | |
 //!
 //! Histogram buckets: [`health::Histogram`](crate::health::Histogram) keeps 290 fixed buckets
@@ -225,6 +226,12 @@ pub fn render(scrape: &Scrape<'_>) -> String {
             count(outbox),
         );
     }
+    out.family(
+        "watchpost_outbox_damaged_total",
+        "counter",
+        "Events lost to disk damage found in the outbox.",
+    );
+    out.sample("watchpost_outbox_damaged_total", &[], outbox.damaged);
 
     if let Some(process) = scrape.process {
         out.family(
@@ -530,6 +537,7 @@ mod tests {
         };
         let outbox = OutboxFigures {
             usable: true,
+            error: None,
             pending: 3,
             bytes: 4096,
             oldest_ms: Some(1_000_000),
@@ -539,6 +547,7 @@ mod tests {
             dropped_expired: 0,
             dropped_backlog: 4,
             write_errors: 2,
+            damaged: 5,
         };
         render(&Scrape {
             cameras: &cameras,
@@ -643,6 +652,7 @@ mod tests {
                 &[("reason", "write_failed")],
                 2.0,
             ),
+            ("watchpost_outbox_damaged_total", &[], 5.0),
             ("process_resident_memory_bytes", &[], 52_428_800.0),
             ("process_cpu_seconds_total", &[], 12.25),
             ("process_start_time_seconds", &[], 999.0),

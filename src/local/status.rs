@@ -118,6 +118,9 @@ pub struct BrokerReport {
 pub struct OutboxReport {
     /// The outbox can be written.
     pub ok: bool,
+    /// Why not, while not `ok`: what failed, the file and the system's reason, on one line.
+    #[serde(default)]
+    pub error: Option<String>,
     /// Events waiting for the broker's acknowledgement.
     pub pending: u64,
     /// Bytes of the outbox on disk.
@@ -130,6 +133,9 @@ pub struct OutboxReport {
     /// Events dropped since the agent started, by reason: `full`, `expired`, `backlog`,
     /// `write_failed`.
     pub dropped: BTreeMap<String, u64>,
+    /// Events lost to disk damage found in the outbox since the agent started.
+    #[serde(default)]
+    pub damaged: u64,
 }
 
 /// The agent process in `GET /status`.
@@ -246,6 +252,7 @@ impl OutboxReport {
     pub fn new(figures: &OutboxFigures, at: SystemTime) -> OutboxReport {
         OutboxReport {
             ok: figures.usable,
+            error: figures.error.clone(),
             pending: figures.pending,
             bytes: figures.bytes,
             oldest_s: oldest_pending_ms(figures).map(|ms| age_s(at, ms)),
@@ -255,6 +262,7 @@ impl OutboxReport {
                 .iter()
                 .map(|&(reason, of)| (reason.to_owned(), of(figures)))
                 .collect(),
+            damaged: figures.damaged,
         }
     }
 
@@ -438,7 +446,8 @@ mod tests {
             last_error: Some("connection refused".into()),
         };
         let figures = OutboxFigures {
-            usable: true,
+            usable: false,
+            error: Some("events cannot be written: /x/1.log: cannot write: disk full".into()),
             pending: 3,
             bytes: 4096,
             oldest_ms: Some(1_000),
@@ -448,6 +457,7 @@ mod tests {
             dropped_expired: 0,
             dropped_backlog: 0,
             write_errors: 2,
+            damaged: 1,
         };
         let report = StatusReport::new(
             &AgentFacts {
@@ -475,6 +485,10 @@ mod tests {
         assert_eq!(report.outbox.oldest_s, Some(3.0));
         assert_eq!(report.outbox.dropped_total(), 3);
         assert_eq!(report.outbox.dropped["write_failed"], 2);
+        assert_eq!(
+            (report.outbox.error.as_deref(), report.outbox.damaged),
+            (figures.error.as_deref(), 1)
+        );
         assert_eq!(report.broker.endpoint.as_deref(), Some("127.0.0.1:1883"));
         let json = serde_json::to_string(&report).unwrap();
         let back: StatusReport = serde_json::from_str(&json).unwrap();

@@ -15,10 +15,18 @@
 //!   appended to the log, and under the default `sync = "every_event"` the append is on disk
 //!   (fdatasync) before the next event is taken. An event that could not be written (read-only
 //!   or full disk) gets no number: `seq` has no gap for it; it is counted as `write_failed` and
-//!   announced once the disk takes writes again.
+//!   announced once the disk takes writes again. While the disk refuses, `health` and `status`
+//!   say what failed, where and why (`outbox.error`); the thread never stops for it, and
+//!   storing resumes by itself when the disk takes writes again.
 //! - **Per camera, `seq` is contiguous and never reused**, across restarts, crashes and power
 //!   loss (the log and its state file hold the last number; a torn tail is cut off on open, and
 //!   the events in it were never produced).
+//! - **Damage loses only what is damaged.** On open every record is checked; damaged bytes are
+//!   cut out and every intact record kept, those after the damage too ([`log`] says how). The
+//!   events lost are counted in `health` (`outbox.damaged`) and logged, not announced: their
+//!   seqs are a gap no `events_dropped` explains. A record found damaged while delivering makes
+//!   the thread reopen the log, which repairs it the same way. A state file that does not
+//!   parse is moved aside and the state rebuilt from the records.
 //! - **A record leaves only after the broker's PUBACK** for every message of it (the snapshot,
 //!   then the event). After a reconnect, delivery resumes from the oldest unacknowledged
 //!   record, in log order, so each camera's events arrive in `seq` order. Records handed out

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::mpsc;
 
-use super::log::{DropCause, Log, LogOptions, Message, OutboxError};
+use super::log::{DropCause, Log, LogOptions, Message, OutboxError, Recovery};
 use crate::events::Event;
 
 /// Records handed to the publisher and not yet acknowledged, at most.
@@ -107,13 +107,19 @@ pub struct OutboxStats {
     dropped_expired: AtomicU64,
     dropped_backlog: AtomicU64,
     write_errors: AtomicU64,
+    damaged: AtomicU64,
+    /// Why the outbox is not usable, while it is not.
+    error: Mutex<Option<String>>,
 }
 
 /// A copy of [`OutboxStats`].
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct OutboxFigures {
-    /// The log is open and was written successfully last time.
+    /// The log is open and its last writes of each kind (events, the delivered position)
+    /// succeeded.
     pub usable: bool,
+    /// Why not, while not `usable`: what failed, the file and the OS's reason, on one line.
+    pub error: Option<String>,
     /// Records (events) waiting for delivery.
     pub pending: u64,
     /// Bytes of the log on disk.
@@ -129,6 +135,9 @@ pub struct OutboxFigures {
     pub dropped_backlog: u64,
     /// Events not written because the disk refused (each also dropped).
     pub write_errors: u64,
+    /// Events lost to disk damage, found when the outbox was opened (or reopened to repair a
+    /// record found damaged while running) since start.
+    pub damaged: u64,
 }
 
 impl OutboxStats {
@@ -136,6 +145,7 @@ impl OutboxStats {
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
         OutboxFigures {
             usable: self.usable.load(Ordering::Relaxed),
+            error: self.error.lock().unwrap_or_else(|e| e.into_inner()).clone(),
             pending: get(&self.pending),
             bytes: get(&self.bytes),
             oldest_ms: Some(get(&self.oldest_ms)).filter(|&ms| ms != 0),
@@ -145,6 +155,7 @@ impl OutboxStats {
             dropped_expired: get(&self.dropped_expired),
             dropped_backlog: get(&self.dropped_backlog),
             write_errors: get(&self.write_errors),
+            damaged: get(&self.damaged),
         }
     }
 
@@ -310,6 +321,8 @@ impl Outbox {
             last_persist: Instant::now(),
             last_enforce: None,
             errors: ErrorLog::default(),
+            faults: Faults::default(),
+            last_damage_reopen: None,
         };
         worker.try_open();
         let thread = std::thread::Builder::new()
@@ -404,6 +417,56 @@ struct Worker {
     last_persist: Instant,
     last_enforce: Option<Instant>,
     errors: ErrorLog,
+    faults: Faults,
+    /// When the log was last reopened to repair a record found damaged while running.
+    last_damage_reopen: Option<Instant>,
+}
+
+/// What kind of write failed.
+#[derive(Clone, Copy, Debug)]
+enum Fault {
+    /// Opening the log (which writes its state).
+    Open,
+    /// Appending (and syncing) events.
+    Append,
+    /// Saving the delivered position, enforcing the bounds.
+    State,
+}
+
+impl Fault {
+    fn what(self) -> &'static str {
+        match self {
+            Fault::Open => "the outbox cannot be opened",
+            Fault::Append => "events cannot be written",
+            Fault::State => "the delivered position cannot be saved",
+        }
+    }
+}
+
+/// The outbox's current faults, one per kind: each is set when a write of its kind fails and
+/// cleared when one succeeds. `health` and `status` show the first.
+#[derive(Debug, Default)]
+struct Faults {
+    open: Option<String>,
+    append: Option<String>,
+    state: Option<String>,
+}
+
+impl Faults {
+    fn slot(&mut self, fault: Fault) -> &mut Option<String> {
+        match fault {
+            Fault::Open => &mut self.open,
+            Fault::Append => &mut self.append,
+            Fault::State => &mut self.state,
+        }
+    }
+
+    fn first(&self) -> Option<&String> {
+        self.open
+            .as_ref()
+            .or(self.append.as_ref())
+            .or(self.state.as_ref())
+    }
 }
 
 fn unix_ms(at: SystemTime) -> u64 {
@@ -423,28 +486,89 @@ impl Worker {
                     bytes = stats.disk_bytes,
                     "outbox open"
                 );
-                if recovery.truncated_bytes > 0 {
-                    tracing::warn!(
-                        dir = %self.options.dir.display(),
-                        truncated_bytes = recovery.truncated_bytes,
-                        "outbox: a damaged tail (crash or power loss while writing) was cut off; the events in it had not been produced"
-                    );
-                }
+                self.report_recovery(&recovery);
                 self.log = Some(log);
-                self.shared.stats.usable.store(true, Ordering::Relaxed);
-                self.errors.recovered();
+                self.clear(Fault::Open);
             }
             Err(e) => {
-                self.shared.stats.usable.store(false, Ordering::Relaxed);
-                self.errors.error(
-                    &format!(
-                        "cannot be opened; events are counted as write_failed and not kept until it can (retrying every {} s)",
-                        REOPEN_INTERVAL.as_secs()
-                    ),
-                    &e,
+                let what = format!(
+                    "cannot be opened; events are counted as write_failed and not kept until it can (retrying every {} s)",
+                    REOPEN_INTERVAL.as_secs()
+                );
+                self.fail(Fault::Open, &what, &e);
+            }
+        }
+    }
+
+    /// Logs what [`Log::open`] found damaged and repaired, and counts the events lost.
+    fn report_recovery(&self, recovery: &Recovery) {
+        let dir = self.options.dir.display();
+        if let Some(reason) = &recovery.state_damaged {
+            tracing::warn!(
+                dir = %dir,
+                reason = %reason,
+                "outbox: the state file was damaged; it was moved to state.damaged and the state recovered from the stored events (those still stored are sent again; a camera with none left starts a new event_id epoch)"
+            );
+        }
+        for repair in &recovery.repairs {
+            let path = repair.path.display();
+            if repair.damaged_records == 0 && repair.last_segment && repair.salvaged_records == 0 {
+                tracing::warn!(
+                    path = %path,
+                    offset = repair.offset,
+                    truncated_bytes = repair.truncated_bytes,
+                    reason = %repair.reason,
+                    "outbox: a torn tail (crash or power loss while writing) was cut off; the events in it had not been produced"
+                );
+            } else {
+                tracing::error!(
+                    path = %path,
+                    offset = repair.offset,
+                    truncated_bytes = repair.truncated_bytes,
+                    reason = %repair.reason,
+                    damaged = repair.damaged_records,
+                    kept_after_the_damage = repair.salvaged_records,
+                    "outbox: damaged stored events were cut out (lost by the disk, or not yet synced at a power cut); every intact one is kept"
                 );
             }
         }
+        self.shared
+            .stats
+            .damaged
+            .fetch_add(recovery.damaged_records, Ordering::Relaxed);
+    }
+
+    /// A write of kind `fault` failed: logged (at most once a minute), shown in `health`.
+    fn fail(&mut self, fault: Fault, what: &str, error: &OutboxError) {
+        self.errors.error(what, error);
+        *self.faults.slot(fault) = Some(format!("{}: {}", fault.what(), chain(error)));
+    }
+
+    /// A write of kind `fault` succeeded.
+    fn clear(&mut self, fault: Fault) {
+        if self.faults.slot(fault).take().is_some() && self.faults.first().is_none() {
+            self.errors.recovered();
+        }
+    }
+
+    /// A record was found damaged while running: reopening the log repairs it (at most once
+    /// per [`REOPEN_INTERVAL`]; delivery waits until then).
+    fn reopen_damaged(&mut self, what: &str, error: &OutboxError) {
+        if self
+            .last_damage_reopen
+            .is_some_and(|t| t.elapsed() < REOPEN_INTERVAL)
+        {
+            self.errors.error(what, error);
+            return;
+        }
+        self.last_damage_reopen = Some(Instant::now());
+        tracing::error!(error = %chain(error), "outbox: {what}; reopening the outbox to repair it");
+        if let Some(mut log) = self.log.take()
+            && let Err(e) = log.sync_now().and_then(|()| log.persist_state())
+        {
+            self.fail(Fault::State, "delivered position not saved", &e);
+        }
+        self.try_open();
     }
 
     fn run(mut self) {
@@ -516,7 +640,7 @@ impl Worker {
                 if let Some(log) = &mut self.log
                     && let Err(e) = log.sync_now().and_then(|()| log.persist_state())
                 {
-                    self.errors.error("state not saved at shutdown", &e);
+                    self.fail(Fault::State, "state not saved at shutdown", &e);
                 }
                 return;
             }
@@ -568,8 +692,7 @@ impl Worker {
         }) {
             Ok(_) => {
                 self.shared.stats.appended.fetch_add(1, Ordering::Relaxed);
-                self.shared.stats.usable.store(true, Ordering::Relaxed);
-                self.errors.recovered();
+                self.clear(Fault::Append);
                 true
             }
             Err(OutboxError::Full { .. }) => {
@@ -579,9 +702,14 @@ impl Worker {
                 false
             }
             Err(e) => {
-                self.shared.stats.usable.store(false, Ordering::Relaxed);
-                self.errors
-                    .error("an event could not be written; it is dropped", &e);
+                let what = "an event could not be written; it is dropped";
+                if let OutboxError::Io { .. } = e {
+                    self.fail(Fault::Append, what, &e);
+                } else {
+                    // The event's own fault (too large, a camera name the log cannot hold),
+                    // not the disk's.
+                    self.errors.error(what, &e);
+                }
                 if let Entry::Event(_) = entry {
                     self.note(camera.to_owned(), NoticeReason::WriteFailed, 1, None);
                 }
@@ -610,17 +738,28 @@ impl Worker {
             self.last_enforce = Some(Instant::now());
             match log.enforce(unix_ms(SystemTime::now())) {
                 Ok(d) => dropped = d,
-                Err(e) => self.errors.error("bounds not enforced", &e),
+                Err(e @ OutboxError::Corrupt { .. }) => {
+                    self.reopen_damaged("a stored event is damaged", &e);
+                    return;
+                }
+                Err(e) => self.fail(Fault::State, "bounds not enforced", &e),
             }
         }
-        if let Err(e) = log.sync_if_due() {
-            self.errors.error("sync failed", &e);
-        }
-        if now || self.last_persist.elapsed() >= PERSIST_INTERVAL {
+        let Some(log) = &mut self.log else { return };
+        let synced = log.sync_if_due();
+        let persisted = if now || self.last_persist.elapsed() >= PERSIST_INTERVAL {
             self.last_persist = Instant::now();
-            if let Err(e) = log.persist_state() {
-                self.errors.error("delivered position not saved", &e);
-            }
+            Some(log.persist_state())
+        } else {
+            None
+        };
+        if let Err(e) = synced {
+            self.fail(Fault::Append, "sync failed", &e);
+        }
+        match persisted {
+            Some(Ok(())) => self.clear(Fault::State),
+            Some(Err(e)) => self.fail(Fault::State, "delivered position not saved", &e),
+            None => {}
         }
         for d in dropped {
             let reason = match d.reason {
@@ -675,13 +814,18 @@ impl Worker {
             stamp(camera, seq, event_id, Entry::Dropped(notice))
         }) {
             Ok(record) => {
+                // (An announcement is small: it can fit where events do not, so it does not
+                // clear a fault of writing events.)
                 self.shared.stats.appended.fetch_add(1, Ordering::Relaxed);
                 Some(record.id)
             }
             Err(OutboxError::Full { .. }) => None,
             Err(e) => {
-                self.errors
-                    .error("a drop announcement could not be written", &e);
+                self.fail(
+                    Fault::Append,
+                    "a drop announcement could not be written",
+                    &e,
+                );
                 None
             }
         }
@@ -695,6 +839,10 @@ impl Worker {
             let record = match log.next_after(self.send_after) {
                 Ok(Some(record)) => record,
                 Ok(None) => return,
+                Err(e @ OutboxError::Corrupt { .. }) => {
+                    self.reopen_damaged("a stored event is damaged", &e);
+                    return;
+                }
                 Err(e) => {
                     self.errors.error("a record could not be read back", &e);
                     return;
@@ -722,16 +870,21 @@ impl Worker {
 
     fn publish_stats(&self) {
         let stats = &self.shared.stats;
-        match &self.log {
-            Some(log) => {
-                let s = log.stats();
-                stats.pending.store(s.pending, Ordering::Relaxed);
-                stats.bytes.store(s.disk_bytes, Ordering::Relaxed);
-                stats
-                    .oldest_ms
-                    .store(s.oldest_pending_created_ms.unwrap_or(0), Ordering::Relaxed);
-            }
-            None => stats.usable.store(false, Ordering::Relaxed),
+        if let Some(log) = &self.log {
+            let s = log.stats();
+            stats.pending.store(s.pending, Ordering::Relaxed);
+            stats.bytes.store(s.disk_bytes, Ordering::Relaxed);
+            stats
+                .oldest_ms
+                .store(s.oldest_pending_created_ms.unwrap_or(0), Ordering::Relaxed);
+        }
+        let error = self.faults.first();
+        stats
+            .usable
+            .store(self.log.is_some() && error.is_none(), Ordering::Relaxed);
+        let mut shown = stats.error.lock().unwrap_or_else(|e| e.into_inner());
+        if shown.as_ref() != error {
+            *shown = error.cloned();
         }
     }
 }
@@ -864,6 +1017,43 @@ mod tests {
         assert_eq!(after, [2, 3, 4, 5, 6]);
         let figures = outbox.stats().figures();
         assert_eq!((figures.pending, figures.appended), (5, 1));
+        outbox.shutdown();
+    }
+
+    #[test]
+    fn a_record_damaged_while_running_is_cut_out_and_delivery_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let (outbox, sink, mut link) = start(dir.path());
+        sink.offer(0, (1..=5).map(event).collect());
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while outbox.stats().figures().appended < 5 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        // A bit of record 3 flips on the disk (its last byte: the payload).
+        let segment = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.extension().is_some_and(|e| e == "log"))
+            .unwrap();
+        let mut bytes = std::fs::read(&segment).unwrap();
+        let mut end = 0;
+        for _ in 0..3 {
+            let len = u32::from_le_bytes(bytes[end + 4..end + 8].try_into().unwrap());
+            end += 12 + len as usize;
+        }
+        bytes[end - 1] ^= 0x20;
+        std::fs::write(&segment, &bytes).unwrap();
+
+        link.connected(1);
+        let seqs: Vec<u64> = (0..4).map(|_| seq_of(&receive(&mut link))).collect();
+        assert_eq!(
+            seqs,
+            [1, 2, 4, 5],
+            "the records after the damaged one still go out"
+        );
+        let figures = outbox.stats().figures();
+        assert_eq!(figures.damaged, 1, "{figures:?}");
+        assert!(figures.usable, "{figures:?}");
         outbox.shutdown();
     }
 

@@ -404,6 +404,9 @@ pub struct BrokerHealth {
 pub struct OutboxHealth {
     /// The outbox can be written.
     pub ok: bool,
+    /// Why not, while not `ok`: what failed, the file and the system's reason, on one line.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
     /// Events waiting for the broker's acknowledgement.
     pub pending: u64,
     pub bytes: u64,
@@ -413,6 +416,8 @@ pub struct OutboxHealth {
     /// Since the agent started.
     pub delivered: u64,
     pub dropped: OutboxDrops,
+    /// Events lost to disk damage found in the outbox since the agent started.
+    pub damaged: u64,
 }
 
 /// Events dropped since the agent started, by reason.
@@ -431,6 +436,7 @@ impl OutboxHealth {
             .map_or(0, |d| d.as_millis() as u64);
         OutboxHealth {
             ok: figures.usable,
+            error: figures.error.clone(),
             pending: figures.pending,
             bytes: figures.bytes,
             oldest_s: figures
@@ -443,6 +449,7 @@ impl OutboxHealth {
                 backlog: figures.dropped_backlog,
                 write_failed: figures.write_errors,
             },
+            damaged: figures.damaged,
         }
     }
 }
@@ -650,6 +657,7 @@ mod tests {
             OutboxHealth::new(
                 &crate::outbox::OutboxFigures {
                     usable: true,
+                    error: None,
                     pending: 3,
                     bytes: 4096,
                     oldest_ms: Some(1_795_919_460_250),
@@ -659,6 +667,7 @@ mod tests {
                     dropped_expired: 0,
                     dropped_backlog: 0,
                     write_errors: 2,
+                    damaged: 1,
                 },
                 at_ms(1_795_919_470_500),
             ),
@@ -676,7 +685,7 @@ mod tests {
                 r#""reconnects":0,"errors":1,"last_frame_age_s":2.5,"last_error":"stream ended"}],"#,
                 r#""broker":{"connected":true,"reconnects":2},"#,
                 r#""outbox":{"ok":true,"pending":3,"bytes":4096,"oldest_s":10.25,"delivered":7,"#,
-                r#""dropped":{"full":1,"expired":0,"backlog":0,"write_failed":2}}}"#
+                r#""dropped":{"full":1,"expired":0,"backlog":0,"write_failed":2},"damaged":1}}"#
             )
         );
     }
