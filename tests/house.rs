@@ -139,3 +139,23 @@ fn each_shared_piece_is_defined_once() {
         .collect();
     assert!(declared.is_empty(), "--config declared at {declared:?}");
 }
+
+#[test]
+fn one_pipeline_builder_for_ingest_and_probe() {
+    // What turns a template into a pipeline lives in ingest/pipeline.rs alone: filling the
+    // placeholders, setting the credentials, finding the appsink, keeping decodebin off
+    // hardware decoders. (`fill_placeholders` itself is defined in ingest/template.rs.)
+    for needle in ["fill_placeholders(", "\"user-pw\"", "\"autoplug-select\""] {
+        let elsewhere: Vec<String> = occurrences(needle)
+            .into_iter()
+            .filter(|at| {
+                !at.starts_with("ingest/pipeline.rs:")
+                    && !(needle == "fill_placeholders(" && at.starts_with("ingest/template.rs:"))
+            })
+            .collect();
+        assert!(
+            elsewhere.is_empty(),
+            "`{needle}` outside ingest/pipeline.rs: {elsewhere:?}"
+        );
+    }
+}

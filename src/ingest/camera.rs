@@ -31,11 +31,11 @@ use super::clock::Backoff;
 use super::error::IngestError;
 use super::error::RtspRefusal;
 use super::frame::{CaptureClock, CapturedFrame, FrameSink, frame_from_sample};
+use super::pipeline::{self, Stream};
 use super::template::{
-    Choice, DecoderKind, SOFTWARE, Template, bundled_templates, choose_template, fill_placeholders,
-    is_hardware_decoder,
+    Choice, DecoderKind, SOFTWARE, Template, bundled_templates, is_hardware_decoder,
 };
-use crate::config::{CameraConfig, DecoderChoice, RtspTransport};
+use crate::config::{CameraConfig, DecoderChoice};
 use crate::config::{redact_text, redact_url};
 use crate::health::{CameraState, CameraStats};
 
@@ -68,17 +68,7 @@ pub fn init_gstreamer() -> Result<(), IngestError> {
 /// An unknown template name or missing elements (not retryable).
 pub fn choose_decoder(camera: &CameraConfig) -> Result<Choice<'static>, IngestError> {
     init_gstreamer()?;
-    let templates = bundled_templates().map_err(|source| IngestError::Template {
-        camera: camera.name.to_string(),
-        cause: source,
-    })?;
-    choose_template(&camera.decoder, templates, |element| {
-        gst::ElementFactory::find(element).is_some()
-    })
-    .map_err(|source| IngestError::Decoder {
-        camera: camera.name.to_string(),
-        cause: source,
-    })
+    pipeline::choose(&camera.decoder).map_err(|e| IngestError::pipeline(&camera.name, e))
 }
 
 /// Starts camera `index` on a thread named `cam-{name}`. The thread runs until `shutdown` is
@@ -355,7 +345,7 @@ impl Camera {
         // password"), from GStreamer's error domain and code.
         let resource_code = error.is::<gst::ResourceError>().then(|| error.code());
         let text = format!("{} {debug}", error.message());
-        let credentials = self.config.username.is_some() || self.config.password.is_some();
+        let credentials = Stream::of_camera(&self.config).has_credentials();
         let mut message = match RtspRefusal::of(resource_code, &text, !streamed) {
             Some(refusal) => refusal.explain(credentials, url_path(&self.config.url)),
             None => error.to_string(),
@@ -370,50 +360,18 @@ impl Camera {
         })
     }
 
-    /// Parses the filled-in template, sets the camera's URL and credentials on `src`, and
-    /// installs the appsink callback.
+    /// Builds the camera's pipeline from `template` and installs the appsink callback.
     fn build(
         &self,
         template: &Template,
         connection: &Arc<Connection>,
     ) -> Result<gst::Pipeline, IngestError> {
-        let camera = self.config.name.to_string();
-        let build_error = |reason: String| IngestError::Build {
-            camera: camera.clone(),
-            template: template.name.clone(),
-            reason,
-        };
-        let description =
-            fill_placeholders(template, &self.placeholder_values()).map_err(|source| {
-                IngestError::Template {
-                    camera: camera.clone(),
-                    cause: source,
-                }
-            })?;
-        let pipeline = gst::parse::launch(&description)
-            .map_err(|e| build_error(e.to_string()))?
-            .downcast::<gst::Pipeline>()
-            .map_err(|_| build_error("the description is not a pipeline".to_owned()))?;
-        pipeline.set_property("name", format!("cam-{}", self.config.name));
-
-        let src = pipeline
-            .by_name("src")
-            .ok_or_else(|| build_error("no element named `src`".to_owned()))?;
-        if src.find_property("location").is_none() || src.find_property("user-pw").is_none() {
-            return Err(build_error("`src` is not an rtspsrc".to_owned()));
-        }
-        src.set_property("location", &self.config.url);
-        if let Some(user) = &self.config.username {
-            src.set_property("user-id", user);
-        }
-        if let Some(password) = &self.config.password {
-            src.set_property("user-pw", password.expose());
-        }
-
-        let appsink = pipeline
-            .by_name("sink")
-            .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
-            .ok_or_else(|| build_error("no appsink named `sink`".to_owned()))?;
+        let built = pipeline::build(
+            template,
+            &Stream::of_camera(&self.config),
+            &format!("cam-{}", self.config.name),
+        )
+        .map_err(|e| IngestError::pipeline(&self.config.name, e))?;
         let delivery = Delivery {
             camera: self.index,
             sink: Arc::clone(&self.sink),
@@ -422,7 +380,7 @@ impl Camera {
             connection: Arc::clone(connection),
             span: self.span.clone(),
         };
-        appsink.set_callbacks(
+        built.appsink.set_callbacks(
             gst_app::AppSinkCallbacks::builder()
                 .new_sample(move |appsink| {
                     let _entered = delivery.span.enter();
@@ -430,29 +388,7 @@ impl Camera {
                 })
                 .build(),
         );
-
-        if template.kind == DecoderKind::Software {
-            keep_decodebins_off_hardware(&pipeline);
-        }
-        Ok(pipeline)
-    }
-
-    fn placeholder_values(&self) -> [(&'static str, String); 2] {
-        let protocols = match self.config.transport {
-            RtspTransport::Tcp => "tcp",
-            RtspTransport::Udp => "udp",
-        };
-        [
-            (
-                "latency_ms",
-                self.config
-                    .latency
-                    .as_millis()
-                    .min(u128::from(u32::MAX))
-                    .to_string(),
-            ),
-            ("protocols", protocols.to_owned()),
-        ]
+        Ok(built.pipeline)
     }
 }
 
@@ -555,41 +491,6 @@ impl Delivery {
     }
 }
 
-/// Makes every `decodebin` in `pipeline` skip hardware decoders (the software template must
-/// not end up on a hardware decoder whose output `videoconvert` cannot read). Also used by
-/// `probe`, so a probe decodes as the agent would.
-pub(crate) fn keep_decodebins_off_hardware(pipeline: &gst::Pipeline) {
-    let Some(result_type) = glib_enum_type("GstAutoplugSelectResult") else {
-        tracing::debug!(
-            "decodebin's select result type is unknown; hardware decoders not filtered"
-        );
-        return;
-    };
-    for element in pipeline.iterate_recurse().into_iter().flatten() {
-        if element.factory().is_none_or(|f| f.name() != "decodebin") {
-            continue;
-        }
-        element.connect("autoplug-select", false, move |values| {
-            let factory = values.get(3)?.get::<gst::ElementFactory>().ok()?;
-            // GstAutoplugSelectResult: 0 = try, 2 = skip.
-            let skip = is_hardware_decoder(factory.name().as_str(), factory.klass());
-            if skip {
-                tracing::debug!(decoder = %factory.name(), "skipping a hardware decoder");
-            }
-            glib_enum_value(result_type, if skip { 2 } else { 0 })
-        });
-    }
-}
-
-fn glib_enum_type(name: &str) -> Option<gst::glib::Type> {
-    gst::glib::Type::from_name(name)
-}
-
-fn glib_enum_value(enum_type: gst::glib::Type, value: i32) -> Option<gst::glib::Value> {
-    gst::glib::EnumClass::with_type(enum_type)?.to_value(value)
-}
-
-/// The name of the element that posted `msg`.
 /// The software template, bundled with the binary.
 fn software_template() -> Option<&'static Template> {
     bundled_templates()
@@ -606,20 +507,21 @@ fn from_hardware_decoder(msg: &gst::Message) -> bool {
         .is_some_and(|factory| is_hardware_decoder(factory.name().as_str(), factory.klass()))
 }
 
+/// The name of the element that posted `msg`.
 fn source_name(msg: &gst::Message) -> String {
     msg.src()
         .map(|s| s.name().to_string())
         .unwrap_or_else(|| "pipeline".to_owned())
 }
 
-/// The useful part of a GStreamer debug string: its last line, unless that is only a source
-/// location (`../gst/rtsp/gstrtspsrc.c(6012): gst_rtspsrc_send (): /GstPipeline:p/GstRTSPSrc:src:`).
 /// The path of a credential-free URL (`/stream1` of `rtsp://10.0.0.21:554/stream1`).
 fn url_path(url: &str) -> &str {
     let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
     after_scheme.find('/').map_or("", |i| &after_scheme[i..])
 }
 
+/// The useful part of a GStreamer debug string: its last line, unless that is only a source
+/// location (`../gst/rtsp/gstrtspsrc.c(6012): gst_rtspsrc_send (): /GstPipeline:p/GstRTSPSrc:src:`).
 pub(crate) fn error_detail(debug: &str) -> Option<&str> {
     let last = debug.lines().map(str::trim).rfind(|l| !l.is_empty())?;
     let is_location = last.ends_with(':') && (last.contains(".c(") || last.contains("/Gst"));

@@ -1,6 +1,8 @@
 //! What can go wrong in ingest, and whether retrying helps.
 
+use super::pipeline::PipelineError;
 use super::template::{ChoiceError, TemplateError};
+use crate::config::TopicName;
 
 /// An ingest failure. Every variant names the camera (and the element where there is one);
 /// messages never contain credentials. [`IngestError::is_retryable`] says whether a new
@@ -47,6 +49,20 @@ pub enum IngestError {
 }
 
 impl IngestError {
+    /// Camera `camera`'s pipeline could not be made.
+    pub(crate) fn pipeline(camera: &TopicName, error: PipelineError) -> IngestError {
+        let camera = camera.to_string();
+        match error {
+            PipelineError::Template(cause) => IngestError::Template { camera, cause },
+            PipelineError::Choice(cause) => IngestError::Decoder { camera, cause },
+            PipelineError::Build { template, reason } => IngestError::Build {
+                camera,
+                template,
+                reason,
+            },
+        }
+    }
+
     /// Whether a new attempt (after a backoff) can succeed.
     pub fn is_retryable(&self) -> bool {
         matches!(

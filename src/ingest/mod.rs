@@ -29,6 +29,9 @@
 //!   A decoder `auto` chose that fails before a connection's first frame (it cannot open its
 //!   device, as under the service without the board's drop-in) sends the camera to `software`
 //!   until the agent restarts, with a warning.
+//! - [`pipeline`]: the one builder of a camera's pipeline from its template (placeholders
+//!   filled, URL and credentials set as `rtspsrc` properties, the appsink found, the software
+//!   template's decodebins kept off hardware decoders), used by the agent and `camera probe`.
 //! - Capture time: rtspsrc's `add-reference-timestamp-meta` puts the camera's NTP time (from
 //!   its RTCP sender reports) on each buffer; it survives depayloading, parsing and decoding,
 //!   so the appsink reads it directly ([`CaptureClock::Camera`]). Until the first
@@ -44,9 +47,9 @@ mod camera;
 mod clock;
 mod error;
 mod frame;
+pub mod pipeline;
 pub mod template;
 
-pub(crate) use camera::keep_decodebins_off_hardware;
 pub use camera::{
     BACKOFF_INITIAL, BACKOFF_MAX, FIRST_FRAME_MIN_WAIT, HEALTHY_CONNECTION, choose_decoder,
     init_gstreamer, spawn_camera, spawn_camera_with_backoff,

@@ -23,13 +23,11 @@ use super::diagnose::{
     codec_name, diagnose,
 };
 use super::target::{Endpoint, ProbeTarget, connect, resolve};
-use crate::config::RtspTransport;
 use crate::config::redact_text;
 use crate::imaging::YuvFrame;
-use crate::ingest::template::{
-    DecoderKind, Template, bundled_templates, choose_template, fill_placeholders,
-};
-use crate::ingest::{frame_from_sample, init_gstreamer, keep_decodebins_off_hardware};
+use crate::ingest::pipeline::{self, PipelineError};
+use crate::ingest::template::Template;
+use crate::ingest::{frame_from_sample, init_gstreamer};
 
 /// How long to look at a stream.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -96,12 +94,8 @@ pub fn probe_stream(target: &ProbeTarget, options: &ProbeOptions) -> Result<Stre
     }
 
     init_gstreamer().map_err(|e| Failure::new(FailureKind::Decoder, e.to_string()))?;
-    let templates =
-        bundled_templates().map_err(|e| Failure::new(FailureKind::Decoder, e.to_string()))?;
-    let choice = choose_template(&target.decoder, templates, |element| {
-        gst::ElementFactory::find(element).is_some()
-    })
-    .map_err(|e| Failure::new(FailureKind::Decoder, e.to_string()))?;
+    let choice = pipeline::choose(&target.decoder)
+        .map_err(|e| Failure::new(FailureKind::Decoder, e.to_string()))?;
     let template = choice.template;
     tracing::debug!(decoder = %template.name, reason = %choice.reason, "decoder template chosen");
     seen.template = Some(TemplateInfo {
@@ -204,51 +198,19 @@ pub(crate) fn measured_fps(
 }
 
 impl Probe {
-    /// The template filled in as `ingest` fills it, the URL and credentials set as properties.
+    /// The pipeline `ingest` would build for the target, with what the probe watches hooked on.
     fn build(target: &ProbeTarget, template: &Template) -> Result<Probe, Failure> {
-        let fail = |reason: String| {
-            Failure::new(
+        let pipeline::Built {
+            pipeline,
+            src,
+            appsink,
+        } = pipeline::build(template, &target.stream(), "probe").map_err(|e| match e {
+            PipelineError::Build { template, reason } => Failure::new(
                 FailureKind::Decoder,
-                format!(
-                    "decoder template `{}` cannot be built: {reason}",
-                    template.name
-                ),
-            )
-        };
-        let protocols = match target.transport {
-            RtspTransport::Tcp => "tcp",
-            RtspTransport::Udp => "udp",
-        };
-        let values = [
-            (
-                "latency_ms",
-                target
-                    .latency
-                    .as_millis()
-                    .min(u128::from(u32::MAX))
-                    .to_string(),
+                format!("decoder template `{template}` cannot be built: {reason}"),
             ),
-            ("protocols", protocols.to_owned()),
-        ];
-        let description = fill_placeholders(template, &values).map_err(|e| fail(e.to_string()))?;
-        let pipeline = gst::parse::launch(&description)
-            .map_err(|e| fail(e.to_string()))?
-            .downcast::<gst::Pipeline>()
-            .map_err(|_| fail("the description is not a pipeline".to_owned()))?;
-        pipeline.set_property("name", "probe");
-        let src = pipeline
-            .by_name("src")
-            .ok_or_else(|| fail("no element named `src`".to_owned()))?;
-        if src.find_property("location").is_none() || src.find_property("user-pw").is_none() {
-            return Err(fail("`src` is not an rtspsrc".to_owned()));
-        }
-        src.set_property("location", &target.url);
-        if let Some(user) = &target.username {
-            src.set_property("user-id", user);
-        }
-        if let Some(password) = &target.password {
-            src.set_property("user-pw", password.expose());
-        }
+            other => Failure::new(FailureKind::Decoder, other.to_string()),
+        })?;
         let offered = Arc::new(Mutex::new(Vec::new()));
         let record = Arc::clone(&offered);
         src.connect("select-stream", false, move |values| {
@@ -260,10 +222,6 @@ impl Probe {
             Some(true.to_value())
         });
 
-        let appsink = pipeline
-            .by_name("sink")
-            .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
-            .ok_or_else(|| fail("no appsink named `sink`".to_owned()))?;
         let timing = Arc::new(Mutex::new(Timing::default()));
         let count = Arc::clone(&timing);
         if let Some(pad) = appsink.static_pad("sink") {
@@ -281,9 +239,6 @@ impl Probe {
                 }
                 gst::PadProbeReturn::Ok
             });
-        }
-        if template.kind == DecoderKind::Software {
-            keep_decodebins_off_hardware(&pipeline);
         }
         Ok(Probe {
             pipeline,

@@ -2,6 +2,7 @@
 //! the two checks before GStreamer: a DNS lookup and a TCP connection, each with a timeout, so
 //! "the name does not resolve", "nothing listens" and "nothing answers" are told apart cleanly.
 
+use crate::ingest::pipeline::Stream;
 use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -63,9 +64,20 @@ impl ProbeTarget {
         })
     }
 
+    /// The stream as the pipeline builder takes it.
+    pub fn stream(&self) -> Stream<'_> {
+        Stream {
+            url: &self.url,
+            username: self.username.as_deref(),
+            password: self.password.as_ref(),
+            transport: self.transport,
+            latency: self.latency,
+        }
+    }
+
     /// Whether a user name or password will be sent.
     pub fn has_credentials(&self) -> bool {
-        self.username.is_some() || self.password.is_some()
+        self.stream().has_credentials()
     }
 }
 
