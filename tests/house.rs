@@ -149,8 +149,9 @@ fn one_pipeline_builder_for_ingest_and_probe() {
         let elsewhere: Vec<String> = occurrences(needle)
             .into_iter()
             .filter(|at| {
-                !at.starts_with("ingest/pipeline.rs:")
-                    && !(needle == "fill_placeholders(" && at.starts_with("ingest/template.rs:"))
+                let defined_there =
+                    needle == "fill_placeholders(" && at.starts_with("ingest/template.rs:");
+                !at.starts_with("ingest/pipeline.rs:") && !defined_there
             })
             .collect();
         assert!(
@@ -158,4 +159,16 @@ fn one_pipeline_builder_for_ingest_and_probe() {
             "`{needle}` outside ingest/pipeline.rs: {elsewhere:?}"
         );
     }
+}
+
+#[test]
+fn the_demo_viewer_reads_payloads_through_publish_types() {
+    // The viewer subscribes and reads as the central system would: with `publish::Topics` and
+    // `publish::payload::ReceivedDetections`, not topic strings and raw JSON of its own.
+    let raw: Vec<String> = ["serde_json::", "\"/detections\"", "+/detections"]
+        .into_iter()
+        .flat_map(occurrences)
+        .filter(|at| at.starts_with("demo/"))
+        .collect();
+    assert!(raw.is_empty(), "demo/ reads MQTT by hand at {raw:?}");
 }

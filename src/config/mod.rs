@@ -294,6 +294,9 @@ pub struct CameraConfig {
 impl CameraConfig {
     /// rtspsrc's jitter-buffer latency when `latency_ms` is not set (also `camera probe`'s).
     pub const DEFAULT_LATENCY_MS: i64 = 200;
+    /// [`Self::DEFAULT_LATENCY_MS`] as a duration.
+    pub const DEFAULT_LATENCY: Duration =
+        Duration::from_millis(Self::DEFAULT_LATENCY_MS.unsigned_abs());
 }
 
 /// `[tracking]` (all optional). Times are in seconds because the analysed rate varies with load.

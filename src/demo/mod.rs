@@ -14,6 +14,10 @@ use tokio_util::sync::CancellationToken;
 
 pub use broker::{BrokerError, EmbeddedBroker};
 
+use crate::detect::CoarseClass;
+use crate::publish::Topics;
+use crate::publish::payload::ReceivedDetections;
+
 use crate::config::{
     BrokerUrl, CameraConfig, Config, DecoderChoice, DetectionConfig, DeviceConfig, EventsConfig,
     HealthConfig, MqttConfig, MqttScheme, OutboxConfig, Qos, RtspTransport, TopicName,
@@ -128,7 +132,7 @@ pub fn demo_config(
                 idle_fps: (crate::config::DEFAULT_IDLE_FPS as f32).min(options.detect_fps),
                 motion_gate: true,
                 transport: RtspTransport::Tcp,
-                latency: Duration::from_millis(200),
+                latency: CameraConfig::DEFAULT_LATENCY,
                 stall_timeout: Duration::from_secs(5),
                 decoder: DecoderChoice::Auto,
                 zones: Vec::new(),
@@ -174,11 +178,12 @@ pub async fn run(options: DemoOptions, shutdown: CancellationToken) -> anyhow::R
     );
     println!("  Ctrl-C to stop.\n");
 
-    let viewer = tokio::spawn(view(
-        broker.port(),
-        config.mqtt.topic_prefix.clone(),
-        shutdown.clone(),
-    ));
+    let topics = Topics::new(
+        &config.mqtt.topic_prefix,
+        &config.device.site,
+        &config.device.id,
+    );
+    let viewer = tokio::spawn(view(broker.port(), topics, shutdown.clone()));
     let result = crate::agent::run(config, shutdown).await;
     viewer.abort();
     drop(server);
@@ -197,11 +202,11 @@ struct Second {
 
 /// Subscribes to the demo's own topics, as the central system would, and prints a line per
 /// camera and second.
-async fn view(port: u16, prefix: String, shutdown: CancellationToken) {
+async fn view(port: u16, topics: Topics, shutdown: CancellationToken) {
     let mut options = rumqttc::MqttOptions::new("watchpost-demo-viewer", "127.0.0.1", port);
     options.set_keep_alive(Duration::from_secs(30));
     let (client, mut eventloop) = rumqttc::AsyncClient::new(options, 16);
-    let filter = format!("{prefix}/+/+/+/detections");
+    let filter = topics.all_detections();
     let mut seconds: BTreeMap<String, Second> = BTreeMap::new();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -214,7 +219,9 @@ async fn view(port: u16, prefix: String, shutdown: CancellationToken) {
                     let _ = client.subscribe(filter.as_str(), rumqttc::QoS::AtMostOnce).await;
                 }
                 Ok(rumqttc::Event::Incoming(rumqttc::Packet::Publish(publish))) => {
-                    record(&mut seconds, &publish.payload);
+                    if let Some(camera) = topics.camera_of_detections(&publish.topic) {
+                        record(&mut seconds, camera, &publish.payload);
+                    }
                 }
                 Ok(_) => {}
                 Err(_) => tokio::time::sleep(Duration::from_millis(500)).await,
@@ -223,23 +230,19 @@ async fn view(port: u16, prefix: String, shutdown: CancellationToken) {
     }
 }
 
-fn record(seconds: &mut BTreeMap<String, Second>, payload: &[u8]) {
-    let Ok(message) = serde_json::from_slice::<serde_json::Value>(payload) else {
-        return;
+fn record(seconds: &mut BTreeMap<String, Second>, camera: &str, payload: &[u8]) {
+    let second = seconds.entry(camera.to_owned()).or_default();
+    let message = match ReceivedDetections::parse(payload) {
+        Ok(message) => message,
+        Err(reason) => {
+            tracing::warn!(camera, %reason, "the demo viewer cannot read a detections message");
+            return;
+        }
     };
-    let camera = message["camera"].as_str().unwrap_or("?").to_owned();
-    let second = seconds.entry(camera).or_default();
     second.messages += 1;
-    let objects = message["objects"]
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or_default();
-    let count = |class: &str| objects.iter().filter(|o| o["class"] == class).count();
-    second.persons = second.persons.max(count("person"));
-    second.vehicles = second.vehicles.max(count("vehicle"));
-    if let Some(latency) = message["latency_ms"].as_f64() {
-        second.latencies_ms.push(latency);
-    }
+    second.persons = second.persons.max(message.count(CoarseClass::Person));
+    second.vehicles = second.vehicles.max(message.count(CoarseClass::Vehicle));
+    second.latencies_ms.push(message.latency_ms);
 }
 
 fn print_second(seconds: &mut BTreeMap<String, Second>) {

@@ -12,7 +12,7 @@ use crate::detect::preprocess::{YuvColour, YuvMatrix, YuvRange};
 use crate::imaging::{PlaneStorage, YuvFormat, YuvFrame};
 
 /// Where a frame's `captured_at` comes from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CaptureClock {
     /// The camera's clock, through RTCP sender reports (NTP time of the RTP timestamp).

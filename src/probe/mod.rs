@@ -32,4 +32,4 @@ pub use diagnose::{
     TemplateInfo, codec_name, decoder_hint, diagnose,
 };
 pub use stream::{ProbeOptions, StreamReport, probe_stream};
-pub use target::{DEFAULT_LATENCY, Endpoint, ProbeTarget, connect, resolve};
+pub use target::{Endpoint, ProbeTarget, connect, resolve};

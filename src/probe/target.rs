@@ -10,10 +10,6 @@ use std::time::{Duration, Instant};
 use super::diagnose::{DnsCheck, TcpCheck};
 use crate::config::{CameraConfig, DecoderChoice, RtspTransport, Secret, TopicName, parse_url};
 
-/// rtspsrc's default jitter-buffer latency, as in the configuration.
-pub const DEFAULT_LATENCY: Duration =
-    Duration::from_millis(CameraConfig::DEFAULT_LATENCY_MS.unsigned_abs());
-
 /// Where and how a probe connects: what `ingest` would use for the camera.
 #[derive(Clone, Debug)]
 pub struct ProbeTarget {
@@ -59,7 +55,7 @@ impl ProbeTarget {
             username: username.or(parts.username),
             password: password.or(parts.password),
             transport: RtspTransport::Tcp,
-            latency: DEFAULT_LATENCY,
+            latency: CameraConfig::DEFAULT_LATENCY,
             decoder: DecoderChoice::Auto,
         })
     }

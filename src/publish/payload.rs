@@ -6,11 +6,11 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use serde::Serialize;
 use serde::ser::SerializeMap;
+use serde::{Deserialize, Serialize};
 
 use crate::config::TopicName;
-use crate::detect::Object;
+use crate::detect::{CoarseClass, Object};
 use crate::framepath::AnalysedFrame;
 use crate::health::{
     Activity, CameraCounters, CameraState, DropReason, HistogramSnapshot, ProcessSample,
@@ -86,7 +86,7 @@ impl StatusPayload {
 }
 
 /// `frame` in `detections`: the analysed picture's size in pixels.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FrameSize {
     pub width: usize,
     pub height: usize,
@@ -106,6 +106,59 @@ pub struct DetectionsPayload<'a> {
     pub frame: FrameSize,
     pub model: &'a str,
     pub objects: Vec<TrackedObject<'a>>,
+}
+
+/// `{camera}/detections` as a subscriber reads it: what [`DetectionsPayload`] writes, owned.
+/// Fields a later minor version adds are ignored, as the contract promises consumers.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub struct ReceivedDetections {
+    pub schema: String,
+    pub camera: String,
+    pub seq: u64,
+    pub captured_at: String,
+    pub clock: CaptureClock,
+    pub published_at: String,
+    pub latency_ms: f64,
+    pub frame: FrameSize,
+    pub model: String,
+    pub objects: Vec<ReceivedObject>,
+}
+
+/// One of [`ReceivedDetections::objects`].
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub struct ReceivedObject {
+    pub class: String,
+    pub label: String,
+    pub score: f32,
+    pub bbox: [f32; 4],
+    #[serde(default)]
+    pub track_id: Option<u64>,
+}
+
+impl ReceivedDetections {
+    /// Reads a `detections` message of this schema version.
+    ///
+    /// # Errors
+    /// A one-line reason: not JSON of this shape, or another schema.
+    pub fn parse(payload: &[u8]) -> Result<ReceivedDetections, String> {
+        let message: ReceivedDetections = serde_json::from_slice(payload)
+            .map_err(|e| format!("not a detections message: {e}"))?;
+        if message.schema != DETECTIONS_SCHEMA {
+            return Err(format!(
+                "schema `{}`, expected `{DETECTIONS_SCHEMA}`",
+                message.schema
+            ));
+        }
+        Ok(message)
+    }
+
+    /// How many objects of `class` the message holds.
+    pub fn count(&self, class: CoarseClass) -> usize {
+        self.objects
+            .iter()
+            .filter(|o| o.class == class.as_str())
+            .count()
+    }
 }
 
 /// An object as `watchpost detect` prints it, plus the id of its confirmed track.
@@ -612,6 +665,68 @@ mod tests {
                 r#""objects":[{"class":"person","label":"person","score":0.875,"bbox":[0.5,0.25,0.125,0.5],"track_id":7},"#,
                 r#"{"class":"vehicle","label":"car","score":0.5,"bbox":[0.0,0.75,0.25,0.25]}]}"#
             )
+        );
+    }
+
+    #[test]
+    fn detections_read_back_as_written() {
+        let frame = AnalysedFrame {
+            camera: 0,
+            seq: 9,
+            captured_at: at_ms(1_795_919_468_123),
+            clock: CaptureClock::Agent,
+            arrived: Instant::now(),
+            width: 640,
+            height: 360,
+            objects: vec![Object {
+                class: "person",
+                label: "person".to_owned(),
+                score: 0.5,
+                bbox: [0.25, 0.5, 0.125, 0.25],
+            }],
+            track_ids: vec![Some(3)],
+            inference: Duration::from_millis(5),
+        };
+        let camera = name("gate");
+        let payload = DetectionsPayload::new(
+            &camera,
+            &frame,
+            "m",
+            at_ms(1_795_919_468_200),
+            Duration::ZERO,
+        );
+        let text = serde_json::to_vec(&payload).unwrap();
+        let read = ReceivedDetections::parse(&text).unwrap();
+        assert_eq!(
+            (read.camera.as_str(), read.seq, read.clock, read.frame),
+            ("gate", 9, CaptureClock::Agent, payload.frame)
+        );
+        assert_eq!(
+            (&read.captured_at, &read.published_at),
+            (&payload.captured_at, &payload.published_at)
+        );
+        assert_eq!(
+            (
+                read.count(CoarseClass::Person),
+                read.count(CoarseClass::Vehicle)
+            ),
+            (1, 0)
+        );
+        assert_eq!(read.objects[0].track_id, Some(3));
+        assert_eq!(read.objects[0].bbox, frame.objects[0].bbox);
+        // Fields added later are ignored; another schema or shape is refused with a reason.
+        let mut value: serde_json::Value = serde_json::from_slice(&text).unwrap();
+        value["added_in_1_1"] = serde_json::json!(true);
+        assert!(ReceivedDetections::parse(value.to_string().as_bytes()).is_ok());
+        value["schema"] = serde_json::json!("watchpost.detections/2");
+        assert_eq!(
+            ReceivedDetections::parse(value.to_string().as_bytes()).unwrap_err(),
+            "schema `watchpost.detections/2`, expected `watchpost.detections/1`"
+        );
+        assert!(
+            ReceivedDetections::parse(b"{")
+                .unwrap_err()
+                .starts_with("not a detections message")
         );
     }
 

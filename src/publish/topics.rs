@@ -52,6 +52,12 @@ impl Topics {
         format!("{}/{camera}/snapshots/{event_id}", self.base)
     }
 
+    /// `{base}/+/detections`: every camera's detections, for subscribers (read the camera
+    /// back with [`Topics::camera_of_detections`]).
+    pub fn all_detections(&self) -> String {
+        format!("{}/+/detections", self.base)
+    }
+
     /// `{base}/#`: every topic of this device, for subscribers.
     pub fn all(&self) -> String {
         format!("{}/#", self.base)
@@ -122,6 +128,10 @@ mod tests {
             assert_eq!(
                 topics.all(),
                 format!("{}#", status.strip_suffix("status").unwrap())
+            );
+            assert_eq!(
+                topics.all_detections(),
+                format!("{}+/detections", status.strip_suffix("status").unwrap())
             );
         }
     }
