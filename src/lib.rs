@@ -40,8 +40,9 @@
 //! ## Code map (a folder is a concept)
 //! - [`config`]: TOML → validated [`config::Config`]; every problem at once with key and line;
 //!   [`config::Secret`] for passwords.
-//! - [`ingest`]: pipeline templates (`pipelines/`, embedded), decoder choice, the camera loop
-//!   with backoff and stall detection, capture time from RTCP sender reports.
+//! - [`ingest`]: pipeline templates (`pipelines/`, embedded), decoder choice, the one pipeline
+//!   builder (also `camera probe`'s), the camera loop with backoff and stall detection, capture
+//!   time from RTCP sender reports.
 //! - [`framepath`]: the bounded-latency frame path: slots, scheduler, the motion gate, inference
 //!   threads, the per-camera lanes that put results back in order.
 //! - [`motion`]: the cheap per-camera motion measure on the decoder's Y plane (pure).
@@ -68,7 +69,8 @@
 //!   gave it; [`imaging::Frame`], a BGR picture), picture decode/encode, drawing. The only
 //!   module that knows OpenCV.
 //! - [`probe`]: the technician's camera check (`camera probe`, `camera draw`): DNS and TCP
-//!   pre-checks, the camera's ingest pipeline on one thread, a pure diagnosis of what failed.
+//!   pre-checks, the camera's pipeline as ingest builds it, on one thread, a pure diagnosis of
+//!   what failed.
 //! - [`cli`]: the `watchpost` command line; thin, calls into the modules above.
 //!
 //! ## Invariants
