@@ -232,7 +232,7 @@ impl LocalServer {
         self.addr
     }
 
-    /// Stops accepting, lets open requests finish (at most [`STOP_TIMEOUT`]), and stops.
+    /// Stops accepting, lets open requests finish (at most 2 s), and stops.
     pub async fn stop(mut self) {
         self.stop.cancel();
         if let Some(mut server) = self.server.take()
