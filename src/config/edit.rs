@@ -673,6 +673,13 @@ fn camera_index(doc: &mut DocumentMut, camera: &str) -> Result<usize, EditError>
     })
 }
 
+/// The table of the camera at `index`, as [`camera_index`] found it.
+fn table_of_camera(doc: &mut DocumentMut, index: usize) -> Result<&mut Table, EditError> {
+    Ok(cameras(doc.as_table_mut())?
+        .get_mut(index)
+        .expect("index from camera_index"))
+}
+
 fn add_shape(
     text: &str,
     camera: &str,
@@ -682,9 +689,7 @@ fn add_shape(
 ) -> Result<String, EditError> {
     let mut doc = parse(text)?;
     let index = camera_index(&mut doc, camera)?;
-    let camera_table = cameras(doc.as_table_mut())?
-        .get_mut(index)
-        .expect("index from camera_index");
+    let camera_table = table_of_camera(&mut doc, index)?;
     for other in [Shape::Zone, Shape::Line] {
         if let Some(Item::ArrayOfTables(items)) = camera_table.get(other.field())
             && index_by_name(items, name).is_some()
@@ -724,9 +729,7 @@ pub fn remove_shape(
 ) -> Result<String, EditError> {
     let mut doc = parse(text)?;
     let index = camera_index(&mut doc, camera)?;
-    let camera_table = cameras(doc.as_table_mut())?
-        .get_mut(index)
-        .expect("index from camera_index");
+    let camera_table = table_of_camera(&mut doc, index)?;
     let not_found = |known| EditError::NotFound {
         what: shape.what(),
         name: name.to_owned(),
@@ -748,9 +751,7 @@ pub fn remove_shape(
         Step::Index(at),
     ];
     keep_comments_of_previous(&mut doc, &path);
-    let camera_table = cameras(doc.as_table_mut())?
-        .get_mut(index)
-        .expect("index from camera_index");
+    let camera_table = table_of_camera(&mut doc, index)?;
     let items = array_of_tables(camera_table, shape.field(), &shown)?;
     items.remove(at);
     if items.is_empty() {
