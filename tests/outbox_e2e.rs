@@ -11,19 +11,13 @@
 mod common;
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
 
 use common::agent::{Agent, AgentSetup, clip_server, expect, topic};
 use common::mosquitto::{Message, Mosquitto, Subscriber};
+use common::serial;
 use common::tmpfs::Mount;
 use watchpost::demo::clip_server::ClipServer;
-
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 /// A line down the street (people cross it both ways in every loop of the clip), so some
 /// events carry snapshots.
