@@ -6,6 +6,7 @@
 pub mod agent;
 pub mod camera;
 pub mod mosquitto;
+pub mod publisher;
 pub mod tmpfs;
 
 use std::path::{Path, PathBuf};
