@@ -7,17 +7,11 @@
 mod common;
 
 use std::process::{Command, Stdio};
-use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
 
 use common::agent::{Agent, AgentSetup, clip_server, expect, topic};
 use common::mosquitto::{Message, Mosquitto, Subscriber};
-
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
-}
+use common::serial;
 
 fn is_status(state: &'static str) -> impl Fn(&Message) -> bool {
     move |m| m.topic == topic("status") && m.json()["state"] == state

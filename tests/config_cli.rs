@@ -1,8 +1,11 @@
 //! `watchpost config validate` driven as a technician would: real binary, files on disk.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use assert_cmd::cargo::cargo_bin_cmd;
+use common::Run;
 
 const MINIMAL: &str = r#"[device]
 site = "bihac-north"
@@ -14,12 +17,6 @@ name = "gate-east"
 url = "rtsp://10.0.0.21:554/stream1"
 detect_fps = 5
 "#;
-
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
 
 fn validate(path: &Path) -> Run {
     validate_with_env(path, None)
@@ -35,11 +32,7 @@ fn validate_with_env(path: &Path, mqtt_password: Option<&str>) -> Run {
         None => command.env_remove("WATCHPOST_MQTT_PASSWORD"),
     };
     let output = command.output().unwrap();
-    Run {
-        code: output.status.code(),
-        stdout: String::from_utf8(output.stdout).unwrap(),
-        stderr: String::from_utf8(output.stderr).unwrap(),
-    }
+    Run::from(output)
 }
 
 /// Writes `text` as `watchpost.toml` in a fresh folder (kept alive by the returned guard).

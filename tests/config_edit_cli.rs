@@ -2,17 +2,14 @@
 //! a technician would: the real binary on files on disk, failures included, the audit log read
 //! back. (The interactive `config init` through a real terminal is `config_init_tty.rs`.)
 
+mod common;
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use assert_cmd::cargo::cargo_bin_cmd;
+use common::Run;
 use serde_json::Value;
-
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
 
 /// `watchpost ARGS...` with a known user and no MQTT password from the environment.
 fn watchpost(args: &[&str]) -> Run {
@@ -23,11 +20,7 @@ fn watchpost(args: &[&str]) -> Run {
         .env("USER", "tech")
         .output()
         .unwrap();
-    Run {
-        code: output.status.code(),
-        stdout: String::from_utf8(output.stdout).unwrap(),
-        stderr: String::from_utf8(output.stderr).unwrap(),
-    }
+    Run::from(output)
 }
 
 /// A folder with `watchpost.toml` (from `text`, `{STATE}` replaced by `state/` in the folder).

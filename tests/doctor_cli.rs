@@ -7,25 +7,13 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use assert_cmd::cargo::cargo_bin_cmd;
 use common::agent::{Agent, AgentSetup, clip_server, expect};
 use common::mosquitto::{BrokerOptions, Mosquitto, free_port};
 use common::tmpfs::Mount;
-
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
+use common::{Run, serial};
 
 impl Run {
     /// The line of the check `what` (`config`, `camera cam0`, `broker mqtt://…`).
@@ -44,11 +32,7 @@ fn doctor(config: &Path) -> Run {
         .arg(config)
         .output()
         .unwrap();
-    Run {
-        code: output.status.code(),
-        stdout: String::from_utf8(output.stdout).unwrap(),
-        stderr: String::from_utf8(output.stderr).unwrap(),
-    }
+    Run::from(output)
 }
 
 /// A configuration as the agent tests write it, with the outbox in `outbox` and the local

@@ -1,6 +1,8 @@
 //! One way to do each thing: checks on the source itself, so that a second copy of a piece of
 //! logic the house has one of (a URL redactor, a password-file reader, the `--config`
-//! argument) or a command module reaching into another command does not come back unnoticed.
+//! argument, the model run, label drawing) or a command module reaching into another command
+//! does not come back unnoticed; likewise a second copy of a helper of the integration tests
+//! (they live in `tests/common`).
 
 use std::path::{Path, PathBuf};
 
@@ -34,11 +36,17 @@ fn without_tests(text: &str) -> &str {
 
 /// Where `needle` occurs in code outside unit tests, as `path:line`.
 fn occurrences(needle: &str) -> Vec<String> {
+    occurrences_in(&src(), needle, without_tests)
+}
+
+/// Where `needle` occurs in the part of each file under `dir` that `part` keeps, outside
+/// comments, as `path:line` (the path below `dir`).
+fn occurrences_in(dir: &Path, needle: &str, part: fn(&str) -> &str) -> Vec<String> {
     let mut found = Vec::new();
-    for (path, text) in rust_files(&src()) {
-        for (i, line) in without_tests(&text).lines().enumerate() {
+    for (path, text) in rust_files(dir) {
+        for (i, line) in part(&text).lines().enumerate() {
             if line.contains(needle) && !line.trim_start().starts_with("//") {
-                let shown = path.strip_prefix(src()).unwrap().display().to_string();
+                let shown = path.strip_prefix(dir).unwrap().display().to_string();
                 found.push(format!("{shown}:{}", i + 1));
             }
         }
@@ -107,6 +115,14 @@ fn each_shared_piece_is_defined_once() {
         ("a URL redactor", "fn redact", 2), // redact_url and redact_text, side by side
         ("a password-file reader", "fn read_password_file", 1),
         ("the RTSP latency default", "DEFAULT_LATENCY_MS:", 1),
+        ("the zone-or-line kind", "enum Shape {", 1),
+        ("the model run (`detect::run_session`)", "ort::inputs!", 1),
+        (
+            "label drawing (`imaging::draw_label`)",
+            "imgproc::put_text(",
+            1,
+        ),
+        ("the masked password of `config show`", "string(\"***\")", 1),
     ];
     for (what, needle, expected) in cases {
         let found = occurrences(needle);
@@ -171,4 +187,27 @@ fn the_demo_viewer_reads_payloads_through_publish_types() {
         .filter(|at| at.starts_with("demo/"))
         .collect();
     assert!(raw.is_empty(), "demo/ reads MQTT by hand at {raw:?}");
+}
+
+fn integration_test_helpers_are_defined_once_in_tests_common() {
+    let tests = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests");
+    // (what, the text that defines it)
+    let cases = [
+        ("the result of running the binary", "struct Run {"),
+        ("the one-at-a-time lock", "fn serial()"),
+        ("waiting for a condition", "fn wait_until("),
+        ("an ingest test's camera", "fn camera_config("),
+        ("the publisher on its own runtime", "struct Running {"),
+        ("a publisher's configuration", "fn publisher_config("),
+    ];
+    for (what, needle) in cases {
+        let found: Vec<String> = occurrences_in(&tests, needle, |text| text)
+            .into_iter()
+            .filter(|at| !at.starts_with("house.rs:")) // the needles above
+            .collect();
+        assert!(
+            found.len() == 1 && found[0].starts_with("common/"),
+            "{what} (`{needle}`) is defined at {found:?}: once, in tests/common"
+        );
+    }
 }

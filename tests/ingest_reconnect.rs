@@ -13,10 +13,11 @@ mod common;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use common::camera::camera_config;
+use common::wait_until;
 use tokio_util::sync::CancellationToken;
-use watchpost::config::{CameraConfig, DecoderChoice, RtspTransport, TopicName};
 use watchpost::demo::clip_server::ClipServer;
 use watchpost::health::{CameraState, CameraStats};
 use watchpost::ingest::{self, Backoff, CapturedFrame, FrameSink};
@@ -30,37 +31,6 @@ struct CountingSink {
 impl FrameSink for CountingSink {
     fn offer(&self, _frame: CapturedFrame) {
         self.frames.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-fn camera_config(url: String) -> CameraConfig {
-    CameraConfig {
-        name: TopicName::parse("flappy").unwrap(),
-        url,
-        username: None,
-        password: None,
-        detect_fps: 5.0,
-        idle_fps: 0.5,
-        motion_gate: true,
-        transport: RtspTransport::Tcp,
-        latency: Duration::from_millis(200),
-        stall_timeout: Duration::from_secs(5),
-        decoder: DecoderChoice::Auto,
-        zones: Vec::new(),
-        lines: Vec::new(),
-    }
-}
-
-fn wait_until(timeout: Duration, mut condition: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if condition() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
@@ -175,7 +145,7 @@ fn fifty_reconnections_leave_descriptors_and_threads_where_they_were() {
     let mut server =
         ClipServer::start(&common::repo_path("tests/data/sample-clip.mp4"), 0).expect("server");
     let sink = Arc::new(CountingSink::default());
-    let config = camera_config(server.url("cam0"));
+    let config = camera_config("flappy", server.url("cam0"), Duration::from_secs(5));
     let stats = Arc::new(CameraStats::new(config.name.clone()));
     let shutdown = CancellationToken::new();
     let backoff = Backoff::new(Duration::from_millis(10), Duration::from_millis(100));

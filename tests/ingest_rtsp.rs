@@ -8,8 +8,10 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
+use common::camera::camera_config;
+use common::wait_until;
 use tokio_util::sync::CancellationToken;
-use watchpost::config::{CameraConfig, DecoderChoice, RtspTransport, Secret, TopicName};
+use watchpost::config::{CameraConfig, DecoderChoice, RtspTransport, Secret};
 use watchpost::demo::clip_server::ClipServer;
 use watchpost::health::{CameraState, CameraStats};
 use watchpost::ingest::{self, CaptureClock, CapturedFrame, FrameSink};
@@ -103,24 +105,6 @@ impl FrameSink for CollectingSink {
     }
 }
 
-fn camera_config(name: &str, url: String, stall_timeout: Duration) -> CameraConfig {
-    CameraConfig {
-        name: TopicName::parse(name).unwrap(),
-        url,
-        username: None,
-        password: None,
-        detect_fps: 5.0,
-        idle_fps: 0.5,
-        motion_gate: true,
-        transport: RtspTransport::Tcp,
-        latency: Duration::from_millis(200),
-        stall_timeout,
-        decoder: DecoderChoice::Auto,
-        zones: Vec::new(),
-        lines: Vec::new(),
-    }
-}
-
 /// A running camera thread with its sink, stats and shutdown token.
 struct RunningCamera {
     sink: Arc<CollectingSink>,
@@ -165,20 +149,6 @@ impl RunningCamera {
 impl Drop for RunningCamera {
     fn drop(&mut self) {
         self.shutdown.cancel();
-    }
-}
-
-/// Polls `condition` every 50 ms until it holds (true) or `timeout` passes (false).
-fn wait_until(timeout: Duration, mut condition: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if condition() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(50));
     }
 }
 

@@ -15,28 +15,17 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use common::mosquitto::{BrokerOptions, Message, Mosquitto, Subscriber, TestCa, TlsFiles};
-use tokio::sync::{mpsc, watch};
-use tokio_util::sync::CancellationToken;
-use watchpost::config::{
-    BrokerUrl, ClientCertFiles, DeviceConfig, MqttConfig, MqttScheme, Qos, TopicName,
-};
-use watchpost::framepath::AnalysedFrame;
-use watchpost::health::CameraStats;
-use watchpost::publish::{BrokerState, PublishError, Publisher, PublisherConfig, PublisherReport};
+use common::publisher::{Running, publisher_config};
+use watchpost::config::ClientCertFiles;
 
 const WAIT: Duration = Duration::from_secs(15);
 /// How long a refused publisher is watched to see that it keeps retrying and never connects
 /// (attempts after 0, ~1 and ~3 s).
 const REFUSED_FOR: Duration = Duration::from_secs(4);
 const MQTT_PASSWORD: &str = "mqtt-Pa55-7781";
-
-fn name(s: &str) -> TopicName {
-    TopicName::parse(s).unwrap()
-}
 
 fn status_topic(device: &str) -> String {
     format!("watchpost/north/{device}/status")
@@ -46,99 +35,12 @@ fn is_online(device: &str) -> impl Fn(&Message) -> bool + '_ {
     move |m| m.topic == status_topic(device) && m.json()["state"] == "online"
 }
 
-/// A publisher configuration for device `device` of site `north`, to `url`.
-fn config(url: &str, device: &str) -> PublisherConfig {
-    let (scheme, address) = url.split_once("://").unwrap();
-    let (host, port) = address.rsplit_once(':').unwrap();
-    PublisherConfig {
-        mqtt: MqttConfig {
-            urls: vec![BrokerUrl {
-                scheme: if scheme == "mqtts" {
-                    MqttScheme::Mqtts
-                } else {
-                    MqttScheme::Mqtt
-                },
-                host: host.to_owned(),
-                port: port.parse().unwrap(),
-            }],
-            client_id: device.to_owned(),
-            topic_prefix: "watchpost".to_owned(),
-            username: None,
-            password: None,
-            detections_qos: Qos::AtMostOnce,
-            keep_alive: Duration::from_secs(30),
-            ca_file: None,
-            client_cert: None,
-            tls_verify: true,
-        },
-        device: DeviceConfig {
-            site: name("north"),
-            id: name(device),
-            state_dir: std::env::temp_dir(),
-        },
-        health_interval: Duration::from_secs(60),
-        model: "nanodet-m-416".to_owned(),
-        started_at: SystemTime::now(),
-        started: Instant::now(),
-    }
-}
-
-/// A publisher on its own runtime.
-struct Running {
-    runtime: tokio::runtime::Runtime,
-    task: tokio::task::JoinHandle<Result<PublisherReport, PublishError>>,
-    shutdown: CancellationToken,
-    broker: watch::Receiver<BrokerState>,
-    // Kept open: the publisher waits for results as in the agent.
-    _results: mpsc::Sender<AnalysedFrame>,
-}
-
+/// What these tests add to the shared publisher harness.
 impl Running {
-    fn start(config: PublisherConfig) -> Running {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let cameras = vec![Arc::new(CameraStats::new(name("gate")))];
-        let publisher = Publisher::new(config, cameras).unwrap();
-        let broker = publisher.broker_state();
-        let (results, results_rx) = mpsc::channel(16);
-        let shutdown = CancellationToken::new();
-        let task = runtime.spawn(publisher.run(results_rx, None, shutdown.clone()));
-        Running {
-            runtime,
-            task,
-            shutdown,
-            broker,
-            _results: results,
-        }
-    }
-
-    fn state(&self) -> BrokerState {
-        self.broker.borrow().clone()
-    }
-
-    /// Waits until the broker state satisfies `predicate`.
-    fn wait_broker(&self, predicate: impl Fn(&BrokerState) -> bool, what: &str) -> BrokerState {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let state = self.state();
-            if predicate(&state) {
-                return state;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{what}: broker state stayed {state:?}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
     /// Refused: a `last_error` with `expected` in it, and for [`REFUSED_FOR`] never connected
     /// while the publisher task keeps running. Returns the error.
     fn assert_refused(&self, expected: &str) -> String {
-        let state = self.wait_broker(|s| s.last_error.is_some(), "a connection error");
+        let state = self.wait_broker(|s| s.last_error.is_some(), WAIT);
         let error = state.last_error.unwrap();
         assert!(error.contains(expected), "`{error}` lacks `{expected}`");
         let until = Instant::now() + REFUSED_FOR;
@@ -149,15 +51,6 @@ impl Running {
             std::thread::sleep(Duration::from_millis(50));
         }
         error
-    }
-
-    fn stop(self) -> PublisherReport {
-        self.shutdown.cancel();
-        self.runtime
-            .block_on(async { tokio::time::timeout(Duration::from_secs(10), self.task).await })
-            .expect("the publisher did not stop within 10 s")
-            .expect("publisher task")
-            .expect("publisher result")
     }
 }
 
@@ -210,10 +103,10 @@ fn mqtts_with_the_right_ca_connects_and_messages_arrive() {
     assert!(broker.url().starts_with("mqtts://"));
     let central = Subscriber::connect(broker.plain_port(), "watchpost/#");
 
-    let mut config = config(&broker.url(), "box-1");
+    let mut config = publisher_config(&broker.url(), "box-1");
     config.mqtt.ca_file = Some(pki.ca.cert.clone());
-    let running = Running::start(config);
-    running.wait_broker(|s| s.connected, "connected over TLS");
+    let running = Running::start(config, &["gate"]);
+    running.wait_broker(|s| s.connected, WAIT);
     central
         .wait_for(is_online("box-1"), WAIT)
         .expect("`online` through the TLS listener");
@@ -257,9 +150,9 @@ fn the_brokers_certificate_problems_are_named_and_retried() {
     for (server, ca_file, expected) in cases {
         let broker = tls_broker(server, false);
         let central = Subscriber::connect(broker.plain_port(), "watchpost/#");
-        let mut config = config(&broker.url(), "box-1");
+        let mut config = publisher_config(&broker.url(), "box-1");
         config.mqtt.ca_file = Some(ca_file.to_owned());
-        let running = Running::start(config);
+        let running = Running::start(config, &["gate"]);
         running.assert_refused(expected);
         // Every attempt reaches the broker, which logs our refusal (a TLS alert from us, as
         // `Client connection from ... failed: ... alert ...` or `OpenSSL Error ... alert`).
@@ -280,14 +173,14 @@ fn mutual_tls_needs_the_right_client_certificate() {
     let broker = tls_broker(&pki.server, true);
     let central = Subscriber::connect(broker.plain_port(), "watchpost/#");
 
-    let mut config = config(&broker.url(), "box-1");
+    let mut config = publisher_config(&broker.url(), "box-1");
     config.mqtt.ca_file = Some(pki.ca.cert.clone());
-    let without = Running::start(config.clone());
+    let without = Running::start(config.clone(), &["gate"]);
     without.assert_refused("TLS: the broker wants a client certificate");
     without.stop();
 
     config.mqtt.client_cert = Some(pki.stranger.clone());
-    let stranger = Running::start(config.clone());
+    let stranger = Running::start(config.clone(), &["gate"]);
     stranger.assert_refused("TLS: the broker refused our client certificate");
     stranger.stop();
     assert!(central.messages().is_empty(), "{:?}", central.messages());
@@ -304,8 +197,8 @@ fn mutual_tls_needs_the_right_client_certificate() {
         cert: pki.client.cert.clone(),
         key: sec1,
     });
-    let running = Running::start(config);
-    running.wait_broker(|s| s.connected, "connected with the client certificate");
+    let running = Running::start(config, &["gate"]);
+    running.wait_broker(|s| s.connected, WAIT);
     central
         .wait_for(is_online("box-1"), WAIT)
         .expect("`online` through mutual TLS");
@@ -346,22 +239,27 @@ fn the_certificates_common_name_can_be_the_user_name_for_the_acl() {
     let central =
         Subscriber::connect_as(broker.plain_port(), "watchpost/#", "central", "central-pw");
     // Client id box-2, certificate of box-1: the user is box-1, and box-2's tree is not its.
-    let mut config = config(&broker.url(), "box-2");
+    let mut config = publisher_config(&broker.url(), "box-2");
     config.mqtt.ca_file = Some(pki.ca.cert.clone());
     config.mqtt.client_cert = Some(pki.client.clone());
-    let other_tree = Running::start(config);
-    other_tree.wait_broker(|s| s.connected, "connected as box-1");
+    let other_tree = Running::start(config, &["gate"]);
+    other_tree.wait_broker(|s| s.connected, WAIT);
     std::thread::sleep(Duration::from_secs(1));
     other_tree.stop();
 
-    let mut config = self::config(&broker.url(), "box-1");
+    let mut config = publisher_config(&broker.url(), "box-1");
     config.mqtt.ca_file = Some(pki.ca.cert.clone());
     config.mqtt.client_cert = Some(pki.client.clone());
-    let own_tree = Running::start(config);
+    let own_tree = Running::start(config, &["gate"]);
     central
         .wait_for(is_online("box-1"), WAIT)
         .expect("box-1 may write its own tree");
     own_tree.stop();
+    assert_box_2_denied(&central, &broker);
+}
+
+/// Nothing of box-2 reached the central system: the broker's ACL denied what it published.
+fn assert_box_2_denied(central: &Subscriber, broker: &Mosquitto) {
     assert!(
         !central
             .messages()
@@ -407,22 +305,22 @@ fn password_file_and_acl_on_the_broker() {
         ),
     );
     let loaded = watchpost::config::load(&config_file).unwrap();
-    let mut right = config(&url, "box-1");
+    let mut right = publisher_config(&url, "box-1");
     right.mqtt.username = loaded.mqtt.username.clone();
     right.mqtt.password = loaded.mqtt.password.clone();
     assert!(right.mqtt.password.is_some());
-    let running = Running::start(right);
-    running.wait_broker(|s| s.connected, "connected with the password file");
+    let running = Running::start(right, &["gate"]);
+    running.wait_broker(|s| s.connected, WAIT);
     central
         .wait_for(is_online("box-1"), WAIT)
         .expect("the agent's user may write its own tree");
     assert!(running.stop().offline_acked);
 
     // A wrong password: refused, in words, never quoted.
-    let mut wrong = config(&url, "box-1");
+    let mut wrong = publisher_config(&url, "box-1");
     wrong.mqtt.username = Some("agent".to_owned());
     wrong.mqtt.password = Some(watchpost::config::Secret::new("wrong-Pa55-0000"));
-    let refused = Running::start(wrong);
+    let refused = Running::start(wrong, &["gate"]);
     // Mosquitto answers a wrong password with "not authorised" (MQTT 3.1.1 code 5).
     let error =
         refused.assert_refused("refused by the broker: not authorised (bad user name or password");
@@ -430,26 +328,14 @@ fn password_file_and_acl_on_the_broker() {
     refused.stop();
 
     // The agent's user outside its tree: connected, but mosquitto drops what it publishes.
-    let mut elsewhere = config(&url, "box-2");
+    let mut elsewhere = publisher_config(&url, "box-2");
     elsewhere.mqtt.username = Some("agent".to_owned());
     elsewhere.mqtt.password = Some(watchpost::config::Secret::new(MQTT_PASSWORD));
-    let running = Running::start(elsewhere);
-    running.wait_broker(|s| s.connected, "box-2 connected as agent");
+    let running = Running::start(elsewhere, &["gate"]);
+    running.wait_broker(|s| s.connected, WAIT);
     std::thread::sleep(Duration::from_secs(1));
     running.stop();
-    assert!(
-        !central
-            .messages()
-            .iter()
-            .any(|m| m.topic.contains("/box-2/")),
-        "{:?}",
-        central.messages()
-    );
-    assert!(
-        broker.log().contains("Denied PUBLISH from box-2"),
-        "{}",
-        broker.log()
-    );
+    assert_box_2_denied(&central, &broker);
 }
 
 #[test]
@@ -581,15 +467,15 @@ fn unverified_tls_connects_to_a_broker_nobody_vouches_for() {
     let central = Subscriber::connect(broker.plain_port(), "watchpost/#");
 
     // Checked against the system roots, the test CA is unknown ...
-    let checked = Running::start(config(&broker.url(), "box-1"));
+    let checked = Running::start(publisher_config(&broker.url(), "box-1"), &["gate"]);
     checked.assert_refused("signed by an unknown CA");
     checked.stop();
 
     // ... and with tls_verify = false the connection is made anyway.
-    let mut config = config(&broker.url(), "box-1");
+    let mut config = publisher_config(&broker.url(), "box-1");
     config.mqtt.tls_verify = false;
-    let running = Running::start(config);
-    running.wait_broker(|s| s.connected, "connected without checking");
+    let running = Running::start(config, &["gate"]);
+    running.wait_broker(|s| s.connected, WAIT);
     central
         .wait_for(is_online("box-1"), WAIT)
         .expect("`online` over unverified TLS");

@@ -11,19 +11,13 @@
 mod common;
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
 
 use common::agent::{Agent, AgentSetup, clip_server, expect, topic};
 use common::mosquitto::{Message, Mosquitto, Subscriber};
+use common::serial;
 use common::tmpfs::Mount;
 use watchpost::demo::clip_server::ClipServer;
-
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 /// A line down the street (people cross it both ways in every loop of the clip), so some
 /// events carry snapshots.
@@ -160,6 +154,12 @@ fn wait_until_drained(central: &Subscriber, agent: &Agent) {
         "the agent reconnects and empties its outbox",
         agent,
     );
+}
+
+/// The first detection of cam0 after the first `from` messages, within `timeout`: detection
+/// goes on whatever happens to the outbox.
+fn detection_after(central: &Subscriber, from: usize, timeout: Duration) -> Option<Message> {
+    central.wait_for_from(from, |m| m.topic == topic("cam0/detections"), timeout)
 }
 
 fn highest_seq(messages: &[Message]) -> u64 {
@@ -411,14 +411,8 @@ fn unwritable_outbox(mount_options: &str, expected_cause: &str) {
     )
     .json();
     assert_eq!(health["outbox"]["ok"], false, "{health}");
-    // Detection goes on.
-    let before = central.len();
     expect(
-        central.wait_for_from(
-            before,
-            |m| m.topic == topic("cam0/detections"),
-            Duration::from_secs(10),
-        ),
+        detection_after(&central, central.len(), Duration::from_secs(10)),
         "detections keep coming",
         &agent,
     );
@@ -525,11 +519,7 @@ fn a_disk_that_fills_while_running_refuses_events_then_takes_them_again() {
         "health says where and why: {error}"
     );
     expect(
-        central.wait_for_from(
-            central.len(),
-            |m| m.topic == topic("cam0/detections"),
-            Duration::from_secs(10),
-        ),
+        detection_after(&central, central.len(), Duration::from_secs(10)),
         "detections keep coming while the disk is full",
         &agent,
     );
@@ -668,11 +658,7 @@ fn an_outbox_turned_read_only_while_running_is_a_clear_error_and_no_crash() {
         "the status line says where and why: {line}"
     );
     expect(
-        central.wait_for_from(
-            central.len(),
-            |m| m.topic == topic("cam0/detections"),
-            Duration::from_secs(10),
-        ),
+        detection_after(&central, central.len(), Duration::from_secs(10)),
         "detections keep coming",
         &agent,
     );
@@ -708,11 +694,7 @@ fn an_outbox_turned_read_only_while_running_is_a_clear_error_and_no_crash() {
     )
     .json();
     expect(
-        central.wait_for_from(
-            from,
-            |m| m.topic == topic("cam0/detections"),
-            Duration::from_secs(30),
-        ),
+        detection_after(&central, from, Duration::from_secs(30)),
         "detections after the restart",
         &agent,
     );

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use assert_cmd::cargo::cargo_bin_cmd;
+use common::Run;
 use watchpost::demo::clip_server::ClipServer;
 use watchpost::imaging::Frame;
 
@@ -31,12 +32,6 @@ const H266_VIDEO: &str = "( videotestsrc is-live=true ! video/x-raw,width=320,he
      ! jpegenc ! capssetter join=false replace=true caps=video/x-h266 ! rtpgstpay name=pay0 pt=96 \
      config-interval=1 )";
 
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
 impl Run {
     fn json(&self) -> serde_json::Value {
         serde_json::from_str(self.stdout.trim())
@@ -50,11 +45,7 @@ impl Run {
 
 fn watchpost(args: &[&str]) -> Run {
     let output = cargo_bin_cmd!("watchpost").args(args).output().unwrap();
-    let run = Run {
-        code: output.status.code(),
-        stdout: String::from_utf8(output.stdout).unwrap(),
-        stderr: String::from_utf8(output.stderr).unwrap(),
-    };
+    let run = Run::from(output);
     eprintln!(
         "$ watchpost {}\n{}{}exit {:?}",
         args.join(" "),

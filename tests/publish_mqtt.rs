@@ -14,24 +14,18 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use common::mosquitto::{BrokerOptions, Message, Mosquitto, Subscriber, TlsFiles, validate};
+use common::publisher::{MODEL, Running, publisher_config};
 use serde_json::{Value, json};
-use tokio::sync::{mpsc, watch};
-use tokio_util::sync::CancellationToken;
-use watchpost::config::{BrokerUrl, DeviceConfig, MqttConfig, MqttScheme, Qos, Secret, TopicName};
+use watchpost::config::{MqttScheme, Qos, Secret};
 use watchpost::detect::Object;
 use watchpost::framepath::AnalysedFrame;
-use watchpost::health::{CameraState, CameraStats, DropReason};
+use watchpost::health::{CameraState, DropReason};
 use watchpost::ingest::CaptureClock;
-use watchpost::publish::{BrokerState, PublishError, Publisher, PublisherConfig, PublisherReport};
+use watchpost::publish::PublisherConfig;
 
 const WAIT: Duration = Duration::from_secs(15);
 const STATUS: &str = "watchpost/north/box-1/status";
 const HEALTH: &str = "watchpost/north/box-1/health";
-const MODEL: &str = "nanodet-m-416";
-
-fn name(s: &str) -> TopicName {
-    TopicName::parse(s).unwrap()
-}
 
 fn detections_topic(camera: &str) -> String {
     format!("watchpost/north/box-1/{camera}/detections")
@@ -39,31 +33,8 @@ fn detections_topic(camera: &str) -> String {
 
 fn config(port: u16, health_interval: Duration) -> PublisherConfig {
     PublisherConfig {
-        mqtt: MqttConfig {
-            urls: vec![BrokerUrl {
-                scheme: MqttScheme::Mqtt,
-                host: "127.0.0.1".to_owned(),
-                port,
-            }],
-            client_id: "box-1".to_owned(),
-            topic_prefix: "watchpost".to_owned(),
-            username: None,
-            password: None,
-            detections_qos: Qos::AtMostOnce,
-            keep_alive: Duration::from_secs(30),
-            ca_file: None,
-            client_cert: None,
-            tls_verify: true,
-        },
-        device: DeviceConfig {
-            site: name("north"),
-            id: name("box-1"),
-            state_dir: std::env::temp_dir(),
-        },
         health_interval,
-        model: MODEL.to_owned(),
-        started_at: SystemTime::now(),
-        started: Instant::now(),
+        ..publisher_config(&format!("mqtt://127.0.0.1:{port}"), "box-1")
     }
 }
 
@@ -102,86 +73,6 @@ fn frame(camera: usize, seq: u64, objects: Vec<Object>) -> AnalysedFrame {
         objects,
         track_ids: Vec::new(),
         inference: Duration::from_millis(45),
-    }
-}
-
-/// A publisher on its own runtime.
-struct Running {
-    runtime: tokio::runtime::Runtime,
-    task: tokio::task::JoinHandle<Result<PublisherReport, PublishError>>,
-    results: mpsc::Sender<AnalysedFrame>,
-    shutdown: CancellationToken,
-    broker: watch::Receiver<BrokerState>,
-    cameras: Vec<Arc<CameraStats>>,
-}
-
-impl Running {
-    fn start(config: PublisherConfig, cameras: &[&str]) -> Running {
-        Running::start_with_queue(config, cameras, 64)
-    }
-
-    fn start_with_queue(config: PublisherConfig, cameras: &[&str], queue: usize) -> Running {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let cameras: Vec<Arc<CameraStats>> = cameras
-            .iter()
-            .map(|c| Arc::new(CameraStats::new(name(c))))
-            .collect();
-        let publisher = Publisher::new(config, cameras.clone()).unwrap();
-        let broker = publisher.broker_state();
-        let (results, results_rx) = mpsc::channel(queue);
-        let shutdown = CancellationToken::new();
-        let task = runtime.spawn(publisher.run(results_rx, None, shutdown.clone()));
-        Running {
-            runtime,
-            task,
-            results,
-            shutdown,
-            broker,
-            cameras,
-        }
-    }
-
-    fn feed(&self, frame: AnalysedFrame) {
-        self.results.blocking_send(frame).unwrap();
-    }
-
-    /// Waits until the broker state satisfies `predicate`.
-    fn wait_broker(
-        &self,
-        predicate: impl Fn(&BrokerState) -> bool,
-        timeout: Duration,
-    ) -> BrokerState {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let state = self.broker.borrow().clone();
-            if predicate(&state) {
-                return state;
-            }
-            assert!(Instant::now() < deadline, "broker state stayed {state:?}");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// Cancels and waits for the report (the publisher gives itself ~4 s at most).
-    fn stop(self) -> PublisherReport {
-        self.shutdown.cancel();
-        let started = Instant::now();
-        let report = self
-            .runtime
-            .block_on(async { tokio::time::timeout(Duration::from_secs(10), self.task).await })
-            .expect("the publisher did not stop within 10 s")
-            .expect("publisher task")
-            .expect("publisher result");
-        assert!(
-            started.elapsed() < Duration::from_secs(5),
-            "{:?}",
-            started.elapsed()
-        );
-        report
     }
 }
 
@@ -395,21 +286,8 @@ fn cancellation_publishes_offline_retained_then_disconnects() {
 
     let report = running.stop();
     assert!(report.offline_acked, "{report:?}");
-    let offline = sub.wait_for(is_status("offline"), WAIT).expect("offline");
-    let json = offline.json();
-    validate("status", &json).unwrap();
     // The clean offline carries the cameras as they were; the will would say `stopped`.
-    assert_eq!(
-        json["cameras"],
-        json!([{"name": "gate", "state": "streaming"}])
-    );
-
-    let late = Subscriber::connect(broker.port(), STATUS);
-    let retained = late
-        .wait_for(|m| m.topic == STATUS, WAIT)
-        .expect("retained");
-    assert!(retained.retain);
-    assert_eq!(retained.json(), json);
+    let json = assert_offline_retained(&sub, &broker, "streaming");
 
     // A clean DISCONNECT: the broker did not publish the will.
     std::thread::sleep(Duration::from_millis(500));
@@ -634,16 +512,15 @@ fn detections_lost_with_the_connection_are_counted_as_broker_down() {
     sub.validate_all();
 }
 
-/// The broker sees the TCP connection end without DISCONNECT and publishes the last will.
-fn assert_last_will(sub: &Subscriber, broker: &Mosquitto) {
-    let will = sub
-        .wait_for(is_status("offline"), WAIT)
-        .expect("the last will");
-    let json = will.json();
+/// `offline` arrives, valid, with camera `gate` in `camera_state`, and a subscriber that comes
+/// later gets it retained. Returns it.
+fn assert_offline_retained(sub: &Subscriber, broker: &Mosquitto, camera_state: &str) -> Value {
+    let offline = sub.wait_for(is_status("offline"), WAIT).expect("offline");
+    let json = offline.json();
     validate("status", &json).unwrap();
     assert_eq!(
         json["cameras"],
-        json!([{"name": "gate", "state": "stopped"}])
+        json!([{"name": "gate", "state": camera_state}])
     );
     let late = Subscriber::connect(broker.port(), STATUS);
     let retained = late
@@ -651,6 +528,12 @@ fn assert_last_will(sub: &Subscriber, broker: &Mosquitto) {
         .expect("retained");
     assert!(retained.retain);
     assert_eq!(retained.json(), json);
+    json
+}
+
+/// The broker sees the TCP connection end without DISCONNECT and publishes the last will.
+fn assert_last_will(sub: &Subscriber, broker: &Mosquitto) {
+    assert_offline_retained(sub, broker, "stopped");
     sub.validate_all();
 }
 

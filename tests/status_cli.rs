@@ -10,24 +10,12 @@ use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use assert_cmd::cargo::cargo_bin_cmd;
 use common::agent::{Agent, AgentSetup, clip_server, expect, topic};
 use common::mosquitto::{Mosquitto, Subscriber, free_port};
-
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
+use common::{Run, serial, wait_for};
 
 fn status(args: &[&str]) -> Run {
     let output = cargo_bin_cmd!("watchpost")
@@ -35,11 +23,7 @@ fn status(args: &[&str]) -> Run {
         .args(args)
         .output()
         .unwrap();
-    Run {
-        code: output.status.code(),
-        stdout: String::from_utf8(output.stdout).unwrap(),
-        stderr: String::from_utf8(output.stderr).unwrap(),
-    }
+    Run::from(output)
 }
 
 fn status_with_config(config: &Path, format: &str) -> Run {
@@ -51,19 +35,8 @@ fn local_table(port: u16) -> String {
     format!("[local]\nlisten = \"127.0.0.1:{port}\"\n")
 }
 
-/// Polls `probe` every 200 ms until it gives a value or `timeout` passes.
-fn wait_for<T>(timeout: Duration, mut probe: impl FnMut() -> Option<T>) -> Option<T> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(value) = probe() {
-            return Some(value);
-        }
-        if Instant::now() >= deadline {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
+/// How often `status` or the endpoint is asked while waiting for what it says.
+const POLL: Duration = Duration::from_millis(200);
 
 /// A whole HTTP/1.1 exchange over a fresh connection, as a scraper would do it; the response
 /// head (lower-cased) and body.
@@ -169,7 +142,7 @@ fn status_shows_the_camera_streaming_and_metrics_count_up() {
 
     // The JSON, as the agent answers it: wait until the camera is analysed.
     let json = expect(
-        wait_for(Duration::from_secs(60), || {
+        wait_for(Duration::from_secs(60), POLL, || {
             let run = status_with_config(&config, "json");
             if run.code != Some(0) {
                 return None;
@@ -203,7 +176,7 @@ fn status_shows_the_camera_streaming_and_metrics_count_up() {
 
     // The table: the camera's row says streaming, with frames coming in and analysed.
     let run = expect(
-        wait_for(Duration::from_secs(30), || {
+        wait_for(Duration::from_secs(30), POLL, || {
             let run = status_with_config(&config, "text");
             let row = run.stdout.lines().find(|l| l.starts_with("cam0 "))?;
             let cells: Vec<&str> = row.split_whitespace().collect();
@@ -275,7 +248,7 @@ fn status_shows_the_camera_streaming_and_metrics_count_up() {
     assert_eq!(first["watchpost_camera_up{camera=\"cam0\"}"], 1.0);
     assert_eq!(first["watchpost_broker_connected"], 1.0);
     let risen = expect(
-        wait_for(Duration::from_secs(30), || {
+        wait_for(Duration::from_secs(30), POLL, || {
             let (_, body) = http_get(addr, "/metrics");
             let later = parse_metrics(&body);
             (later[frames_in] > first[frames_in] && later[analysed] > first[analysed])

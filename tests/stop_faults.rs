@@ -13,19 +13,14 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::agent::{Agent, AgentSetup, clip_server, expect, topic};
 use common::mosquitto::{Message, Mosquitto, Subscriber};
+use common::serial;
 use watchpost::agent::stop::STOP_BUDGET;
-
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 /// How long after SIGTERM the process may take: the budget, and the runtime's own shutdown and
 /// the process exit.

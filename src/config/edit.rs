@@ -384,6 +384,31 @@ fn cameras_mut(doc: &mut DocumentMut) -> &mut ArrayOfTables {
     }
 }
 
+/// A zone or a line of a camera: what [`remove_shape`] removes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shape {
+    Zone,
+    Line,
+}
+
+impl Shape {
+    /// The camera's key that lists them: `zones`, `lines`.
+    pub fn field(self) -> &'static str {
+        match self {
+            Shape::Zone => "zones",
+            Shape::Line => "lines",
+        }
+    }
+
+    /// One of them, in words: `zone`, `line`.
+    pub fn what(self) -> &'static str {
+        match self {
+            Shape::Zone => "zone",
+            Shape::Line => "line",
+        }
+    }
+}
+
 /// Appends a `[[cameras.zones]]` table to camera `camera`.
 ///
 /// # Errors
@@ -424,22 +449,6 @@ pub fn add_line(text: &str, camera: &str, line: &NewLine) -> Result<String, Edit
         table.insert("inertia", Item::Value(inertia.into()));
     }
     add_shape(text, camera, Shape::Line, &line.name, table)
-}
-
-/// Removes zone `name` of camera `camera`.
-///
-/// # Errors
-/// [`EditError::NotFound`].
-pub fn remove_zone(text: &str, camera: &str, name: &str) -> Result<String, EditError> {
-    remove_shape(text, camera, Shape::Zone, name)
-}
-
-/// Removes line `name` of camera `camera`.
-///
-/// # Errors
-/// [`EditError::NotFound`].
-pub fn remove_line(text: &str, camera: &str, name: &str) -> Result<String, EditError> {
-    remove_shape(text, camera, Shape::Line, name)
 }
 
 /// The starter file of `config init`: [`TEMPLATE`] (every key explained, optional ones
@@ -654,27 +663,6 @@ fn cameras(root: &mut Table) -> Result<&mut ArrayOfTables, EditError> {
     array_of_tables(root, "cameras", "cameras")
 }
 
-#[derive(Clone, Copy)]
-enum Shape {
-    Zone,
-    Line,
-}
-
-impl Shape {
-    fn field(self) -> &'static str {
-        match self {
-            Shape::Zone => "zones",
-            Shape::Line => "lines",
-        }
-    }
-    fn what(self) -> &'static str {
-        match self {
-            Shape::Zone => "zone",
-            Shape::Line => "line",
-        }
-    }
-}
-
 fn camera_index(doc: &mut DocumentMut, camera: &str) -> Result<usize, EditError> {
     let cameras = cameras(doc.as_table_mut())?;
     index_by_name(cameras, camera).ok_or_else(|| EditError::NotFound {
@@ -683,6 +671,13 @@ fn camera_index(doc: &mut DocumentMut, camera: &str) -> Result<usize, EditError>
         within: None,
         known: names(cameras),
     })
+}
+
+/// The table of the camera at `index`, as [`camera_index`] found it.
+fn table_of_camera(doc: &mut DocumentMut, index: usize) -> Result<&mut Table, EditError> {
+    Ok(cameras(doc.as_table_mut())?
+        .get_mut(index)
+        .expect("index from camera_index"))
 }
 
 fn add_shape(
@@ -694,9 +689,7 @@ fn add_shape(
 ) -> Result<String, EditError> {
     let mut doc = parse(text)?;
     let index = camera_index(&mut doc, camera)?;
-    let camera_table = cameras(doc.as_table_mut())?
-        .get_mut(index)
-        .expect("index from camera_index");
+    let camera_table = table_of_camera(&mut doc, index)?;
     for other in [Shape::Zone, Shape::Line] {
         if let Some(Item::ArrayOfTables(items)) = camera_table.get(other.field())
             && index_by_name(items, name).is_some()
@@ -724,12 +717,19 @@ fn add_shape(
     Ok(finish_new_table(doc, &path, None))
 }
 
-fn remove_shape(text: &str, camera: &str, shape: Shape, name: &str) -> Result<String, EditError> {
+/// Removes zone or line (`shape`) `name` of camera `camera`.
+///
+/// # Errors
+/// [`EditError::NotFound`].
+pub fn remove_shape(
+    text: &str,
+    camera: &str,
+    shape: Shape,
+    name: &str,
+) -> Result<String, EditError> {
     let mut doc = parse(text)?;
     let index = camera_index(&mut doc, camera)?;
-    let camera_table = cameras(doc.as_table_mut())?
-        .get_mut(index)
-        .expect("index from camera_index");
+    let camera_table = table_of_camera(&mut doc, index)?;
     let not_found = |known| EditError::NotFound {
         what: shape.what(),
         name: name.to_owned(),
@@ -751,9 +751,7 @@ fn remove_shape(text: &str, camera: &str, shape: Shape, name: &str) -> Result<St
         Step::Index(at),
     ];
     keep_comments_of_previous(&mut doc, &path);
-    let camera_table = cameras(doc.as_table_mut())?
-        .get_mut(index)
-        .expect("index from camera_index");
+    let camera_table = table_of_camera(&mut doc, index)?;
     let items = array_of_tables(camera_table, shape.field(), &shown)?;
     items.remove(at);
     if items.is_empty() {
@@ -1503,7 +1501,7 @@ detect_fps = 2.5
         let with_line = add_line(TEXT, "gate-west", &line).unwrap();
         assert_eq!(with_line, format!("{TEXT}{line_text}"));
         assert_eq!(
-            remove_line(&with_line, "gate-west", "border").unwrap(),
+            remove_shape(&with_line, "gate-west", Shape::Line, "border").unwrap(),
             TEXT
         );
 
@@ -1530,11 +1528,11 @@ detect_fps = 2.5
         let road = "\n[[cameras.zones]]\nname = \"road\"\npoints = [[0.1, 0.4], [0.9, 0.4], \
                     [0.9, 0.95], [0.1, 0.95]]\n";
         assert_eq!(
-            remove_zone(TEXT, "gate-east", "road").unwrap(),
+            remove_shape(TEXT, "gate-east", Shape::Zone, "road").unwrap(),
             replaced(road, "")
         );
         assert_eq!(
-            remove_zone(TEXT, "gate-east", "dock").unwrap_err(),
+            remove_shape(TEXT, "gate-east", Shape::Zone, "dock").unwrap_err(),
             EditError::NotFound {
                 what: "zone",
                 name: "dock".into(),
@@ -1543,7 +1541,7 @@ detect_fps = 2.5
             }
         );
         assert_eq!(
-            remove_line(TEXT, "gate-west", "border").unwrap_err(),
+            remove_shape(TEXT, "gate-west", Shape::Line, "border").unwrap_err(),
             EditError::NotFound {
                 what: "line",
                 name: "border".into(),

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use super::{
     CameraConfig, Config, DecoderChoice, LineConfig, ModelChoice, MqttConfig, OutboxSync, Qos,
-    ZoneConfig,
+    Secret, ZoneConfig,
 };
 
 /// The effective configuration as TOML (see the module documentation).
@@ -115,14 +115,7 @@ fn mqtt_table(out: &mut Out, mqtt: &MqttConfig) {
     }
     out.value("client_id", string(&mqtt.client_id));
     out.value("topic_prefix", string(&mqtt.topic_prefix));
-    match &mqtt.username {
-        Some(user) => out.value("username", string(user)),
-        None => out.unset("username", "none"),
-    }
-    match &mqtt.password {
-        Some(_) => out.value("password", string("***")),
-        None => out.unset("password", "none"),
-    }
+    out.credentials(mqtt.username.as_deref(), mqtt.password.as_ref());
     let qos = match mqtt.detections_qos {
         Qos::AtMostOnce => 0,
         Qos::AtLeastOnce => 1,
@@ -148,14 +141,7 @@ fn camera_table(out: &mut Out, camera: &CameraConfig) {
     out.array_table("cameras");
     out.value("name", string(camera.name.as_str()));
     out.value("url", string(&camera.url));
-    match &camera.username {
-        Some(user) => out.value("username", string(user)),
-        None => out.unset("username", "none"),
-    }
-    match &camera.password {
-        Some(_) => out.value("password", string("***")),
-        None => out.unset("password", "none"),
-    }
+    out.credentials(camera.username.as_deref(), camera.password.as_ref());
     out.value("detect_fps", float32(camera.detect_fps));
     out.value("idle_fps", float32(camera.idle_fps));
     out.value("motion_gate", camera.motion_gate.to_string());
@@ -245,6 +231,18 @@ impl Out {
     /// A setting that is not set: `# key: what applies`.
     fn unset(&mut self, key: &str, what_applies: &str) {
         let _ = writeln!(self.text, "# {key}: {what_applies}");
+    }
+
+    /// `username`, and `password` as `"***"` when there is one: never the password itself.
+    fn credentials(&mut self, username: Option<&str>, password: Option<&Secret>) {
+        match username {
+            Some(user) => self.value("username", string(user)),
+            None => self.unset("username", "none"),
+        }
+        match password {
+            Some(_) => self.value("password", string("***")),
+            None => self.unset("password", "none"),
+        }
     }
 }
 

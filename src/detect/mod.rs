@@ -35,7 +35,7 @@ use std::time::{Duration, Instant};
 use std::collections::HashMap;
 
 use ndarray::{Array4, ArrayD, ArrayViewD, Ix2, Ix3};
-use ort::session::Session;
+use ort::session::{Session, SessionOutputs};
 use ort::value::{TensorElementType, TensorRef, ValueType};
 
 pub use choice::{
@@ -238,12 +238,7 @@ impl Detector {
                 .run_view(&image.into(), &self.spec.input, &mut self.input)?;
         let preprocessed = Instant::now();
 
-        let input = TensorRef::from_array_view(&self.input)
-            .map_err(|e| DetectError::Inference(e.to_string()))?;
-        let outputs = self
-            .session
-            .run(ort::inputs![self.spec.input_name.as_str() => input])
-            .map_err(|e| DetectError::Inference(first_line(&e.to_string())))?;
+        let outputs = run_session(&mut self.session, &self.spec.input_name, &self.input)?;
         let inferred = Instant::now();
 
         let lookup = |name: &str| -> Result<ArrayViewD<'_, f32>, DetectError> {
@@ -278,11 +273,7 @@ impl Detector {
     /// # Errors
     /// An ONNX Runtime failure.
     pub fn run_model(&mut self) -> Result<(), DetectError> {
-        let input = TensorRef::from_array_view(&self.input)
-            .map_err(|e| DetectError::Inference(e.to_string()))?;
-        self.session
-            .run(ort::inputs![self.spec.input_name.as_str() => input])
-            .map_err(|e| DetectError::Inference(first_line(&e.to_string())))?;
+        run_session(&mut self.session, &self.spec.input_name, &self.input)?;
         Ok(())
     }
 
@@ -298,12 +289,7 @@ impl Detector {
         let transform =
             self.preprocessor
                 .run_view(&image.into(), &self.spec.input, &mut self.input)?;
-        let input = TensorRef::from_array_view(&self.input)
-            .map_err(|e| DetectError::Inference(e.to_string()))?;
-        let outputs = self
-            .session
-            .run(ort::inputs![self.spec.input_name.as_str() => input])
-            .map_err(|e| DetectError::Inference(first_line(&e.to_string())))?;
+        let outputs = run_session(&mut self.session, &self.spec.input_name, &self.input)?;
         let mut tensors = HashMap::new();
         for (name, value) in outputs.iter() {
             if let Ok(view) = value.try_extract_array::<f32>() {
@@ -340,6 +326,20 @@ impl Detector {
 pub struct RawOutputs {
     pub transform: InputTransform,
     pub tensors: HashMap<String, ArrayD<f32>>,
+}
+
+/// Runs `session` on `input` (the model input named `input_name`): the one impure step. A
+/// free function, not a method, so that the outputs borrow only the session.
+fn run_session<'s>(
+    session: &'s mut Session,
+    input_name: &str,
+    input: &Array4<f32>,
+) -> Result<SessionOutputs<'s>, DetectError> {
+    let input =
+        TensorRef::from_array_view(input).map_err(|e| DetectError::Inference(e.to_string()))?;
+    session
+        .run(ort::inputs![input_name => input])
+        .map_err(|e| DetectError::Inference(first_line(&e.to_string())))
 }
 
 /// Decoder → NMS → objects, reading output tensors through `output`.

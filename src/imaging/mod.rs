@@ -214,10 +214,7 @@ fn class_colour(class: &str) -> Scalar {
 pub fn annotate(frame: &Frame, objects: &[Object]) -> Result<Frame, ImageError> {
     let mut mat = frame.to_mat()?;
     let (w, h) = (frame.width as f32, frame.height as f32);
-    // Line and text sizes follow the picture size so they stay legible on 4K and on 640x360.
-    let thickness = ((frame.height as f32 / 360.0).round() as i32).max(1) * 2;
-    let font_scale = f64::from((frame.height as f32 / 900.0).max(0.4));
-    let font = imgproc::FONT_HERSHEY_SIMPLEX;
+    let (thickness, font_scale) = stroke_sizes(frame.height);
     for object in objects {
         let [x, y, bw, bh] = object.bbox;
         let rect = CvRect::new(
@@ -228,43 +225,25 @@ pub fn annotate(frame: &Frame, objects: &[Object]) -> Result<Frame, ImageError> 
         );
         let colour = class_colour(object.class);
         imgproc::rectangle(&mut mat, rect, colour, thickness, imgproc::LINE_8, 0)?;
-
         let text = format!("{} {:.2}", object.label, object.score);
-        let mut baseline = 0;
-        let size = imgproc::get_text_size(&text, font, font_scale, 1, &mut baseline)?;
-        let pad = 2;
-        let top = if rect.y - size.height - 2 * pad >= 0 {
-            rect.y - size.height - 2 * pad
-        } else {
-            rect.y
-        };
-        let background = CvRect::new(
-            rect.x,
-            top,
-            size.width + 2 * pad,
-            size.height + baseline + 2 * pad,
-        );
-        imgproc::rectangle(
-            &mut mat,
-            background,
-            colour,
-            imgproc::FILLED,
-            imgproc::LINE_8,
-            0,
-        )?;
-        imgproc::put_text(
+        draw_label(
             &mut mat,
             &text,
-            Point::new(rect.x + pad, top + pad + size.height),
-            font,
+            rect.tl(),
+            colour,
             font_scale,
-            Scalar::all(0.0),
-            1,
-            imgproc::LINE_AA,
-            false,
+            NoRoomAbove::Below,
         )?;
     }
     Frame::from_mat(&mat)
+}
+
+/// Line thickness and font scale for a picture `height` pixels high: they follow the picture
+/// size so they stay legible on 4K and on 640x360.
+fn stroke_sizes(height: usize) -> (i32, f64) {
+    let thickness = ((height as f32 / 360.0).round() as i32).max(1) * 2;
+    let font_scale = f64::from((height as f32 / 900.0).max(0.4));
+    (thickness, font_scale)
 }
 
 /// Something drawn on a snapshot, in normalised coordinates.
@@ -310,19 +289,37 @@ fn to_pixels(frame_width: i32, frame_height: i32, [x, y, w, h]: [f32; 4]) -> CvR
     CvRect::new(x1, y1, x2 - x1, y2 - y1)
 }
 
+/// Where a label goes when there is no room for it above its point.
+#[derive(Clone, Copy)]
+enum NoRoomAbove {
+    /// At the top edge of the picture.
+    TopEdge,
+    /// Below the point: inside the box whose top-left corner it is.
+    Below,
+}
+
+/// Draws `text` in black on a `colour` background just above `at` (its left end), or where
+/// `no_room` says when that would leave the top of the picture.
 fn draw_label(
     mat: &mut Mat,
     text: &str,
-    x: i32,
-    y: i32,
+    at: Point,
     colour: Scalar,
     font_scale: f64,
+    no_room: NoRoomAbove,
 ) -> Result<(), ImageError> {
     let font = imgproc::FONT_HERSHEY_SIMPLEX;
     let mut baseline = 0;
     let size = imgproc::get_text_size(text, font, font_scale, 1, &mut baseline)?;
     let pad = 2;
-    let top = (y - size.height - 2 * pad).max(0);
+    let (x, y) = (at.x, at.y);
+    let top = match y - size.height - 2 * pad {
+        above if above >= 0 => above,
+        _ => match no_room {
+            NoRoomAbove::TopEdge => 0,
+            NoRoomAbove::Below => y,
+        },
+    };
     let background = CvRect::new(
         x.max(0),
         top,
@@ -389,15 +386,22 @@ pub fn snapshot_jpeg(
         let mut target = Mat::roi_mut(&mut mat, rect)?;
         coarse.copy_to(&mut target)?;
     }
-    let thickness = ((h as f32 / 360.0).round() as i32).max(1) * 2;
-    let font_scale = f64::from((h as f32 / 900.0).max(0.4));
+    let (thickness, font_scale) = stroke_sizes(h as usize);
     for overlay in overlays {
         match overlay {
             Overlay::Box { bbox, class, label } => {
                 let rect = to_pixels(w, h, *bbox);
                 let colour = class_colour(class);
                 imgproc::rectangle(&mut mat, rect, colour, thickness, imgproc::LINE_8, 0)?;
-                draw_label(&mut mat, label, rect.x, rect.y, colour, font_scale)?;
+                let corner = rect.tl();
+                draw_label(
+                    &mut mat,
+                    label,
+                    corner,
+                    colour,
+                    font_scale,
+                    NoRoomAbove::TopEdge,
+                )?;
             }
             Overlay::Shape {
                 points,
@@ -425,10 +429,10 @@ pub fn snapshot_jpeg(
                     draw_label(
                         &mut mat,
                         label,
-                        first.x,
-                        first.y,
+                        first,
                         shape_colour(),
                         font_scale,
+                        NoRoomAbove::TopEdge,
                     )?;
                 }
             }
@@ -470,7 +474,15 @@ pub fn snapshot_jpeg(
                     .clamp(0, (w - size.width - 4).max(0));
                 let y = ((centre_y + f64::from(size.height) / 2.0).round() as i32)
                     .clamp(size.height + 4, h.max(size.height + 4));
-                draw_label(&mut mat, label, x, y, arrow_colour(), font_scale)?;
+                let at = Point::new(x, y);
+                draw_label(
+                    &mut mat,
+                    label,
+                    at,
+                    arrow_colour(),
+                    font_scale,
+                    NoRoomAbove::TopEdge,
+                )?;
             }
         }
     }

@@ -1994,6 +1994,11 @@ mod tests {
         frame_len(&record)
     }
 
+    /// Room enough (1 MiB), in segments of `events` events each (as added by `add`).
+    fn small_segments(events: u64) -> LogOptions {
+        options(1 << 20, events * frame_bytes(), WhenFull::DropOldest)
+    }
+
     fn read_all(log: &mut Log) -> Vec<Record> {
         let mut records = Vec::new();
         let mut after = 0;
@@ -2038,11 +2043,7 @@ mod tests {
     fn records_read_back_in_order_across_segments() {
         let dir = tempfile::tempdir().unwrap();
         let frame = frame_bytes();
-        let (mut log, recovery) = Log::open(
-            dir.path(),
-            options(1 << 20, 2 * frame, WhenFull::DropOldest),
-        )
-        .unwrap();
+        let (mut log, recovery) = Log::open(dir.path(), small_segments(2)).unwrap();
         assert_eq!(recovery.records, 0);
         assert!(!recovery.state_found);
         let written: Vec<Record> = (1..=7).map(|t| add(&mut log, "gate", t * 1000)).collect();
@@ -2076,11 +2077,7 @@ mod tests {
         assert_eq!(log.next_after(u64::MAX).unwrap(), None);
 
         drop(log);
-        let (mut log, recovery) = Log::open(
-            dir.path(),
-            options(1 << 20, 2 * frame, WhenFull::DropOldest),
-        )
-        .unwrap();
+        let (mut log, recovery) = Log::open(dir.path(), small_segments(2)).unwrap();
         assert_eq!((recovery.records, recovery.pending), (7, 7));
         assert_eq!(recovery.segments, 4);
         assert!(recovery.repairs.is_empty());
@@ -2091,12 +2088,7 @@ mod tests {
     #[test]
     fn rewind_rereads_and_skips_what_is_done() {
         let dir = tempfile::tempdir().unwrap();
-        let frame = frame_bytes();
-        let (mut log, _) = Log::open(
-            dir.path(),
-            options(1 << 20, 3 * frame, WhenFull::DropOldest),
-        )
-        .unwrap();
+        let (mut log, _) = Log::open(dir.path(), small_segments(3)).unwrap();
         for t in 0..8 {
             add(&mut log, "gate", t);
         }
@@ -2121,7 +2113,7 @@ mod tests {
         // (deliver and persist everything before the restart, segments left afterwards)
         for (deliver_all, segments_after) in [(false, 3), (true, 0)] {
             let dir = tempfile::tempdir().unwrap();
-            let opts = options(1 << 20, 2 * frame_bytes(), WhenFull::DropOldest);
+            let opts = small_segments(2);
             let (mut log, _) = Log::open(dir.path(), opts.clone()).unwrap();
             for t in 0..5 {
                 add(&mut log, "gate", t);
@@ -2279,11 +2271,7 @@ mod tests {
     fn mark_done_out_of_order_then_contiguous_advance_deletes_segments() {
         let dir = tempfile::tempdir().unwrap();
         let frame = frame_bytes();
-        let (mut log, _) = Log::open(
-            dir.path(),
-            options(1 << 20, 2 * frame, WhenFull::DropOldest),
-        )
-        .unwrap();
+        let (mut log, _) = Log::open(dir.path(), small_segments(2)).unwrap();
         for t in 0..6 {
             add(&mut log, "gate", t);
         }
@@ -2604,7 +2592,7 @@ mod tests {
     #[test]
     fn damage_in_an_earlier_segment_keeps_the_good_records_around_it() {
         let dir = tempfile::tempdir().unwrap();
-        let opts = options(1 << 20, 2 * frame_bytes(), WhenFull::DropOldest);
+        let opts = small_segments(2);
         let (mut log, _) = Log::open(dir.path(), opts.clone()).unwrap();
         for t in 0..6 {
             add(&mut log, "gate", t);

@@ -1,12 +1,74 @@
-//! Shared helpers for the integration tests: paths to the bundled model and test data, and the
-//! ground truth checked by eye.
+//! Shared helpers for the integration tests: paths to the bundled model and test data, the
+//! ground truth checked by eye, waiting for a condition, running the `watchpost` binary, and
+//! the lock that runs a file's heavy tests one at a time.
 #![allow(dead_code)]
 
 pub mod agent;
+pub mod camera;
 pub mod mosquitto;
+pub mod publisher;
 pub mod tmpfs;
 
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+/// Held by a test that must not run beside the others of its file (they share two cores):
+/// `let _serial = serial();`. A test that failed while holding it does not block the rest.
+pub fn serial() -> MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Calls `probe` every `every` until it gives a value, or `timeout` passes (`None`).
+pub fn wait_for<T>(
+    timeout: Duration,
+    every: Duration,
+    mut probe: impl FnMut() -> Option<T>,
+) -> Option<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = probe() {
+            return Some(value);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(every);
+    }
+}
+
+/// Polls `condition` every 20 ms until it holds (true) or `timeout` passes (false).
+pub fn wait_until(timeout: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    wait_for(timeout, Duration::from_millis(20), || {
+        condition().then_some(())
+    })
+    .is_some()
+}
+
+/// `text` through the real loader, as the agent would load it from `./watchpost.toml`.
+pub fn parse_config(text: &str) -> watchpost::config::Config {
+    watchpost::config::parse(text, Path::new("watchpost.toml"))
+        .unwrap_or_else(|e| panic!("{e}\n{text}"))
+}
+
+/// How a run of the `watchpost` binary ended: its exit code and its output.
+pub struct Run {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl From<std::process::Output> for Run {
+    fn from(output: std::process::Output) -> Run {
+        Run {
+            code: output.status.code(),
+            stdout: String::from_utf8(output.stdout).unwrap(),
+            stderr: String::from_utf8(output.stderr).unwrap(),
+        }
+    }
+}
 
 pub fn repo_path(relative: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)

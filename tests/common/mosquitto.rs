@@ -452,6 +452,23 @@ impl Shared {
         let _guard = self.store.lock().unwrap();
         self.changed.notify_all();
     }
+
+    /// Calls `check` with the store, again each time something changed, until it gives a value
+    /// or `timeout` passes (`None`).
+    fn wait<T>(&self, timeout: Duration, mut check: impl FnMut(&Store) -> Option<T>) -> Option<T> {
+        let deadline = Instant::now() + timeout;
+        let mut store = self.store.lock().unwrap();
+        loop {
+            if let Some(value) = check(&store) {
+                return Some(value);
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return None;
+            }
+            store = self.changed.wait_timeout(store, deadline - now).unwrap().0;
+        }
+    }
 }
 
 /// A real MQTT client on its own thread (rumqttc's blocking client) that subscribes to a topic
@@ -568,21 +585,9 @@ impl Subscriber {
 
     /// Waits until at least `n` subscriptions were acknowledged.
     pub fn wait_subscriptions(&self, n: u64, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
-        let mut store = self.shared.store.lock().unwrap();
-        while self.subscriptions() < n {
-            let now = Instant::now();
-            if now >= deadline {
-                return false;
-            }
-            store = self
-                .shared
-                .changed
-                .wait_timeout(store, deadline - now)
-                .unwrap()
-                .0;
-        }
-        true
+        self.shared
+            .wait(timeout, |_| (self.subscriptions() >= n).then_some(()))
+            .is_some()
     }
 
     /// The first message (in arrival order) for which `predicate` holds, waiting up to
@@ -602,25 +607,12 @@ impl Subscriber {
         predicate: impl Fn(&Message) -> bool,
         timeout: Duration,
     ) -> Option<Message> {
-        let deadline = Instant::now() + timeout;
         let mut checked = from;
-        let mut store = self.shared.store.lock().unwrap();
-        loop {
-            if let Some(found) = store.messages.iter().skip(checked).find(|m| predicate(m)) {
-                return Some(found.clone());
-            }
+        self.shared.wait(timeout, |store| {
+            let found = store.messages.iter().skip(checked).find(|m| predicate(m));
             checked = checked.max(store.messages.len());
-            let now = Instant::now();
-            if now >= deadline {
-                return None;
-            }
-            store = self
-                .shared
-                .changed
-                .wait_timeout(store, deadline - now)
-                .unwrap()
-                .0;
-        }
+            found.cloned()
+        })
     }
 
     /// Waits until at least `n` messages satisfy `predicate`; how many do when it returns.
@@ -630,27 +622,16 @@ impl Subscriber {
         n: usize,
         timeout: Duration,
     ) -> usize {
-        let deadline = Instant::now() + timeout;
-        let mut counted = 0;
-        let mut checked = 0;
-        let mut store = self.shared.store.lock().unwrap();
-        loop {
+        let (mut counted, mut checked) = (0, 0);
+        self.shared.wait(timeout, |store| {
             counted += store.messages[checked..]
                 .iter()
                 .filter(|m| predicate(m))
                 .count();
             checked = store.messages.len();
-            let now = Instant::now();
-            if counted >= n || now >= deadline {
-                return counted;
-            }
-            store = self
-                .shared
-                .changed
-                .wait_timeout(store, deadline - now)
-                .unwrap()
-                .0;
-        }
+            (counted >= n).then_some(())
+        });
+        counted
     }
 
     /// Every message kept so far, in arrival order.

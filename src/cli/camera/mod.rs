@@ -25,7 +25,7 @@ use super::args::ConfigFile;
 use super::edit::{EditRequest, apply_edit, password_file_note, stage_password};
 use super::prompt::Prompter;
 use super::report::report_config_error;
-use crate::config::edit::{self, NewCamera, NewLine, NewZone};
+use crate::config::edit::{self, EditError, NewCamera, NewLine, NewZone, Shape};
 use crate::config::{self, CameraConfig};
 
 /// Where the configuration file is unless `--config` says otherwise.
@@ -468,27 +468,6 @@ fn table(cameras: &[Listed<'_>]) -> String {
     out
 }
 
-#[derive(Clone, Copy)]
-enum Shape {
-    Zone,
-    Line,
-}
-
-impl Shape {
-    fn what(self) -> &'static str {
-        match self {
-            Shape::Zone => "zone",
-            Shape::Line => "line",
-        }
-    }
-    fn field(self) -> &'static str {
-        match self {
-            Shape::Zone => "zones",
-            Shape::Line => "lines",
-        }
-    }
-}
-
 fn zone_add(args: ZoneAddArgs) -> anyhow::Result<ExitCode> {
     let points = match edit::parse_points(&args.points) {
         Ok(points) => points,
@@ -501,19 +480,13 @@ fn zone_add(args: ZoneAddArgs) -> anyhow::Result<ExitCode> {
         loiter_s: args.loiter,
         inertia: args.inertia,
     };
-    let touched = format!("cameras.{}.zones.{}", args.camera, args.name);
-    let request = EditRequest::new("camera zone add", args.config.path(), &touched);
-    let applied = match apply_edit(request, |text| edit::add_zone(text, &args.camera, &zone))? {
-        Ok(applied) => applied,
-        Err(code) => return Ok(code),
-    };
-    println!(
-        "{}: added zone {} to camera {}",
-        applied.file.display(),
-        args.name,
-        args.camera
-    );
-    Ok(ExitCode::SUCCESS)
+    edit_shape(
+        "camera zone add",
+        &args.config,
+        &shape_key(&args.camera, Shape::Zone, &args.name),
+        &format!("added zone {} to camera {}", args.name, args.camera),
+        |text| edit::add_zone(text, &args.camera, &zone),
+    )
 }
 
 fn line_add(args: LineAddArgs) -> anyhow::Result<ExitCode> {
@@ -535,41 +508,56 @@ fn line_add(args: LineAddArgs) -> anyhow::Result<ExitCode> {
         classes: args.classes.clone(),
         inertia: args.inertia,
     };
-    let touched = format!("cameras.{}.lines.{}", args.camera, args.name);
-    let request = EditRequest::new("camera line add", args.config.path(), &touched);
-    let applied = match apply_edit(request, |text| edit::add_line(text, &args.camera, &line))? {
-        Ok(applied) => applied,
-        Err(code) => return Ok(code),
-    };
-    println!(
-        "{}: added line {} to camera {} (directions: {first}, {second})",
-        applied.file.display(),
-        args.name,
-        args.camera
-    );
-    Ok(ExitCode::SUCCESS)
+    edit_shape(
+        "camera line add",
+        &args.config,
+        &shape_key(&args.camera, Shape::Line, &args.name),
+        &format!(
+            "added line {} to camera {} (directions: {first}, {second})",
+            args.name, args.camera
+        ),
+        |text| edit::add_line(text, &args.camera, &line),
+    )
 }
 
 fn shape_remove(args: &ShapeRemoveArgs, shape: Shape) -> anyhow::Result<ExitCode> {
-    let touched = format!("cameras.{}.{}.{}", args.camera, shape.field(), args.name);
     let command = match shape {
         Shape::Zone => "camera zone remove",
         Shape::Line => "camera line remove",
     };
-    let request = EditRequest::new(command, args.config.path(), &touched);
-    let applied = match apply_edit(request, |text| match shape {
-        Shape::Zone => edit::remove_zone(text, &args.camera, &args.name),
-        Shape::Line => edit::remove_line(text, &args.camera, &args.name),
-    })? {
+    edit_shape(
+        command,
+        &args.config,
+        &shape_key(&args.camera, shape, &args.name),
+        &format!(
+            "removed {} {} from camera {}",
+            shape.what(),
+            args.name,
+            args.camera
+        ),
+        |text| edit::remove_shape(text, &args.camera, shape, &args.name),
+    )
+}
+
+/// The key of a camera's zone or line: `cameras.gate-east.zones.road`.
+fn shape_key(camera: &str, shape: Shape, name: &str) -> String {
+    format!("cameras.{camera}.{}.{name}", shape.field())
+}
+
+/// Makes the change `edit` to the zone or line at `touched` through [`apply_edit`] (recorded
+/// as `command`) and prints `FILE: {done}`.
+fn edit_shape(
+    command: &'static str,
+    config: &ConfigFile,
+    touched: &str,
+    done: &str,
+    edit: impl FnOnce(&str) -> Result<String, EditError>,
+) -> anyhow::Result<ExitCode> {
+    let request = EditRequest::new(command, config.path(), touched);
+    let applied = match apply_edit(request, edit)? {
         Ok(applied) => applied,
         Err(code) => return Ok(code),
     };
-    println!(
-        "{}: removed {} {} from camera {}",
-        applied.file.display(),
-        shape.what(),
-        args.name,
-        args.camera
-    );
+    println!("{}: {done}", applied.file.display());
     Ok(ExitCode::SUCCESS)
 }
