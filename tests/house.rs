@@ -189,6 +189,7 @@ fn the_demo_viewer_reads_payloads_through_publish_types() {
     assert!(raw.is_empty(), "demo/ reads MQTT by hand at {raw:?}");
 }
 
+#[test]
 fn integration_test_helpers_are_defined_once_in_tests_common() {
     let tests = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests");
     // (what, the text that defines it)
