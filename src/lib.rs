@@ -71,6 +71,7 @@
 //! - [`probe`]: the technician's camera check (`camera probe`, `camera draw`): DNS and TCP
 //!   pre-checks, the camera's pipeline as ingest builds it, on one thread, a pure diagnosis of
 //!   what failed.
+//! - [`install`]: where installed files (bundled models, the demo clip) are looked for.
 //! - [`cli`]: the `watchpost` command line; thin, calls into the modules above.
 //!
 //! ## Invariants
@@ -136,6 +137,7 @@ pub mod geometry;
 pub mod health;
 pub mod imaging;
 pub mod ingest;
+pub mod install;
 pub mod local;
 pub mod motion;
 pub mod outbox;

@@ -143,6 +143,11 @@ fn each_shared_piece_is_defined_once() {
             "`{needle}` outside detect/ (use LoadedModel): {outside:?}"
         );
     }
+    let installed = occurrences("share/watchpost");
+    assert!(
+        installed.iter().all(|at| at.starts_with("install.rs:")),
+        "installed files are looked for through install::data_dirs: {installed:?}"
+    );
     let redactors = occurrences("fn redact");
     assert!(
         redactors.iter().all(|at| at.starts_with("config/url.rs:")),

@@ -18,11 +18,7 @@ use crate::detect::CoarseClass;
 use crate::publish::Topics;
 use crate::publish::payload::ReceivedDetections;
 
-use crate::config::{
-    BrokerUrl, CameraConfig, Config, DecoderChoice, DetectionConfig, DeviceConfig, EventsConfig,
-    HealthConfig, MqttConfig, MqttScheme, OutboxConfig, Qos, RtspTransport, TopicName,
-    TrackingConfig,
-};
+use crate::config::Config;
 
 /// The bundled clip's file name.
 pub const DEMO_CLIP: &str = "sample-clip.mp4";
@@ -34,17 +30,10 @@ pub fn find_demo_clip() -> anyhow::Result<PathBuf> {
     if let Some(path) = std::env::var_os("WATCHPOST_DEMO_CLIP").filter(|v| !v.is_empty()) {
         candidates.push(PathBuf::from(path));
     }
-    if let Some(dir) = std::env::current_exe()
-        .ok()
-        .and_then(|p| p.parent().map(Path::to_owned))
-    {
-        candidates.push(dir.join("../share/watchpost/demo").join(DEMO_CLIP));
-    }
-    candidates.push(Path::new("/usr/share/watchpost/demo").join(DEMO_CLIP));
-    candidates.push(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/data")
-            .join(DEMO_CLIP),
+    candidates.extend(
+        crate::install::data_dirs("demo", "tests/data")
+            .into_iter()
+            .map(|dir| dir.join(DEMO_CLIP)),
     );
     candidates
         .iter()
@@ -75,71 +64,38 @@ pub struct DemoOptions {
     pub inference_threads: usize,
 }
 
-/// The configuration the demo agent runs with.
+/// The configuration the demo agent runs with: a configuration file's text, read by the same
+/// loader as `watchpost run`'s, so every setting the demo does not name has the agent's default.
+/// No local endpoint: the demo shows its own live view, and must not take the port of an
+/// agent installed on the same machine.
+///
+/// # Errors
+/// An option the loader refuses (its message names the key, e.g. `cameras[0].detect_fps`).
 pub fn demo_config(
     camera_urls: &[String],
     mqtt: &EmbeddedBroker,
     options: &DemoOptions,
     state_dir: &Path,
-) -> Config {
-    let name = |s: &str| TopicName::parse(s).expect("a valid built-in name");
-    Config {
-        device: DeviceConfig {
-            site: name("demo"),
-            id: name("watchpost-demo"),
-            state_dir: state_dir.to_owned(),
-        },
-        mqtt: MqttConfig {
-            urls: vec![BrokerUrl {
-                scheme: MqttScheme::Mqtt,
-                host: "127.0.0.1".to_owned(),
-                port: mqtt.port(),
-            }],
-            client_id: "watchpost-demo".to_owned(),
-            topic_prefix: "watchpost".to_owned(),
-            username: None,
-            password: None,
-            detections_qos: Qos::AtMostOnce,
-            keep_alive: Duration::from_secs(30),
-            ca_file: None,
-            client_cert: None,
-            tls_verify: true,
-        },
-        detection: DetectionConfig {
-            model: crate::config::ModelChoice::Auto,
-            ort_lib: None,
-            inference_threads: options.inference_threads.max(1),
-            max_frame_age: Duration::from_secs(1),
-        },
-        health: HealthConfig {
-            interval: Duration::from_secs(10),
-        },
-        tracking: TrackingConfig::default(),
-        events: EventsConfig::default(),
-        outbox: OutboxConfig::in_state_dir(state_dir),
-        // No local endpoint: the demo shows its own live view, and must not take the port of
-        // an agent installed on the same machine.
-        local: crate::config::LocalConfig { listen: None },
-        cameras: camera_urls
-            .iter()
-            .enumerate()
-            .map(|(i, url)| CameraConfig {
-                name: name(&format!("demo-cam-{}", i + 1)),
-                url: url.clone(),
-                username: None,
-                password: None,
-                detect_fps: options.detect_fps,
-                idle_fps: (crate::config::DEFAULT_IDLE_FPS as f32).min(options.detect_fps),
-                motion_gate: true,
-                transport: RtspTransport::Tcp,
-                latency: CameraConfig::DEFAULT_LATENCY,
-                stall_timeout: Duration::from_secs(5),
-                decoder: DecoderChoice::Auto,
-                zones: Vec::new(),
-                lines: Vec::new(),
-            })
-            .collect(),
+) -> anyhow::Result<Config> {
+    let quoted = |text: &str| toml_edit::Value::from(text).to_string();
+    let mut text = format!(
+        "[device]\nsite = \"demo\"\nid = \"watchpost-demo\"\nstate_dir = {}\n\
+         [mqtt]\nurl = \"mqtt://127.0.0.1:{}\"\nclient_id = \"watchpost-demo\"\n\
+         [detection]\ninference_threads = {}\n\
+         [local]\nlisten = \"\"\n",
+        quoted(&state_dir.to_string_lossy()),
+        mqtt.port(),
+        options.inference_threads.max(1),
+    );
+    for (i, url) in camera_urls.iter().enumerate() {
+        text.push_str(&format!(
+            "[[cameras]]\nname = \"demo-cam-{}\"\nurl = {}\ndetect_fps = {}\n",
+            i + 1,
+            quoted(url),
+            options.detect_fps,
+        ));
     }
+    Ok(crate::config::parse(&text, Path::new("(demo)"))?)
 }
 
 /// Runs the demo until `shutdown` is cancelled. Prints one line per camera and second to
@@ -160,7 +116,7 @@ pub async fn run(options: DemoOptions, shutdown: CancellationToken) -> anyhow::R
         .map(|i| server.url(&format!("cam{i}")))
         .collect();
     let state_dir = std::env::temp_dir().join(format!("watchpost-demo-{}", std::process::id()));
-    let config = demo_config(&urls, &broker, &options, &state_dir);
+    let config = demo_config(&urls, &broker, &options, &state_dir)?;
 
     println!(
         "watchpost demo: {} on {} camera(s) at {} fps",

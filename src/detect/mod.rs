@@ -540,14 +540,7 @@ pub fn bundled_manifest_candidates(name: &str) -> Vec<PathBuf> {
     if let Some(dir) = std::env::var_os("WATCHPOST_MODELS_DIR").filter(|v| !v.is_empty()) {
         dirs.push(PathBuf::from(dir));
     }
-    if let Some(exe_dir) = std::env::current_exe()
-        .ok()
-        .and_then(|p| p.parent().map(Path::to_owned))
-    {
-        dirs.push(exe_dir.join("../share/watchpost/models"));
-    }
-    dirs.push(PathBuf::from("/usr/share/watchpost/models"));
-    dirs.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("models"));
+    dirs.extend(crate::install::data_dirs("models", "models"));
     dirs.into_iter()
         .map(|d| d.join(format!("{name}.toml")))
         .collect()
