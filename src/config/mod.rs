@@ -26,8 +26,8 @@ mod url;
 
 pub use error::{ConfigError, Problem};
 pub use load::{
-    DEFAULT_IDLE_FPS, DEFAULT_STATE_DIR, DEFAULT_TOPIC_PREFIX, MQTT_PASSWORD_ENV, load, load_local,
-    parse,
+    DEFAULT_IDLE_FPS, DEFAULT_STATE_DIR, DEFAULT_TOPIC_PREFIX, Files, MQTT_PASSWORD_ENV, OsFiles,
+    load, load_local, parse, parse_with_files,
 };
 pub use render::render;
 pub use secret::{PasswordFileError, Secret, read_password_file};

@@ -254,14 +254,15 @@ impl<'a> Checker<'a> {
 #[cfg(test)]
 mod tests {
     use crate::config::Secret;
-    use crate::config::load::tests::{MINIMAL, parse};
+    use crate::config::load::files::MemoryFiles;
+    use crate::config::load::tests::{MINIMAL, parse_in};
 
     #[test]
     fn camera_credentials() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("pw"), "s3cr3t-file\n").unwrap();
-        std::fs::write(dir.path().join("empty"), "\nsecond").unwrap();
-        let config_path = dir.path().join("watchpost.toml");
+        let files = MemoryFiles::new(&[
+            ("/etc/watchpost/pw", "s3cr3t-file\n"),
+            ("/etc/watchpost/empty", "\nsecond"),
+        ]);
         let url = "rtsp://10.0.0.21:554/stream1";
         // url, extra camera lines, Ok((url kept, username, password)) or Err((key, message))
         #[allow(clippy::type_complexity)]
@@ -360,7 +361,7 @@ mod tests {
                 "{}{extra}\n",
                 MINIMAL.replace("rtsp://10.0.0.21:554/stream1", url)
             );
-            match (parse(&text, &config_path), expected) {
+            match (parse_in(&text, &files), expected) {
                 (Ok(config), Ok((clean, user, password))) => {
                     let camera = &config.cameras[0];
                     assert_eq!(camera.url, clean, "{url} {extra}");

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use super::Checker;
 use super::raw::{Float, Int, RawSecret};
+use crate::config::secret::read_password_in;
 use crate::config::{Secret, TopicName};
 
 impl<'a> Checker<'a> {
@@ -92,9 +93,9 @@ impl<'a> Checker<'a> {
 
     pub(super) fn existing_file(&mut self, key: &str, path: PathBuf) -> Option<PathBuf> {
         let path = self.path(key, path)?;
-        match std::fs::metadata(&path) {
-            Ok(meta) if meta.is_file() => Some(path),
-            Ok(_) => {
+        match self.files.is_file(&path) {
+            Ok(true) => Some(path),
+            Ok(false) => {
                 self.problem(key, format!("`{}` is not a file", path.display()));
                 None
             }
@@ -135,7 +136,7 @@ impl<'a> Checker<'a> {
             (None, Some(file)) => {
                 let key = format!("{prefix}.password_file");
                 let file = self.path(&key, file)?;
-                match crate::config::secret::read_password_file(&file) {
+                match read_password_in(self.files, &file) {
                     Ok(secret) => Some(Some(secret)),
                     Err(e) => {
                         self.problem(key, e.to_string());

@@ -7,6 +7,7 @@ use serde::Deserialize;
 use toml::de::DeTable;
 
 use super::Checker;
+use super::files::{Files, OsFiles};
 use super::problems::syntax_problem;
 use super::table::Part;
 use crate::config::{ConfigError, LocalConfig};
@@ -20,10 +21,12 @@ use crate::config::{ConfigError, LocalConfig};
 /// [`ConfigError::Read`] when the file cannot be read; [`ConfigError::Invalid`] when it is not
 /// TOML or its `[local]` table is refused.
 pub fn load_local(path: &Path) -> Result<LocalConfig, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-        path: path.to_owned(),
-        source,
-    })?;
+    let text = OsFiles
+        .read_to_string(path)
+        .map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
     parse_local(&text, path)
 }
 
@@ -39,6 +42,7 @@ fn parse_local(text: &str, path: &Path) -> Result<LocalConfig, ConfigError> {
         root: root.get_ref(),
         base_dir: path.parent().unwrap_or(Path::new("")),
         env: &|_| None,
+        files: &OsFiles,
         problems: Vec::new(),
     };
     let local = checker.local_section();

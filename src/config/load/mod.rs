@@ -11,6 +11,7 @@ mod cameras;
 mod checks;
 mod detection;
 mod device;
+mod files;
 mod health;
 mod local;
 mod mqtt;
@@ -28,6 +29,7 @@ use toml::de::DeTable;
 
 pub use cameras::DEFAULT_IDLE_FPS;
 pub use device::DEFAULT_STATE_DIR;
+pub use files::{Files, OsFiles};
 pub use local::load_local;
 pub use mqtt::{DEFAULT_TOPIC_PREFIX, MQTT_PASSWORD_ENV};
 
@@ -53,10 +55,12 @@ const SECTIONS: [&str; 9] = [
 /// [`ConfigError::Read`] when the file cannot be read; [`ConfigError::Invalid`] with every
 /// problem found otherwise.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-        path: path.to_owned(),
-        source,
-    })?;
+    let text = OsFiles
+        .read_to_string(path)
+        .map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
     parse(&text, path)
 }
 
@@ -67,14 +71,25 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
 /// # Errors
 /// [`ConfigError::Invalid`] with every problem found, in line order.
 pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
-    parse_with_env(text, path, &|name| std::env::var_os(name))
+    parse_with_files(text, path, &OsFiles)
 }
 
-/// [`parse`], with `env` standing in for the process environment.
-fn parse_with_env(
+/// [`parse`], with the files the configuration names (password files, certificates) read from
+/// `files`: for a command that checks a configuration before the files it names are in place.
+///
+/// # Errors
+/// [`ConfigError::Invalid`] with every problem found, in line order.
+pub fn parse_with_files(text: &str, path: &Path, files: &dyn Files) -> Result<Config, ConfigError> {
+    parse_with(text, path, &|name| std::env::var_os(name), files)
+}
+
+/// [`parse`], with `env` standing in for the process environment and `files` for the file
+/// system.
+fn parse_with(
     text: &str,
     path: &Path,
     env: &dyn Fn(&str) -> Option<OsString>,
+    files: &dyn Files,
 ) -> Result<Config, ConfigError> {
     let invalid = |problems| ConfigError::Invalid {
         path: path.to_owned(),
@@ -86,6 +101,7 @@ fn parse_with_env(
         root: root.get_ref(),
         base_dir: path.parent().unwrap_or(Path::new("")),
         env,
+        files,
         problems: Vec::new(),
     };
     let invisible = invisible_characters(root.get_ref(), "", text);
@@ -118,6 +134,8 @@ struct Checker<'a> {
     base_dir: &'a Path,
     /// The process environment (a stand-in in tests).
     env: &'a dyn Fn(&str) -> Option<OsString>,
+    /// The files the configuration names (a stand-in in tests).
+    files: &'a dyn Files,
     problems: Vec<Problem>,
 }
 
@@ -164,6 +182,7 @@ impl<'a> Checker<'a> {
 
 #[cfg(test)]
 mod tests {
+    use super::files::MemoryFiles;
     use super::*;
     use crate::config::*;
     use crate::detect::ModelChoice;
@@ -173,7 +192,12 @@ mod tests {
     /// [`super::parse`] in an environment without [`MQTT_PASSWORD_ENV`], whatever the test
     /// process has.
     pub(super) fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
-        parse_with_env(text, path, &|_| None)
+        parse_with(text, path, &|_| None, &OsFiles)
+    }
+
+    /// [`parse`] of `text` as [`file`], with `files` in place of the file system.
+    pub(super) fn parse_in(text: &str, files: &MemoryFiles) -> Result<Config, ConfigError> {
+        parse_with(text, file(), &|_| None, files)
     }
 
     pub(super) const MINIMAL: &str = r#"[device]

@@ -359,9 +359,12 @@ impl<'a> Checker<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::load::parse_with_env;
+    use crate::config::load::files::MemoryFiles;
+    use crate::config::load::parse_with;
+    use crate::config::load::tests::parse_in;
     use crate::config::load::tests::{MINIMAL, file, parse, problem, with};
     use std::ffi::OsString;
+    use std::path::Path;
 
     #[test]
     fn mqtt_urls() {
@@ -549,11 +552,11 @@ mod tests {
 
     #[test]
     fn mqtt_tls_settings() {
-        let dir = tempfile::tempdir().unwrap();
-        for name in ["ca.pem", "client.pem", "client.key"] {
-            std::fs::write(dir.path().join(name), "").unwrap();
-        }
-        let config_path = dir.path().join("watchpost.toml");
+        let files = MemoryFiles::new(&[
+            ("/etc/watchpost/ca.pem", ""),
+            ("/etc/watchpost/client.pem", ""),
+            ("/etc/watchpost/client.key", ""),
+        ]);
         let tls = "url = \"mqtts://broker:8883\"";
         let plain = "url = \"mqtt://broker\"";
         // url line, extra [mqtt] lines, Ok((client cert given, tls_verify)) or Err((key, message))
@@ -627,7 +630,7 @@ mod tests {
         ];
         for &(url, lines, expected) in cases {
             let text = with("mqtt", lines).replace("url = \"mqtt://127.0.0.1:1883\"", url);
-            match (parse(&text, &config_path), expected) {
+            match (parse_in(&text, &files), expected) {
                 (Ok(config), Ok((client_cert, tls_verify))) => {
                     assert_eq!(
                         config.mqtt.client_cert.is_some(),
@@ -636,8 +639,8 @@ mod tests {
                     );
                     assert_eq!(config.mqtt.tls_verify, tls_verify, "{url} {lines}");
                     if let Some(files) = &config.mqtt.client_cert {
-                        assert_eq!(files.cert, dir.path().join("client.pem"));
-                        assert_eq!(files.key, dir.path().join("client.key"));
+                        assert_eq!(files.cert, Path::new("/etc/watchpost/client.pem"));
+                        assert_eq!(files.key, Path::new("/etc/watchpost/client.key"));
                     }
                 }
                 (Err(err), Err((key, message))) => {
@@ -657,9 +660,7 @@ mod tests {
 
     #[test]
     fn mqtt_password_from_the_environment() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("pw"), "from-file").unwrap();
-        let config_path = dir.path().join("watchpost.toml");
+        let files = MemoryFiles::new(&[("/etc/watchpost/pw", "from-file")]);
         // [mqtt] lines, the variable's value, Ok(password) or Err((key, message))
         type Expected = Result<Option<&'static str>, (&'static str, &'static str)>;
         let cases: &[(&str, Option<&str>, Expected)] = &[
@@ -694,7 +695,7 @@ mod tests {
                 assert_eq!(name, MQTT_PASSWORD_ENV);
                 value.map(OsString::from)
             };
-            match (parse_with_env(&text, &config_path, &env), expected) {
+            match (parse_with(&text, file(), &env, &files), expected) {
                 (Ok(config), Ok(password)) => assert_eq!(
                     config.mqtt.password.as_ref().map(Secret::expose),
                     password,
@@ -716,8 +717,7 @@ mod tests {
             use std::os::unix::ffi::OsStringExt;
             Some(OsString::from_vec(vec![b'p', 0xff, b'w']))
         };
-        let err =
-            parse_with_env(&with("mqtt", "username = \"a\""), &config_path, &env).unwrap_err();
+        let err = parse_with(&with("mqtt", "username = \"a\""), file(), &env, &files).unwrap_err();
         let [p] = err.problems() else { panic!("{err}") };
         assert_eq!(p.key, "mqtt.password");
         assert!(p.message.contains("is not valid UTF-8"), "{err}");
@@ -782,9 +782,7 @@ mod tests {
 
     #[test]
     fn mqtt_passwords_and_ca_file() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("pw"), "mqtt-secret").unwrap();
-        let config_path = dir.path().join("watchpost.toml");
+        let files = MemoryFiles::new(&[("/etc/watchpost/pw", "mqtt-secret")]);
         type Expected = Result<Option<&'static str>, (&'static str, &'static str)>;
         let cases: &[(&str, Expected)] = &[
             (
@@ -814,7 +812,7 @@ mod tests {
         ];
         for &(lines, expected) in cases {
             let text = with("mqtt", lines);
-            match (parse(&text, &config_path), expected) {
+            match (parse_in(&text, &files), expected) {
                 (Ok(config), Ok(password)) => {
                     assert_eq!(config.mqtt.password.as_ref().map(Secret::expose), password);
                 }
