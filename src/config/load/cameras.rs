@@ -12,7 +12,7 @@ use toml::de::DeValue;
 use super::Checker;
 use super::checks::millis;
 use super::raw::{Float, Int, RawSecret};
-use super::table::kind;
+use super::table::{RawTable, kind};
 use crate::config::url::{Url, parse_url, redact_url};
 use crate::config::{CameraConfig, DecoderChoice, RtspTransport, TopicName};
 
@@ -22,8 +22,8 @@ pub const DEFAULT_IDLE_FPS: f64 = 0.5;
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawCamera {
-    name: String,
-    url: String,
+    name: Option<String>,
+    url: Option<String>,
     username: Option<String>,
     password: Option<RawSecret>,
     password_file: Option<PathBuf>,
@@ -40,6 +40,10 @@ struct RawCamera {
     /// Checked on their own, item by item: see [`Checker::lines`].
     #[serde(rename = "lines")]
     _lines: Option<IgnoredAny>,
+}
+
+impl RawTable for RawCamera {
+    const REQUIRED: &[&str] = &["name", "url"];
 }
 
 impl<'a> Checker<'a> {
@@ -99,7 +103,10 @@ impl<'a> Checker<'a> {
         let prefix = format!("cameras[{i}]");
         let key = |field: &str| format!("{prefix}.{field}");
 
-        let name = self.topic_name(&key("name"), &raw.name);
+        let name = raw
+            .name
+            .as_deref()
+            .and_then(|name| self.topic_name(&key("name"), name));
         if let Some(name) = &name {
             match names.entry(name.clone()) {
                 Entry::Occupied(first) => {
@@ -117,7 +124,10 @@ impl<'a> Checker<'a> {
 
         let has_credential_fields =
             raw.username.is_some() || raw.password.is_some() || raw.password_file.is_some();
-        let url = self.rtsp_url(&key("url"), &raw.url);
+        let url = raw
+            .url
+            .as_deref()
+            .and_then(|text| self.rtsp_url(&key("url"), text));
         let field_password = self.password(&prefix, raw.password, raw.password_file);
         let credentials = match (url.as_ref(), field_password) {
             (Some(url), Some(field_password)) => {
@@ -129,7 +139,7 @@ impl<'a> Checker<'a> {
                         format!(
                             "`{}` has a user name or password in it, and `username`, `password` \
                              or `password_file` is set too: keep them in one place",
-                            redact_url(&raw.url)
+                            redact_url(raw.url.as_deref().unwrap_or_default())
                         ),
                     );
                     None

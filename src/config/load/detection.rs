@@ -7,30 +7,24 @@ use serde::Deserialize;
 use super::Checker;
 use super::checks::millis;
 use super::raw::Int;
-use super::table::Part;
+use super::table::RawTable;
 use crate::config::DetectionConfig;
 use crate::detect::ModelChoice;
 
 #[derive(Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawDetection {
+pub(super) struct RawDetection {
     model: Option<String>,
     ort_lib: Option<PathBuf>,
     inference_threads: Option<Int>,
     max_frame_age_ms: Option<Int>,
 }
 
-impl<'a> Checker<'a> {
-    /// `[detection]`, defaults when it is missing.
-    pub(super) fn detection_section(&mut self) -> Option<DetectionConfig> {
-        match self.section::<RawDetection>("detection") {
-            Part::Found(raw) => self.detection(raw),
-            Part::Missing => self.detection(RawDetection::default()),
-            Part::Refused => None,
-        }
-    }
+impl RawTable for RawDetection {}
 
-    fn detection(&mut self, raw: RawDetection) -> Option<DetectionConfig> {
+impl<'a> Checker<'a> {
+    /// `[detection]` (its defaults when the table is left out).
+    pub(super) fn detection(&mut self, raw: RawDetection) -> Option<DetectionConfig> {
         let model = match raw.model {
             Some(value) => match ModelChoice::parse(&value, self.base_dir) {
                 Ok(choice) => Some(choice),

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use serde::Deserialize;
 
 use super::Checker;
-use super::table::Part;
+use super::table::{Part, RawTable};
 use crate::config::DeviceConfig;
 
 /// Where the agent keeps its state unless `device.state_dir` says otherwise.
@@ -14,9 +14,13 @@ pub const DEFAULT_STATE_DIR: &str = "/var/lib/watchpost";
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawDevice {
-    site: String,
-    id: String,
+    site: Option<String>,
+    id: Option<String>,
     state_dir: Option<PathBuf>,
+}
+
+impl RawTable for RawDevice {
+    const REQUIRED: &[&str] = &["site", "id"];
 }
 
 impl<'a> Checker<'a> {
@@ -33,8 +37,10 @@ impl<'a> Checker<'a> {
     }
 
     fn device(&mut self, raw: RawDevice) -> Option<DeviceConfig> {
-        let site = self.topic_name("device.site", &raw.site);
-        let id = self.topic_name("device.id", &raw.id);
+        let site = raw
+            .site
+            .and_then(|site| self.topic_name("device.site", &site));
+        let id = raw.id.and_then(|id| self.topic_name("device.id", &id));
         let state_dir = match raw.state_dir {
             Some(dir) => self.path("device.state_dir", dir),
             None => Some(PathBuf::from(DEFAULT_STATE_DIR)),

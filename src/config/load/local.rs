@@ -4,52 +4,33 @@
 use std::path::Path;
 
 use serde::Deserialize;
-use toml::de::DeTable;
 
-use super::Checker;
-use super::files::{Files, OsFiles};
-use super::problems::syntax_problem;
-use super::table::Part;
+use super::files::OsFiles;
+use super::table::RawTable;
+use super::{Checker, check_text};
 use crate::config::{ConfigError, LocalConfig};
 
-/// Reads only the `[local]` table of the configuration file at `path`, checked as [`load`]
-/// checks it; the rest of the file is not looked at. For `watchpost status`, which needs only
-/// the endpoint's address and may run as a user who cannot read the password files the rest of
-/// the configuration names.
+/// Reads only the `[local]` table of the configuration file at `path`, checked as
+/// [`load`](super::load) checks it; the rest of the file is not looked at. For `watchpost
+/// status`, which needs only the endpoint's address and may run as a user who cannot read the
+/// password files the rest of the configuration names.
 ///
 /// # Errors
 /// [`ConfigError::Read`] when the file cannot be read; [`ConfigError::Invalid`] when it is not
 /// TOML or its `[local]` table is refused.
 pub fn load_local(path: &Path) -> Result<LocalConfig, ConfigError> {
-    let text = OsFiles
-        .read_to_string(path)
-        .map_err(|source| ConfigError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
-    parse_local(&text, path)
+    parse_local(&super::read(path)?, path)
 }
 
 /// [`load_local`] on text.
 fn parse_local(text: &str, path: &Path) -> Result<LocalConfig, ConfigError> {
-    let invalid = |problems| ConfigError::Invalid {
-        path: path.to_owned(),
-        problems,
-    };
-    let root = DeTable::parse(text).map_err(|e| invalid(vec![syntax_problem(text, &e)]))?;
-    let mut checker = Checker {
-        text,
-        root: root.get_ref(),
-        base_dir: path.parent().unwrap_or(Path::new("")),
-        env: &|_| None,
-        files: &OsFiles,
-        problems: Vec::new(),
-    };
-    let local = checker.local_section();
-    match local {
-        Some(local) if checker.problems.is_empty() => Ok(local),
-        _ => Err(invalid(checker.problems)),
-    }
+    check_text(text, path, &|_| None, &OsFiles, |mut checker| {
+        let local = checker.local_section();
+        match local {
+            Some(local) if checker.problems.is_empty() => Ok(local),
+            _ => Err(checker.problems),
+        }
+    })
 }
 
 #[derive(Default, Deserialize)]
@@ -58,14 +39,13 @@ struct RawLocal {
     listen: Option<String>,
 }
 
+impl RawTable for RawLocal {}
+
 impl<'a> Checker<'a> {
     /// `[local]`, defaults when it is missing.
     pub(super) fn local_section(&mut self) -> Option<LocalConfig> {
-        match self.section::<RawLocal>("local") {
-            Part::Found(raw) => self.local(raw),
-            Part::Missing => self.local(RawLocal::default()),
-            Part::Refused => None,
-        }
+        let raw = self.optional_section::<RawLocal>("local")?;
+        self.local(raw)
     }
 
     /// `listen`: a loopback address with a port, or `""` for no endpoint.

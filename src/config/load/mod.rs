@@ -6,6 +6,15 @@
 //! the others. Serde
 //! errors carry a span into the whole text (the spanned values are deserialized directly);
 //! semantic checks find their line by walking the table along the key path.
+//!
+//! A [`Checker`] walks the document; each section's raw struct, checks and tests live in the
+//! section's module (`device`, `mqtt`, `detection`, `outbox`, `local`, `health`, `tracking` for
+//! `[tracking]` and `[events]`, `cameras`, `shapes` for zones and lines), beside what they share:
+//! `table` (one table read on its own, unknown keys, keys it must have), `problems` (lines,
+//! syntax errors, invisible characters), `raw` (numbers and secrets as written), `checks`
+//! (names, ranges, paths, files, passwords). Like the environment, the file system is handed
+//! in: `files` ([`Files`]) is the only module that touches it. `value` ([`check_value`]) runs
+//! the same checks on one value alone.
 
 mod cameras;
 mod checks;
@@ -21,6 +30,7 @@ mod raw;
 mod shapes;
 mod table;
 mod tracking;
+mod value;
 
 use std::ffi::OsString;
 use std::path::Path;
@@ -32,6 +42,7 @@ pub use device::DEFAULT_STATE_DIR;
 pub use files::{Files, OsFiles};
 pub use local::load_local;
 pub use mqtt::{DEFAULT_TOPIC_PREFIX, MQTT_PASSWORD_ENV};
+pub use value::check_value;
 
 use super::Config;
 use super::error::{ConfigError, Problem};
@@ -55,13 +66,17 @@ const SECTIONS: [&str; 9] = [
 /// [`ConfigError::Read`] when the file cannot be read; [`ConfigError::Invalid`] with every
 /// problem found otherwise.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
-    let text = OsFiles
+    parse(&read(path)?, path)
+}
+
+/// The text of the configuration file at `path`.
+fn read(path: &Path) -> Result<String, ConfigError> {
+    OsFiles
         .read_to_string(path)
         .map_err(|source| ConfigError::Read {
             path: path.to_owned(),
             source,
-        })?;
-    parse(&text, path)
+        })
 }
 
 /// Validates configuration text. `path` names the file in problems, and relative paths in the
@@ -91,39 +106,44 @@ fn parse_with(
     env: &dyn Fn(&str) -> Option<OsString>,
     files: &dyn Files,
 ) -> Result<Config, ConfigError> {
+    check_text(text, path, env, files, |mut checker| {
+        let config = checker.config();
+        let mut problems = checker.finish();
+        match config {
+            Some(config) if problems.is_empty() => Ok(config),
+            _ => {
+                debug_assert!(!problems.is_empty(), "a part was refused without a problem");
+                problems.sort_by_key(|p| p.line);
+                Err(problems)
+            }
+        }
+    })
+}
+
+/// Parses `text` (the file at `path`) and hands `check` a [`Checker`] of the whole of it, which
+/// gives what it read or the problems it found.
+fn check_text<T>(
+    text: &str,
+    path: &Path,
+    env: &dyn Fn(&str) -> Option<OsString>,
+    files: &dyn Files,
+    check: impl FnOnce(Checker<'_>) -> Result<T, Vec<Problem>>,
+) -> Result<T, ConfigError> {
     let invalid = |problems| ConfigError::Invalid {
         path: path.to_owned(),
         problems,
     };
     let root = DeTable::parse(text).map_err(|e| invalid(vec![syntax_problem(text, &e)]))?;
-    let mut checker = Checker {
+    let checker = Checker {
         text,
         root: root.get_ref(),
         base_dir: path.parent().unwrap_or(Path::new("")),
         env,
         files,
+        scope: Scope::WholeFile,
         problems: Vec::new(),
     };
-    let invisible = invisible_characters(root.get_ref(), "", text);
-    let config = checker.config();
-    let mut problems = checker.problems;
-    // A value refused because of an invisible character is refused for that character, named:
-    // "` ` is not allowed" makes no sense to whoever cannot see it. (Values that accept such
-    // characters, a client id or a password, stay accepted.)
-    for finding in invisible {
-        if problems.iter().any(|p| p.key == finding.key) {
-            problems.retain(|p| p.key != finding.key);
-            problems.push(finding);
-        }
-    }
-    match config {
-        Some(config) if problems.is_empty() => Ok(config),
-        _ => {
-            debug_assert!(!problems.is_empty(), "a part was refused without a problem");
-            problems.sort_by_key(|p| p.line);
-            Err(invalid(problems))
-        }
-    }
+    check(checker).map_err(invalid)
 }
 
 /// Walks the parsed document, collecting problems. Each check returns `None` after recording
@@ -136,10 +156,34 @@ struct Checker<'a> {
     env: &'a dyn Fn(&str) -> Option<OsString>,
     /// The files the configuration names (a stand-in in tests).
     files: &'a dyn Files,
+    scope: Scope,
     problems: Vec<Problem>,
 }
 
+/// What the [`Checker`] is given.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Scope {
+    /// A whole file: a table without a key it must have is refused.
+    WholeFile,
+    /// One value alone ([`check_value`]): the keys beside it are not asked for.
+    OneValue,
+}
+
 impl<'a> Checker<'a> {
+    /// The problems found. A value refused because of an invisible character is refused for
+    /// that character, named: "` ` is not allowed" makes no sense to whoever cannot see it.
+    /// (Values that accept such characters, a client id or a password, stay accepted.)
+    fn finish(self) -> Vec<Problem> {
+        let mut problems = self.problems;
+        for finding in invisible_characters(self.root, "", self.text) {
+            if problems.iter().any(|p| p.key == finding.key) {
+                problems.retain(|p| p.key != finding.key);
+                problems.push(finding);
+            }
+        }
+        problems
+    }
+
     fn config(&mut self) -> Option<Config> {
         for (key, _) in self.root.iter() {
             if !SECTIONS.contains(&key.get_ref().as_ref()) {
@@ -158,11 +202,21 @@ impl<'a> Checker<'a> {
 
         let device = self.device_section();
         let mqtt = self.mqtt_section(device.as_ref().map(|d| &d.id));
-        let detection = self.detection_section();
-        let health = self.health_section();
-        let tracking = self.tracking_section();
-        let events = self.events_section();
-        let outbox = self.outbox_section(device.as_ref());
+        let detection = self
+            .optional_section("detection")
+            .and_then(|raw| self.detection(raw));
+        let health = self
+            .optional_section("health")
+            .and_then(|raw| self.health(raw));
+        let tracking = self
+            .optional_section("tracking")
+            .and_then(|raw| self.tracking(raw));
+        let events = self
+            .optional_section("events")
+            .and_then(|raw| self.events(raw));
+        let outbox = self
+            .optional_section("outbox")
+            .and_then(|raw| self.outbox(raw, device.as_ref()));
         let local = self.local_section();
         let cameras = self.cameras();
 

@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use super::Checker;
 use super::raw::{Int, RawSecret};
-use super::table::Part;
+use super::table::{Part, RawTable};
 use crate::config::url::{parse_url, redact_url};
 use crate::config::{BrokerUrl, ClientCertFiles, MqttConfig, MqttScheme, Qos, Secret, TopicName};
 
@@ -24,7 +24,7 @@ const MAX_BROKER_URLS: usize = 16;
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawMqtt {
-    url: RawUrls,
+    url: Option<RawUrls>,
     client_id: Option<String>,
     topic_prefix: Option<String>,
     username: Option<String>,
@@ -36,6 +36,10 @@ struct RawMqtt {
     client_cert: Option<PathBuf>,
     client_key: Option<PathBuf>,
     tls_verify: Option<bool>,
+}
+
+impl RawTable for RawMqtt {
+    const REQUIRED: &[&str] = &["url"];
 }
 
 /// `url = "mqtt://..."` or `url = ["mqtts://a...", "mqtts://b..."]`.
@@ -84,8 +88,9 @@ impl<'a> Checker<'a> {
     }
 
     fn mqtt(&mut self, raw: RawMqtt, device_id: Option<&TopicName>) -> Option<MqttConfig> {
-        let urls = self.broker_urls(raw.url);
-        // Some(true): mqtts://; None: the URLs are refused (and said so already).
+        let urls = raw.url.and_then(|urls| self.broker_urls(urls));
+        // Some(true): mqtts://; None: the URLs are refused (and said so already), or not given
+        // where one other value is checked alone.
         let tls = urls
             .as_ref()
             .map(|urls| urls.iter().all(|u| u.scheme == MqttScheme::Mqtts));

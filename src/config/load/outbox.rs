@@ -8,14 +8,14 @@ use serde::Deserialize;
 use super::Checker;
 use super::checks::{millis, one_of};
 use super::raw::{Float, Int};
-use super::table::Part;
+use super::table::RawTable;
 use crate::config::{DeviceConfig, OutboxConfig, OutboxSync, WhenFull};
 
 const MIB: u64 = 1024 * 1024;
 
 #[derive(Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawOutbox {
+pub(super) struct RawOutbox {
     dir: Option<PathBuf>,
     max_size_mb: Option<Int>,
     max_age_h: Option<Float>,
@@ -24,18 +24,16 @@ struct RawOutbox {
     sync_interval_ms: Option<Int>,
 }
 
-impl<'a> Checker<'a> {
-    /// `[outbox]`, defaults when it is missing. `device`: its state folder is the default
-    /// (`None`: the device is refused).
-    pub(super) fn outbox_section(&mut self, device: Option<&DeviceConfig>) -> Option<OutboxConfig> {
-        match self.section::<RawOutbox>("outbox") {
-            Part::Found(raw) => self.outbox(raw, device),
-            Part::Missing => self.outbox(RawOutbox::default(), device),
-            Part::Refused => None,
-        }
-    }
+impl RawTable for RawOutbox {}
 
-    fn outbox(&mut self, raw: RawOutbox, device: Option<&DeviceConfig>) -> Option<OutboxConfig> {
+impl<'a> Checker<'a> {
+    /// `[outbox]` (its defaults when the table is left out). `device`: its state folder holds
+    /// the default folder (`None`: the device is refused).
+    pub(super) fn outbox(
+        &mut self,
+        raw: RawOutbox,
+        device: Option<&DeviceConfig>,
+    ) -> Option<OutboxConfig> {
         let dir = match raw.dir {
             Some(dir) => self.path("outbox.dir", dir),
             // None: the device is refused, and said so already.

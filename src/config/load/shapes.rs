@@ -6,14 +6,13 @@ use std::fmt;
 use std::time::Duration;
 
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
 use toml::Spanned;
 use toml::de::DeValue;
 
 use super::Checker;
 use super::checks::one_of;
 use super::raw::{Float, Int};
-use super::table::kind;
+use super::table::{RawTable, kind};
 use crate::config::{LineConfig, TopicName, ZoneConfig};
 use crate::detect::CoarseClass;
 use crate::geometry::{Point, Polygon, Polyline};
@@ -21,21 +20,29 @@ use crate::geometry::{Point, Polygon, Polyline};
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawZone {
-    name: String,
-    points: Vec<RawPoint>,
+    name: Option<String>,
+    points: Option<Vec<RawPoint>>,
     classes: Option<Vec<String>>,
     loiter_s: Option<Float>,
     inertia: Option<Int>,
 }
 
+impl RawTable for RawZone {
+    const REQUIRED: &[&str] = &["name", "points"];
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawLine {
-    name: String,
-    points: Vec<RawPoint>,
+    name: Option<String>,
+    points: Option<Vec<RawPoint>>,
     direction_names: Option<Vec<String>>,
     classes: Option<Vec<String>>,
     inertia: Option<Int>,
+}
+
+impl RawTable for RawLine {
+    const REQUIRED: &[&str] = &["name", "points"];
 }
 
 /// `[x, y]`: exactly two numbers.
@@ -74,7 +81,7 @@ impl<'de> Deserialize<'de> for RawPoint {
 impl<'a> Checker<'a> {
     /// The items of the array `field` (`zones`, `lines`) of camera `i` that deserialize, each on
     /// its own, with their key path; and whether all did. No array: no items.
-    fn camera_items<T: DeserializeOwned>(
+    fn camera_items<T: RawTable>(
         &mut self,
         i: usize,
         camera: &'a Spanned<DeValue<'a>>,
@@ -121,10 +128,15 @@ impl<'a> Checker<'a> {
         let mut zones = Vec::new();
         for (prefix, raw) in raws {
             let key = |field: &str| format!("{prefix}.{field}");
-            let name = self.shape_name(&key("name"), &raw.name, &prefix, names);
-            let polygon = Polygon::new(points(&raw.points))
-                .map_err(|e| self.problem(key("points"), e.to_string()))
-                .ok();
+            let name = raw
+                .name
+                .as_deref()
+                .and_then(|name| self.shape_name(&key("name"), name, &prefix, names));
+            let polygon = raw.points.as_deref().and_then(|raw_points| {
+                Polygon::new(points(raw_points))
+                    .map_err(|e| self.problem(key("points"), e.to_string()))
+                    .ok()
+            });
             let classes = self.classes(&key("classes"), raw.classes.as_deref());
             let loiter = match raw.loiter_s {
                 None => Some(None),
@@ -167,10 +179,15 @@ impl<'a> Checker<'a> {
         let mut lines = Vec::new();
         for (prefix, raw) in raws {
             let key = |field: &str| format!("{prefix}.{field}");
-            let name = self.shape_name(&key("name"), &raw.name, &prefix, names);
-            let polyline = Polyline::new(points(&raw.points))
-                .map_err(|e| self.problem(key("points"), e.to_string()))
-                .ok();
+            let name = raw
+                .name
+                .as_deref()
+                .and_then(|name| self.shape_name(&key("name"), name, &prefix, names));
+            let polyline = raw.points.as_deref().and_then(|raw_points| {
+                Polyline::new(points(raw_points))
+                    .map_err(|e| self.problem(key("points"), e.to_string()))
+                    .ok()
+            });
             let direction_names =
                 self.direction_names(&key("direction_names"), raw.direction_names.as_deref());
             let classes = self.classes(&key("classes"), raw.classes.as_deref());

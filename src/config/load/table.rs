@@ -2,12 +2,24 @@
 //! that a mistake in one does not hide mistakes in the others: every unknown key of the table is
 //! said, and the table is read without them.
 
+use std::ops::Range;
+
 use serde::de::{DeserializeOwned, IntoDeserializer};
 use toml::Spanned;
-use toml::de::DeValue;
+use toml::de::{DeTable, DeValue};
 
-use super::Checker;
 use super::problems::one_line;
+use super::{Checker, Scope};
+
+/// The raw struct of a table, read by serde. The keys a table must have are `Option` fields
+/// like the others, named in `REQUIRED`: [`Checker::deserialize`] refuses a table without one in
+/// serde's words ("missing field `name`"), except where one value is checked alone
+/// ([`Scope::OneValue`]), which must not need the keys beside it.
+pub(super) trait RawTable: DeserializeOwned {
+    /// The keys the table must have, in the order of the struct's fields (the first one
+    /// missing is named).
+    const REQUIRED: &[&str] = &[];
+}
 
 /// What deserializing one table gave.
 pub(super) enum Part<T> {
@@ -18,7 +30,7 @@ pub(super) enum Part<T> {
 
 impl<'a> Checker<'a> {
     /// Deserializes the top-level table `name` on its own.
-    pub(super) fn section<T: DeserializeOwned>(&mut self, name: &str) -> Part<T> {
+    pub(super) fn section<T: RawTable>(&mut self, name: &str) -> Part<T> {
         let root = self.root;
         match root.get(name) {
             None => Part::Missing,
@@ -29,8 +41,18 @@ impl<'a> Checker<'a> {
         }
     }
 
+    /// The top-level table `name` that may be left out, deserialized on its own: the defaults
+    /// when it is missing, `None` when it is refused.
+    pub(super) fn optional_section<T: RawTable + Default>(&mut self, name: &str) -> Option<T> {
+        match self.section(name) {
+            Part::Found(raw) => Some(raw),
+            Part::Missing => Some(T::default()),
+            Part::Refused => None,
+        }
+    }
+
     /// Deserializes one table (a section or a camera) named `prefix` in problems.
-    pub(super) fn deserialize<T: DeserializeOwned>(
+    pub(super) fn deserialize<T: RawTable>(
         &mut self,
         prefix: &str,
         value: &Spanned<DeValue<'a>>,
@@ -69,28 +91,46 @@ impl<'a> Checker<'a> {
             }
             Spanned::new(value.span(), DeValue::Table(known))
         };
-        match T::deserialize(known.into_deserializer()) {
-            Ok(raw) => Some(raw),
+        let raw = match T::deserialize(known.into_deserializer()) {
+            Ok(raw) => raw,
             Err(e) => {
-                let message = one_line(e.message());
-                match e.span() {
-                    Some(span) => {
-                        // The key the error is about: the one whose key or value holds the span.
-                        let key = table
-                            .iter()
-                            .find(|(k, v)| {
-                                k.span().contains(&span.start) || v.span().contains(&span.start)
-                            })
-                            .map_or_else(
-                                || prefix.to_owned(),
-                                |(k, _)| format!("{prefix}.{}", k.get_ref()),
-                            );
-                        self.problem_at(key, span.start, message);
-                    }
-                    None => self.problem(prefix, message),
-                }
+                self.serde_problem(prefix, table, e.span(), one_line(e.message()));
+                return None;
+            }
+        };
+        let missing = T::REQUIRED.iter().find(|name| !table.contains_key(**name));
+        match (missing, self.scope) {
+            (Some(name), Scope::WholeFile) => {
+                // Where and how serde says it: at the table.
+                let message = format!("missing field `{name}`");
+                self.serde_problem(prefix, table, Some(value.span()), message);
                 None
             }
+            (None, _) | (Some(_), Scope::OneValue) => Some(raw),
+        }
+    }
+
+    /// A problem serde found in `table` (named `prefix`), at `span` of the text.
+    fn serde_problem(
+        &mut self,
+        prefix: &str,
+        table: &DeTable<'_>,
+        span: Option<Range<usize>>,
+        message: String,
+    ) {
+        match span {
+            Some(span) => {
+                // The key the error is about: the one whose key or value holds the span.
+                let key = table
+                    .iter()
+                    .find(|(k, v)| k.span().contains(&span.start) || v.span().contains(&span.start))
+                    .map_or_else(
+                        || prefix.to_owned(),
+                        |(k, _)| format!("{prefix}.{}", k.get_ref()),
+                    );
+                self.problem_at(key, span.start, message);
+            }
+            None => self.problem(prefix, message),
         }
     }
 }
@@ -292,6 +332,59 @@ mod tests {
             let p = problem(text);
             assert_eq!((p.key.as_str(), p.line), (key, line), "{text}\n{p:?}");
             assert!(p.message.contains(message), "{text}\n{p:?}");
+        }
+    }
+
+    /// A table without a key it must have is refused at its header, naming the first key
+    /// missing in the words serde uses, and its other keys are not looked at.
+    #[test]
+    fn a_table_without_a_key_it_must_have_names_the_first_one_missing() {
+        let zone = "[[cameras.zones]]\nclasses = [\"bicycle\"]\n";
+        let line = "[[cameras.lines]]\nname = \"l\"\ninertia = 0\n";
+        let cases = [
+            (
+                MINIMAL.replace("site = \"bihac-north\"\nid = \"post-07\"", "bogus = 1"),
+                vec![
+                    ("device", 1, "missing field `site`"),
+                    ("device.bogus", 2, "unknown field `bogus`"),
+                ],
+            ),
+            (
+                MINIMAL.replace("id = \"post-07\"", "state_dir = \"\""),
+                vec![("device", 1, "missing field `id`")],
+            ),
+            (
+                MINIMAL.replace("url = \"mqtt://127.0.0.1:1883\"", "keep_alive_s = 1"),
+                vec![("mqtt", 4, "missing field `url`")],
+            ),
+            (
+                MINIMAL.replace("url = \"rtsp://10.0.0.21:554/stream1\"", "latency_ms = -1"),
+                vec![("cameras[0]", 6, "missing field `url`")],
+            ),
+            (
+                format!("{MINIMAL}{zone}{line}"),
+                vec![
+                    ("cameras[0].zones[0]", 10, "missing field `name`"),
+                    ("cameras[0].lines[0]", 12, "missing field `points`"),
+                ],
+            ),
+        ];
+        for (text, expected) in cases {
+            let got: Vec<_> = problems(&text)
+                .into_iter()
+                .map(|p| (p.key, p.line, p.message))
+                .collect();
+            let expected: Vec<_> = expected
+                .into_iter()
+                .map(|(key, line, message)| (key.to_owned(), Some(line), message.to_owned()))
+                .collect();
+            assert_eq!(got.len(), expected.len(), "{text}\n{got:#?}");
+            for (got, expected) in got.iter().zip(&expected) {
+                assert!(
+                    got.0 == expected.0 && got.1 == expected.1 && got.2.starts_with(&expected.2),
+                    "{text}\n{got:?}, expected {expected:?}"
+                );
+            }
         }
     }
 }

@@ -8,12 +8,12 @@ use serde::Deserialize;
 use super::Checker;
 use super::checks::one_of;
 use super::raw::{Float, Int};
-use super::table::Part;
+use super::table::RawTable;
 use crate::config::{EventKind, EventsConfig, SnapshotMode, TrackingConfig};
 
 #[derive(Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawTracking {
+pub(super) struct RawTracking {
     min_hits: Option<Int>,
     max_age_s: Option<Float>,
     high_score: Option<Float>,
@@ -21,9 +21,11 @@ struct RawTracking {
     inertia: Option<Int>,
 }
 
+impl RawTable for RawTracking {}
+
 #[derive(Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawEvents {
+pub(super) struct RawEvents {
     snapshots: Option<String>,
     snapshot_kinds: Option<Vec<String>>,
     snapshot_max_width: Option<Int>,
@@ -31,17 +33,11 @@ struct RawEvents {
     metadata_only: Option<bool>,
 }
 
-impl<'a> Checker<'a> {
-    /// `[tracking]`, defaults when it is missing.
-    pub(super) fn tracking_section(&mut self) -> Option<TrackingConfig> {
-        match self.section::<RawTracking>("tracking") {
-            Part::Found(raw) => self.tracking(raw),
-            Part::Missing => self.tracking(RawTracking::default()),
-            Part::Refused => None,
-        }
-    }
+impl RawTable for RawEvents {}
 
-    fn tracking(&mut self, raw: RawTracking) -> Option<TrackingConfig> {
+impl<'a> Checker<'a> {
+    /// `[tracking]` (its defaults when the table is left out).
+    pub(super) fn tracking(&mut self, raw: RawTracking) -> Option<TrackingConfig> {
         let default = TrackingConfig::default();
         let min_hits = self.int(
             "tracking.min_hits",
@@ -85,16 +81,8 @@ impl<'a> Checker<'a> {
         })
     }
 
-    /// `[events]`, defaults when it is missing.
-    pub(super) fn events_section(&mut self) -> Option<EventsConfig> {
-        match self.section::<RawEvents>("events") {
-            Part::Found(raw) => self.events(raw),
-            Part::Missing => self.events(RawEvents::default()),
-            Part::Refused => None,
-        }
-    }
-
-    fn events(&mut self, raw: RawEvents) -> Option<EventsConfig> {
+    /// `[events]` (its defaults when the table is left out).
+    pub(super) fn events(&mut self, raw: RawEvents) -> Option<EventsConfig> {
         let default = EventsConfig::default();
         let snapshots = match raw.snapshots.as_deref() {
             None => Some(default.snapshots),
