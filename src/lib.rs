@@ -39,7 +39,10 @@
 //!
 //! ## Code map (a folder is a concept)
 //! - [`config`]: TOML → validated [`config::Config`]; every problem at once with key and line;
-//!   [`config::Secret`] for passwords.
+//!   [`config::Secret`] for passwords. The loader (`config/load/`) has a module per section;
+//!   it reads the files the configuration names through [`config::Files`] (as it reads the
+//!   environment through a function), and [`config::check_value`] runs its checks on one value
+//!   alone (`config init`'s answers). [`config::edit`] changes the file keeping its comments.
 //! - [`ingest`]: pipeline templates (`pipelines/`, embedded), decoder choice, the one pipeline
 //!   builder (also `camera probe`'s), the camera loop with backoff and stall detection, capture
 //!   time from RTCP sender reports.
@@ -89,6 +92,10 @@
 //!   model or the broker; the frame path never waits for the broker or the disk.
 //! - Only `publish` knows MQTT and the JSON shapes; payloads carry a versioned `schema` field
 //!   and are described by the JSON Schema files the tests validate against.
+//! - A configuration value is judged by one piece of code, the loader's: `run`, `config
+//!   validate`, every edit command (on the file as it would be written, its new password files
+//!   where they are staged) and each `config init` answer ([`config::check_value`]) get the same
+//!   checks and messages.
 //! - Secrets are [`config::Secret`] values whose `Debug`/`Display` print `***`; credentials are
 //!   never part of a pipeline string, a URL in a log, or an error message.
 //! - A camera's frames may be analysed by several threads at once, but its lane tracks and

@@ -217,3 +217,69 @@ fn integration_test_helpers_are_defined_once_in_tests_common() {
         );
     }
 }
+
+/// The configuration loader stays a folder of modules, one per section or concern, none of them
+/// the size the single file had grown to; and it touches the file system only in `OsFiles`
+/// (`config/load/files.rs`), so that its checks can be run on files that are not written yet.
+#[test]
+fn the_config_loader_is_split_and_reads_files_only_through_files() {
+    let folder = src().join("config/load");
+    assert!(
+        !src().join("config/load.rs").exists(),
+        "src/config/load.rs is back: the loader lives in src/config/load/, a module per section"
+    );
+    let modules = rust_files(&folder);
+    assert!(modules.len() >= 10, "{} modules", modules.len());
+    for (path, text) in &modules {
+        let shown = path.strip_prefix(src()).unwrap().display();
+        let n = text.lines().count();
+        assert!(n <= 1200, "{shown}: {n} lines; split it by concern");
+        if path.ends_with("files.rs") {
+            continue;
+        }
+        for needle in ["std::fs", "read_password_file("] {
+            assert!(
+                !without_tests(text)
+                    .lines()
+                    .any(|l| l.contains(needle) && !l.trim_start().starts_with("//")),
+                "{shown} uses `{needle}`: the loader reads files through `Files` (load/files.rs)"
+            );
+        }
+    }
+    // In files.rs, only the real implementation touches the file system.
+    let files = std::fs::read_to_string(folder.join("files.rs")).unwrap();
+    let code: String = without_tests(&files)
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("//"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let os_files = code
+        .split("impl Files for OsFiles {")
+        .nth(1)
+        .and_then(|rest| rest.split("\n}\n").next())
+        .expect("load/files.rs implements Files for OsFiles");
+    assert_eq!(
+        code.matches("std::fs").count(),
+        os_files.matches("std::fs").count(),
+        "std::fs outside `impl Files for OsFiles` in load/files.rs"
+    );
+}
+
+/// The commands check a single value with `config::check_value` (the loader's own checks), not
+/// by splicing it into a made-up minimal file.
+#[test]
+fn the_cli_checks_single_values_without_a_made_up_file() {
+    let made_up: Vec<String> = ["PROBE", "fn probe("]
+        .into_iter()
+        .flat_map(occurrences)
+        .filter(|at| at.starts_with("cli/"))
+        .collect();
+    assert!(
+        made_up.is_empty(),
+        "a fake configuration in the CLI: {made_up:?}"
+    );
+    assert!(
+        !occurrences("config::check_value(").is_empty(),
+        "the CLI checks single answers with config::check_value"
+    );
+}

@@ -225,38 +225,17 @@ fn set(args: &SetArgs) -> anyhow::Result<ExitCode> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Checking single answers with the real loader.
+// Checking single answers with the loader's own checks.
 
-/// A minimal valid configuration, to check one value in.
-const PROBE: &str = "[device]\nsite = \"s\"\nid = \"i\"\n[mqtt]\nurl = \"mqtt://127.0.0.1\"\n\
-                     [[cameras]]\nname = \"c\"\nurl = \"rtsp://127.0.0.1/\"\n";
-
-/// Checks `value` at `key` (edit key, in [`PROBE`]) with the loader; the loader's messages
-/// about `problem_key` and the keys under it, when it refuses.
-fn probe(key: &str, value: toml_edit::Value, problem_key: &str) -> Result<(), String> {
-    let text = edit::set(PROBE, key, value)
-        .map_err(|e| e.to_string())?
-        .text;
-    match config::parse(&text, Path::new("probe.toml")) {
-        Ok(_) => Ok(()),
-        Err(e) => {
-            let messages: Vec<&str> = e
-                .problems()
-                .iter()
-                .filter(|p| p.key.starts_with(problem_key))
-                .map(|p| p.message.as_str())
-                .collect();
-            if messages.is_empty() {
-                Ok(())
-            } else {
-                Err(messages.join("; "))
-            }
-        }
-    }
+/// Checks `value` at `key` (`mqtt.url`, `cameras.detect_fps`) as the loader does in a file; its
+/// messages, when it refuses.
+fn check(key: &str, value: &toml_edit::Value) -> Result<(), String> {
+    config::check_value(key, value).map_err(|messages| messages.join("; "))
 }
 
-fn check_name(name: &str) -> Result<String, String> {
-    TopicName::parse(name).map(|n| n.to_string())
+/// A name (`device.site`, `device.id`, `cameras.name`), checked as the loader checks `key`.
+fn check_name(key: &'static str) -> impl Fn(&str) -> Result<String, String> {
+    move |name| check(key, &name.into()).map(|()| name.to_owned())
 }
 
 /// One or more broker URLs, separated by commas or spaces.
@@ -266,7 +245,7 @@ fn check_broker(answer: &str) -> Result<String, String> {
         [one] => toml_edit::Value::from(one.as_str()),
         many => toml_edit::Value::Array(many.iter().map(String::as_str).collect()),
     };
-    probe("mqtt.url", value, "mqtt.url").map(|()| urls.join(", "))
+    check("mqtt.url", &value).map(|()| urls.join(", "))
 }
 
 fn broker_urls(answer: &str) -> Vec<String> {
@@ -280,11 +259,11 @@ fn broker_urls(answer: &str) -> Vec<String> {
 /// An RTSP URL (a password in it is checked without it: it will be moved out).
 fn check_camera_url(url: &str) -> Result<String, String> {
     let (without, _, _) = edit::split_password(url);
-    probe("cameras.c.url", without.as_str().into(), "cameras[0].url").map(|()| url.to_owned())
+    check("cameras.url", &without.as_str().into()).map(|()| url.to_owned())
 }
 
 fn check_fps(fps: f64) -> Result<(), String> {
-    probe("cameras.c.detect_fps", fps.into(), "cameras[0].detect_fps")
+    check("cameras.detect_fps", &fps.into())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -527,9 +506,12 @@ fn answers_from_options(args: &InitArgs) -> Result<Answers, String> {
     };
     let site = flag(
         "--site",
-        check_name(args.site.as_deref().unwrap_or_default()),
+        check_name("device.site")(args.site.as_deref().unwrap_or_default()),
     )?;
-    let id = flag("--id", check_name(args.id.as_deref().unwrap_or_default()))?;
+    let id = flag(
+        "--id",
+        check_name("device.id")(args.id.as_deref().unwrap_or_default()),
+    )?;
     let broker = flag(
         "--broker",
         check_broker(args.broker.as_deref().unwrap_or_default()),
@@ -553,7 +535,7 @@ fn answers_from_options(args: &InitArgs) -> Result<Answers, String> {
         (Some(_), None) => return Err("--camera-name needs --camera-url".to_owned()),
         (None, Some(_)) => return Err("--camera-url needs --camera-name".to_owned()),
         (Some(name), Some(url)) => {
-            let name = flag("--camera-name", check_name(name))?;
+            let name = flag("--camera-name", check_name("cameras.name")(name))?;
             let url = flag("--camera-url", check_camera_url(url))?;
             let (_, url_user, url_password) = edit::split_password(&url);
             if url_password.is_some() && args.camera_password_file.is_some() {
@@ -610,7 +592,7 @@ fn ask_answers(
     let site = prompter.ask(
         "Site (border crossing this post belongs to)",
         args.site.as_deref().or(old_site.as_deref()),
-        check_name,
+        check_name("device.site"),
     )?;
     let host = audit::host_name();
     let host = host.split('.').next().unwrap_or_default();
@@ -622,7 +604,7 @@ fn ask_answers(
     let id = prompter.ask(
         "Device id (unique within the site)",
         default_id.as_deref(),
-        check_name,
+        check_name("device.id"),
     )?;
     let default_broker = args
         .broker
@@ -666,7 +648,11 @@ fn ask_answers(
                     .map(|c| c.name.to_string())
             })
             .unwrap_or_else(|| "camera-1".to_owned());
-        let name = prompter.ask("Camera name", Some(&default_name), check_name)?;
+        let name = prompter.ask(
+            "Camera name",
+            Some(&default_name),
+            check_name("cameras.name"),
+        )?;
         let url = prompter.ask(
             "Camera RTSP URL (rtsp://HOST[:PORT]/PATH; the password is asked next)",
             args.camera_url.as_deref(),

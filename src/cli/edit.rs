@@ -184,24 +184,35 @@ pub(super) fn password_file_note(path: &Path) -> String {
     }
 }
 
-/// Checks `text` with the loader as the file `file` will be once written. The loader reads
-/// password files: the new ones are read where they are staged.
+/// Checks `text` with the loader as the file `file` will be once written: the password files
+/// being staged are read where they are staged.
 pub(super) fn parse_as_staged(
     text: &str,
     staged: &[StagedFile],
     file: &Path,
 ) -> Result<Config, ConfigError> {
-    let mut checked_text = text.to_owned();
-    for secret in staged {
-        checked_text = checked_text.replace(
-            &toml_string(secret.target()),
-            &toml_string(secret.temp_path()),
-        );
-    }
-    config::parse(&checked_text, file)
+    config::parse_with_files(text, file, &AsStaged(staged))
 }
 
-/// A path as it appears in the TOML text (a basic string).
-fn toml_string(path: &Path) -> String {
-    toml_edit::Value::from(path.to_string_lossy().as_ref()).to_string()
+/// The files as they will be once the staged ones are in place.
+struct AsStaged<'a>(&'a [StagedFile]);
+
+impl AsStaged<'_> {
+    /// Where what will be at `path` is now.
+    fn now<'p>(&'p self, path: &'p Path) -> &'p Path {
+        self.0
+            .iter()
+            .find(|staged| staged.target() == path)
+            .map_or(path, StagedFile::temp_path)
+    }
+}
+
+impl config::Files for AsStaged<'_> {
+    fn is_file(&self, path: &Path) -> std::io::Result<bool> {
+        config::OsFiles.is_file(self.now(path))
+    }
+
+    fn read_to_string(&self, path: &Path) -> std::io::Result<String> {
+        config::OsFiles.read_to_string(self.now(path))
+    }
 }

@@ -5,7 +5,9 @@
 //! in MQTT topics, `detect_fps` in range, URLs parsed, secrets wrapped). Every problem is
 //! reported at once, one line each with the file, line and key path:
 //! `watchpost.toml:14: cameras[1].detect_fps: must be more than 0 and at most 60, got 0`.
-//! Entry points: [`load`] and [`parse`]; the commented example of every key is
+//! Entry points: [`load`] and [`parse`] (the files the configuration names read through
+//! [`Files`]: [`OsFiles`], or another with [`parse_with_files`]); [`check_value`] checks one value
+//! alone with the same checks and messages. The commented example of every key is
 //! `deploy/watchpost.toml`.
 //!
 //! Secrets (RTSP and MQTT passwords) live in [`Secret`], whose `Debug` and `Display` print
@@ -26,8 +28,8 @@ mod url;
 
 pub use error::{ConfigError, Problem};
 pub use load::{
-    DEFAULT_IDLE_FPS, DEFAULT_STATE_DIR, DEFAULT_TOPIC_PREFIX, MQTT_PASSWORD_ENV, load, load_local,
-    parse,
+    DEFAULT_IDLE_FPS, DEFAULT_STATE_DIR, DEFAULT_TOPIC_PREFIX, Files, MQTT_PASSWORD_ENV, OsFiles,
+    check_value, load, load_local, parse, parse_with_files,
 };
 pub use render::render;
 pub use secret::{PasswordFileError, Secret, read_password_file};

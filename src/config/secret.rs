@@ -52,10 +52,20 @@ pub enum PasswordFileError {
 /// # Errors
 /// The file cannot be read, or its first line is empty.
 pub fn read_password_file(path: &std::path::Path) -> Result<Secret, PasswordFileError> {
-    let text = std::fs::read_to_string(path).map_err(|e| PasswordFileError::Read {
-        path: path.to_owned(),
-        reason: e.to_string(),
-    })?;
+    read_password_in(&super::OsFiles, path)
+}
+
+/// [`read_password_file`] in `files`.
+pub(crate) fn read_password_in(
+    files: &dyn super::Files,
+    path: &std::path::Path,
+) -> Result<Secret, PasswordFileError> {
+    let text = files
+        .read_to_string(path)
+        .map_err(|e| PasswordFileError::Read {
+            path: path.to_owned(),
+            reason: e.to_string(),
+        })?;
     match text.lines().next() {
         Some(line) if !line.is_empty() => Ok(Secret::new(line)),
         _ => Err(PasswordFileError::Empty {
