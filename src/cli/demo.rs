@@ -38,11 +38,10 @@ fn parse_fps(text: &str) -> Result<f32, String> {
     let fps: f32 = text
         .parse()
         .map_err(|_| format!("`{text}` is not a number"))?;
-    if fps > 0.0 && fps <= 60.0 {
-        Ok(fps)
-    } else {
-        Err(format!("must be > 0 and <= 60, got {fps}"))
-    }
+    // The loader's own check of a camera's `detect_fps`, so the demo takes what a camera may.
+    crate::config::check_value("cameras.detect_fps", &f64::from(fps).into())
+        .map_err(|messages| messages.join("; "))?;
+    Ok(fps)
 }
 
 pub(crate) fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
