@@ -61,6 +61,12 @@
 //!   [`detect::Detector`], and its pure core:
 //!   [`detect::preprocess`], [`detect::decode`], [`detect::nms`].
 //! - [`publish`]: the MQTT contract: topics, payloads, JSON Schemas, the connection.
+//! - [`command`]: remote commands, the pure core: the signed command message and its result
+//!   (`watchpost.command/1`, `watchpost.command-result/1`), the documented bytes an Ed25519
+//!   signature covers, key files, the durable per-key counters, and [`command::Inbox`], which
+//!   turns (topic, payload, retain flag, time) into a verified [`command::Command`] or a
+//!   [`command::Refusal`]. `keys generate` and `command sign` are its command-line half; the
+//!   agent does not subscribe to commands yet.
 //! - [`health`]: per-camera counters, histograms, process RSS/CPU.
 //! - [`agent`]: the supervisor (start order, the ordered stop within one time budget, the
 //!   faults tests inject through `WATCHPOST_FAULTS`).
@@ -90,12 +96,16 @@
 //!   `idle_fps` and costs little more than its decoding.
 //! - Inference never runs on an async worker thread; GStreamer callbacks never wait for the
 //!   model or the broker; the frame path never waits for the broker or the disk.
-//! - Only `publish` knows MQTT and the JSON shapes; payloads carry a versioned `schema` field
-//!   and are described by the JSON Schema files the tests validate against.
+//! - Only `publish` knows MQTT and the JSON shapes (and `command` those of commands and their
+//!   results, as plain data); payloads carry a versioned `schema` field and are described by
+//!   the JSON Schema files the tests validate against.
 //! - A configuration value is judged by one piece of code, the loader's: `run`, `config
 //!   validate`, every edit command (on the file as it would be written, its new password files
 //!   where they are staged) and each `config init` answer ([`config::check_value`]) get the same
 //!   checks and messages.
+//! - A command is acted on only once its signature, time window, allow-list entry and counter
+//!   have been checked and its counter is on disk; anything else gets a refusal that changes
+//!   nothing.
 //! - Secrets are [`config::Secret`] values whose `Debug`/`Display` print `***`; credentials are
 //!   never part of a pipeline string, a URL in a log, or an error message.
 //! - A camera's frames may be analysed by several threads at once, but its lane tracks and
@@ -135,6 +145,7 @@
 
 pub mod agent;
 pub mod cli;
+pub mod command;
 pub mod config;
 pub mod demo;
 pub mod detect;

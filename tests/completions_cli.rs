@@ -68,6 +68,10 @@ fn every_help_has_an_example() {
         &["run"],
         &["demo"],
         &["detect"],
+        &["keys"],
+        &["keys", "generate"],
+        &["command"],
+        &["command", "sign"],
     ] {
         let (code, stdout, stderr) = run(&[command, &["--help"]].concat());
         assert_eq!(code, Some(0), "{command:?}: {stderr}");

@@ -8,11 +8,13 @@
 // The commands: each depends on the shared modules below, never on another command.
 mod calibrate;
 mod camera;
+mod command;
 mod completions;
 mod config;
 mod demo;
 mod detect;
 mod doctor;
+mod keys;
 mod run;
 mod status;
 
@@ -73,6 +75,20 @@ enum Command {
     Camera(camera::CameraCommand),
     Status(status::StatusArgs),
     Doctor(doctor::DoctorArgs),
+    #[command(
+        subcommand,
+        about = "Make the key pair that signs remote commands",
+        after_help = "Example:\n  watchpost keys generate --out ./keys --name central"
+    )]
+    Keys(keys::KeysCommand),
+    #[command(
+        subcommand,
+        name = "command",
+        about = "Sign remote commands for a device (publish them with mosquitto_pub)",
+        after_help = "Example:\n  watchpost command sign --key keys/central.key --device north/box-1 \
+                      --counter \"$(date +%s%3N)\" ping"
+    )]
+    Remote(command::CommandCommand),
     Completions(completions::CompletionsArgs),
     Man(completions::ManArgs),
     #[command(hide = true)]
@@ -112,6 +128,8 @@ pub fn main() -> ExitCode {
         Command::Camera(command) => camera::run(command),
         Command::Status(args) => status::run(args),
         Command::Doctor(args) => doctor::run(args),
+        Command::Keys(command) => keys::run(command),
+        Command::Remote(command) => command::run(command),
         Command::Completions(args) => completions::completions(args),
         Command::Man(args) => completions::man(args),
         Command::ModelInputs(args) => calibrate::run(args),

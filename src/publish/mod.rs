@@ -13,7 +13,9 @@
 //! | `health` | 0 | no | every `[health] interval` | `watchpost.health/1` |
 //!
 //! The schema files are in `src/publish/schemas/` ([`schema_json`]); the payload types are in
-//! [`payload`].
+//! [`payload`]. Remote commands (`cmd`, answered on `cmd/result`) have their schemas here too
+//! (`watchpost.command/1`, `watchpost.command-result/1`); their types and checks are in
+//! [`crate::command`], and the agent does not subscribe to them yet.
 //!
 //! ## Shape
 //! [`run_publisher`] (or [`Publisher::run`]) owns a rumqttc client; the event loop is polled in
@@ -86,11 +88,20 @@ pub const OFFLINE_ACK_TIMEOUT: Duration = Duration::from_secs(3);
 pub const DISCONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// The names [`schema_json`] knows.
-pub const SCHEMA_NAMES: [&str; 4] = ["status", "detections", "health", "events"];
+pub const SCHEMA_NAMES: [&str; 6] = [
+    "status",
+    "detections",
+    "health",
+    "events",
+    "command",
+    "command-result",
+];
 
-/// The JSON Schema (draft 2020-12) of a payload: `status`, `detections` or `health` (the
-/// topic's last level; the full schema ids `watchpost.status/1` … work too).
+/// The JSON Schema (draft 2020-12) of a payload: `status`, `detections`, `health`, `events`
+/// (the topic's last level), `command` or `command-result` (remote commands and their results,
+/// [`crate::command`]); the full schema ids `watchpost.status/1` … work too.
 pub fn schema_json(name: &str) -> Option<&'static str> {
+    use crate::command::{COMMAND_SCHEMA, RESULT_SCHEMA};
     match name {
         "status" | payload::STATUS_SCHEMA => Some(include_str!("schemas/status.schema.json")),
         "detections" | payload::DETECTIONS_SCHEMA => {
@@ -98,6 +109,10 @@ pub fn schema_json(name: &str) -> Option<&'static str> {
         }
         "health" | payload::HEALTH_SCHEMA => Some(include_str!("schemas/health.schema.json")),
         "events" | payload::EVENTS_SCHEMA => Some(include_str!("schemas/events.schema.json")),
+        "command" | COMMAND_SCHEMA => Some(include_str!("schemas/command.schema.json")),
+        "command-result" | RESULT_SCHEMA => {
+            Some(include_str!("schemas/command-result.schema.json"))
+        }
         _ => None,
     }
 }
@@ -971,6 +986,33 @@ mod tests {
         reasons.sort_unstable();
         assert_eq!(required, reasons);
         assert_eq!(properties, reasons);
+    }
+
+    #[test]
+    fn command_schemas_name_every_refusal_code_and_command() {
+        use crate::command::{CommandName, Refusal};
+        let result: serde_json::Value =
+            serde_json::from_str(schema_json("command-result").unwrap()).unwrap();
+        let mut codes: Vec<serde_json::Value> = vec![serde_json::Value::Null];
+        codes.extend(Refusal::CODES.map(serde_json::Value::from));
+        assert_eq!(
+            result["properties"]["code"]["enum"].as_array().unwrap(),
+            &codes
+        );
+        let command: serde_json::Value =
+            serde_json::from_str(schema_json("command").unwrap()).unwrap();
+        let mut named: Vec<&str> = Vec::new();
+        for rule in command["allOf"].as_array().unwrap() {
+            let names = &rule["if"]["properties"]["command"];
+            match names["enum"].as_array() {
+                Some(list) => named.extend(list.iter().map(|v| v.as_str().unwrap())),
+                None => named.push(names["const"].as_str().unwrap()),
+            }
+        }
+        named.sort_unstable();
+        let mut all: Vec<&str> = CommandName::ALL.iter().map(|c| c.as_str()).collect();
+        all.sort_unstable();
+        assert_eq!(named, all);
     }
 
     #[test]
