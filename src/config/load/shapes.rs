@@ -132,11 +132,7 @@ impl<'a> Checker<'a> {
                 .name
                 .as_deref()
                 .and_then(|name| self.shape_name(&key("name"), name, &prefix, names));
-            let polygon = raw.points.as_deref().and_then(|raw_points| {
-                Polygon::new(points(raw_points))
-                    .map_err(|e| self.problem(key("points"), e.to_string()))
-                    .ok()
-            });
+            let polygon = self.shape_points(key("points"), raw.points.as_deref(), Polygon::new);
             let classes = self.classes(&key("classes"), raw.classes.as_deref());
             let loiter = match raw.loiter_s {
                 None => Some(None),
@@ -183,11 +179,7 @@ impl<'a> Checker<'a> {
                 .name
                 .as_deref()
                 .and_then(|name| self.shape_name(&key("name"), name, &prefix, names));
-            let polyline = raw.points.as_deref().and_then(|raw_points| {
-                Polyline::new(points(raw_points))
-                    .map_err(|e| self.problem(key("points"), e.to_string()))
-                    .ok()
-            });
+            let polyline = self.shape_points(key("points"), raw.points.as_deref(), Polyline::new);
             let direction_names =
                 self.direction_names(&key("direction_names"), raw.direction_names.as_deref());
             let classes = self.classes(&key("classes"), raw.classes.as_deref());
@@ -212,6 +204,19 @@ impl<'a> Checker<'a> {
             }
         }
         all_good.then_some(lines)
+    }
+
+    /// A zone's or line's `points` (when given) made into its shape by `make`; what `make`
+    /// refuses is a problem at `key`.
+    fn shape_points<T, E: std::fmt::Display>(
+        &mut self,
+        key: String,
+        raw: Option<&[RawPoint]>,
+        make: impl FnOnce(Vec<Point>) -> Result<T, E>,
+    ) -> Option<T> {
+        make(points(raw?))
+            .map_err(|e| self.problem(key, e.to_string()))
+            .ok()
     }
 
     /// A zone or line name, unique among the camera's zones and lines (`names`, by the path of
