@@ -102,6 +102,12 @@ fn load_detectors(config: &Config) -> anyhow::Result<(Vec<Detector>, ModelReport
 /// published, the outbox saved).
 pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
     let faults = Faults::from_env();
+    if config.commands.enabled && !config.commands.active() {
+        tracing::warn!("[commands] enabled = true, but no trusted_keys: remote commands stay off");
+    } else if config.commands.active() {
+        // TODO(issue 15): the command inbox, wired into the publisher.
+        tracing::warn!("[commands] is set, but this version does not take remote commands yet");
+    }
     let (detectors, model) = tokio::task::block_in_place(|| load_detectors(&config))?;
     let model_name = model.name.clone();
     ingest::init_gstreamer()?;

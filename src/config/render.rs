@@ -30,6 +30,7 @@ pub fn render(config: &Config) -> String {
         events,
         outbox,
         local,
+        commands,
         cameras,
     } = config;
 
@@ -100,6 +101,17 @@ pub fn render(config: &Config) -> String {
         Some(address) => out.value("listen", string(&address.to_string())),
         None => out.value("listen", string("")),
     }
+
+    out.table("commands");
+    out.value("enabled", commands.enabled.to_string());
+    out.value(
+        "trusted_keys",
+        list(commands.trusted_keys.iter().map(|k| path(k))),
+    );
+    out.value(
+        "disabled",
+        list(commands.disabled.iter().map(|c| string(c.as_str()))),
+    );
 
     for camera in cameras {
         camera_table(&mut out, camera);
