@@ -26,7 +26,7 @@ pub const DEFAULT_MAX_VALIDITY: Duration = Duration::from_secs(5 * 60);
 #[derive(Clone, Debug)]
 pub struct Policy {
     pub device: DeviceId,
-    /// The topic the agent subscribes to ([`super::command_topic`]).
+    /// The topic the agent subscribes to ([`Topics::command`](crate::publish::Topics::command)).
     pub topic: String,
     pub keys: TrustedKeys,
     pub disabled: BTreeSet<CommandName>,

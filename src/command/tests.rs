@@ -570,8 +570,8 @@ fn the_documented_example_is_what_the_code_signs() {
 #[test]
 fn command_and_result_topics_follow_the_device_topics() {
     let topics = crate::publish::Topics::new("watchpost/", &name("north"), &name("box-1"));
-    assert_eq!(command_topic(&topics), TOPIC);
-    assert_eq!(result_topic(&topics), "watchpost/north/box-1/cmd/result");
+    assert_eq!(topics.command(), TOPIC);
+    assert_eq!(topics.command_result(), "watchpost/north/box-1/cmd/result");
 }
 
 proptest! {

@@ -58,6 +58,16 @@ impl Topics {
         format!("{}/+/detections", self.base)
     }
 
+    /// `{base}/cmd`: where the device takes signed commands (QoS 1; see [`crate::command`]).
+    pub fn command(&self) -> String {
+        format!("{}/cmd", self.base)
+    }
+
+    /// `{base}/cmd/result`: the answer to each command (QoS 1, not retained).
+    pub fn command_result(&self) -> String {
+        format!("{}/cmd/result", self.base)
+    }
+
     /// `{base}/#`: every topic of this device, for subscribers.
     pub fn all(&self) -> String {
         format!("{}/#", self.base)
@@ -129,6 +139,9 @@ mod tests {
                 topics.all(),
                 format!("{}#", status.strip_suffix("status").unwrap())
             );
+            let base = status.strip_suffix("status").unwrap();
+            assert_eq!(topics.command(), format!("{base}cmd"));
+            assert_eq!(topics.command_result(), format!("{base}cmd/result"));
             assert_eq!(
                 topics.all_detections(),
                 format!("{}+/detections", status.strip_suffix("status").unwrap())
