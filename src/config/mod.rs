@@ -19,6 +19,7 @@ use std::time::Duration;
 pub use crate::detect::ModelChoice;
 
 pub mod audit;
+pub mod change;
 pub mod edit;
 mod error;
 mod load;
@@ -287,6 +288,9 @@ pub enum DecoderChoice {
 #[derive(Clone, Debug)]
 pub struct CameraConfig {
     pub name: TopicName,
+    /// `enabled = false` keeps the camera in the file but does not run it (default true);
+    /// `camera.disable` and `camera.enable` (remote commands) set it.
+    pub enabled: bool,
     /// `rtsp://` or `rtsps://` URL with any credentials removed (they are in the fields below).
     pub url: String,
     /// From the URL's user part or the `username` field.

@@ -152,6 +152,7 @@ fn mqtt_table(out: &mut Out, mqtt: &MqttConfig) {
 fn camera_table(out: &mut Out, camera: &CameraConfig) {
     out.array_table("cameras");
     out.value("name", string(camera.name.as_str()));
+    out.value("enabled", camera.enabled.to_string());
     out.value("url", string(&camera.url));
     out.credentials(camera.username.as_deref(), camera.password.as_ref());
     out.value("detect_fps", float32(camera.detect_fps));

@@ -354,6 +354,7 @@ mod tests {
     fn camera_with_line() -> CameraConfig {
         CameraConfig {
             name: TopicName::parse("gate").unwrap(),
+            enabled: true,
             url: "rtsp://127.0.0.1/x".into(),
             username: None,
             password: None,
