@@ -348,6 +348,17 @@ impl StagedFile {
     pub fn target(&self) -> &Path {
         &self.target
     }
+
+    /// Puts the new contents in place without an audit entry (for the agent's own state
+    /// files), and fsyncs the folder.
+    ///
+    /// # Errors
+    /// The rename or the folder's fsync failed.
+    pub fn put_in_place(mut self) -> std::io::Result<()> {
+        std::fs::rename(&self.temp, &self.target)?;
+        self.committed = true;
+        sync_folder(parent(&self.target))
+    }
 }
 
 impl Drop for StagedFile {

@@ -26,6 +26,7 @@ mod load;
 mod render;
 mod secret;
 mod url;
+pub mod version;
 
 pub use error::{ConfigError, Problem};
 pub use load::{

@@ -150,6 +150,41 @@ impl PublisherConfig {
     }
 }
 
+/// Remote commands through the publisher's connection ([`Publisher::with_commands`]): the
+/// publisher subscribes (QoS 1) to the command topic after every connection and hands each
+/// message on; the command task answers through `outgoing`.
+#[derive(Debug)]
+pub struct CommandLink {
+    /// Messages that arrive on the command topic. Bounded ([`crate::command::MAX_WAITING`]):
+    /// when full, a message is answered `busy` without being read.
+    pub incoming: mpsc::Sender<IncomingCommand>,
+    /// What the command task wants published.
+    pub outgoing: mpsc::Receiver<CommandPublication>,
+}
+
+/// A message that arrived on the command topic, as the broker delivered it.
+#[derive(Clone, Debug)]
+pub struct IncomingCommand {
+    pub topic: String,
+    pub payload: Vec<u8>,
+    /// The MQTT retain flag.
+    pub retained: bool,
+}
+
+/// A publication the command task asks for.
+#[derive(Debug)]
+pub enum CommandPublication {
+    /// QoS 1 (results, audit records, snapshots, `config/state`). Dropped and logged when the
+    /// broker is unreachable or the request queue is full.
+    Message {
+        topic: String,
+        payload: Vec<u8>,
+        retain: bool,
+    },
+    /// `status` and `health` now (the command `status.publish`).
+    StatusNow,
+}
+
 /// The broker connection as the publisher sees it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct BrokerState {
@@ -206,6 +241,7 @@ pub struct Publisher {
     endpoints: Vec<rumqttc::MqttOptions>,
     broker_tx: watch::Sender<BrokerState>,
     broker_rx: watch::Receiver<BrokerState>,
+    commands: Option<CommandLink>,
 }
 
 impl Publisher {
@@ -247,7 +283,15 @@ impl Publisher {
             endpoints,
             broker_tx,
             broker_rx,
+            commands: None,
         })
+    }
+
+    /// Takes remote commands too (see [`CommandLink`]).
+    #[must_use]
+    pub fn with_commands(mut self, link: CommandLink) -> Publisher {
+        self.commands = Some(link);
+        self
     }
 
     /// The broker's state, updated as it changes (for `watchpost status`).
@@ -292,8 +336,20 @@ impl Publisher {
             endpoints,
             broker_tx,
             broker_rx,
+            commands,
         } = self;
         let topics = config.topics();
+        let (subscription, mut command_out) = match commands {
+            Some(CommandLink { incoming, outgoing }) => (
+                Some(driver::Subscription {
+                    topic: topics.command(),
+                    result_topic: topics.command_result(),
+                    incoming,
+                }),
+                Some(outgoing),
+            ),
+            None => (None, None),
+        };
 
         let (client, eventloop) = AsyncClient::new(endpoints[0].clone(), REQUEST_CAPACITY);
         let client = TaggedClient::new(client);
@@ -321,6 +377,7 @@ impl Publisher {
             state: broker_tx,
             notes: notes_tx,
             stop: stop_driver.clone(),
+            commands: subscription,
         };
         let mut driver_task = tokio::spawn(driver.run().in_current_span());
 
@@ -374,6 +431,21 @@ impl Publisher {
                     }
                 },
                 _ = retry_tick.tick(), if !out.held.is_empty() => out.flush_held(),
+                publication = next_command_publication(&mut command_out), if command_out.is_some() => match publication {
+                    Some(CommandPublication::Message { topic, payload, retain }) => {
+                        let connected = broker_rx.borrow().connected;
+                        out.publish_for_commands(topic, payload, retain, connected);
+                    }
+                    Some(CommandPublication::StatusNow) => {
+                        if broker_rx.borrow().connected {
+                            out.publish_status(DeviceState::Online);
+                        }
+                        let broker = broker_rx.borrow().clone();
+                        let figures = outbox_stats.as_ref().map(|s| s.figures()).unwrap_or_default();
+                        out.publish_health(&mut health, &config, &broker, &figures);
+                    }
+                    None => command_out = None,
+                },
                 _ = status_tick.tick() => {
                     if broker_rx.borrow().connected {
                         out.publish_status_if_changed();
@@ -442,6 +514,16 @@ impl Publisher {
 async fn next_record(outbox: &mut Option<DeliveryLink>) -> Option<Outgoing> {
     match outbox {
         Some(link) => link.next().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The next publication the command task asks for; pending forever without one.
+async fn next_command_publication(
+    out: &mut Option<mpsc::Receiver<CommandPublication>>,
+) -> Option<CommandPublication> {
+    match out {
+        Some(out) => out.recv().await,
         None => std::future::pending().await,
     }
 }
@@ -702,6 +784,27 @@ impl Out {
                 tracing::warn!("request queue full: status not published; retrying in a second");
                 self.published_states = None;
             }
+        }
+    }
+
+    /// A command task's publication (QoS 1, untracked): dropped and logged when it cannot go.
+    fn publish_for_commands(
+        &mut self,
+        topic: String,
+        payload: Vec<u8>,
+        retain: bool,
+        connected: bool,
+    ) {
+        if !connected {
+            tracing::warn!(topic = %topic, "broker unreachable: command output not published");
+            return;
+        }
+        if self
+            .client
+            .try_publish(topic.clone(), QoS::AtLeastOnce, retain, payload, Tag::Untracked)
+            .is_err()
+        {
+            tracing::warn!(topic = %topic, "request queue full: command output not published");
         }
     }
 

@@ -68,6 +68,16 @@ impl Topics {
         format!("{}/cmd/result", self.base)
     }
 
+    /// `{base}/audit`: every command received, accepted or not (QoS 1, not retained).
+    pub fn audit(&self) -> String {
+        format!("{}/audit", self.base)
+    }
+
+    /// `{base}/config/state`: the configuration in force, its version (retained, QoS 1).
+    pub fn config_state(&self) -> String {
+        format!("{}/config/state", self.base)
+    }
+
     /// `{base}/#`: every topic of this device, for subscribers.
     pub fn all(&self) -> String {
         format!("{}/#", self.base)
@@ -142,6 +152,8 @@ mod tests {
             let base = status.strip_suffix("status").unwrap();
             assert_eq!(topics.command(), format!("{base}cmd"));
             assert_eq!(topics.command_result(), format!("{base}cmd/result"));
+            assert_eq!(topics.audit(), format!("{base}audit"));
+            assert_eq!(topics.config_state(), format!("{base}config/state"));
             assert_eq!(
                 topics.all_detections(),
                 format!("{}+/detections", status.strip_suffix("status").unwrap())
