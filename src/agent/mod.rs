@@ -28,6 +28,8 @@
 //! thread is stuck on one frame (so a wedged thread gets the service restarted), `STOPPING=1`
 //! when shutdown begins.
 
+mod commands;
+pub mod control;
 mod faults;
 pub mod stop;
 pub mod systemd;
@@ -49,10 +51,15 @@ use crate::ingest;
 use crate::local::{AgentFacts, LocalServer, ModelReport, Sources};
 use crate::outbox::{Outbox, OutboxOptions};
 use crate::publish;
+use control::Control;
 use faults::Faults;
 use stop::{
     CAMERAS_CAP, INFERENCE_CAP, OUTBOX_CAP, PUBLISHER_RESERVE, RUNTIME_CAP, STOP_BUDGET, StopBudget,
 };
+
+/// Publications the command task may have waiting for the publisher (a result, an audit
+/// record, `config/state`); when full, the task waits (it handles one command at a time).
+const COMMAND_OUTPUT: usize = 8;
 
 /// Results waiting for the publisher, per camera. Small on purpose: a result older than a few
 /// frames is not worth publishing late; when full, results are dropped and counted.
@@ -100,14 +107,12 @@ fn load_detectors(config: &Config) -> anyhow::Result<(Vec<Detector>, ModelReport
 /// started, or the publisher fails in a way retrying cannot fix (bad TLS files). Once the
 /// publisher has started, every error still goes through the ordered stop first (`offline`
 /// published, the outbox saved).
-pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+pub async fn run(
+    config: Config,
+    config_file: Option<&std::path::Path>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     let faults = Faults::from_env();
-    if config.commands.enabled && !config.commands.active() {
-        tracing::warn!("[commands] enabled = true, but no trusted_keys: remote commands stay off");
-    } else if config.commands.active() {
-        // TODO(issue 15): the command inbox, wired into the publisher.
-        tracing::warn!("[commands] is set, but this version does not take remote commands yet");
-    }
     let (detectors, model) = tokio::task::block_in_place(|| load_detectors(&config))?;
     let model_name = model.name.clone();
     ingest::init_gstreamer()?;
@@ -147,6 +152,30 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let publisher =
         publish::Publisher::new(publisher_config, stats.clone()).context("MQTT publisher")?;
     let broker_state = publisher.broker_state();
+    // Remote commands: through the publisher's connection, to their own task.
+    let control = Control::new(config.clone());
+    let (publisher, command_task) = match (commands::inbox(&config, &topics), config_file) {
+        (Some(inbox), Some(config_file)) => {
+            let (incoming_tx, incoming) = mpsc::channel(crate::command::MAX_WAITING);
+            let (out, outgoing) = mpsc::channel(COMMAND_OUTPUT);
+            let task = commands::CommandTask {
+                inbox,
+                topics: topics.clone(),
+                incoming,
+                out,
+                control: control.clone(),
+                config_file: config_file.to_owned(),
+                broker: broker_state.clone(),
+                started,
+            };
+            let publisher = publisher.with_commands(publish::CommandLink {
+                incoming: incoming_tx,
+                outgoing,
+            });
+            (publisher, Some(task))
+        }
+        _ => (publisher, None),
+    };
     // Opening the outbox scans its log: file work, kept off the async workers.
     let outbox_options = OutboxOptions::from_config(&config.outbox);
     let outbox_cameras = config
@@ -167,6 +196,10 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let publisher_shutdown = CancellationToken::new();
     let publisher =
         tokio::spawn(publisher.run(results_rx, Some(delivery), publisher_shutdown.clone()));
+    // It stops with the publisher (its output goes nowhere after).
+    if let Some(task) = command_task {
+        tokio::spawn(task.run(publisher_shutdown.clone()));
+    }
 
     // From here on, every way out goes through `Running::stop`.
     let mut running = Running {

@@ -24,34 +24,35 @@ pub(super) fn apply_edit(
     edit: impl FnOnce(&str) -> Result<String, EditError>,
 ) -> anyhow::Result<Result<Applied, ExitCode>> {
     let usage = || ExitCode::from(super::EXIT_USAGE);
-    match change::apply(request, edit) {
-        Ok(applied) => Ok(Ok(applied)),
-        Err(ChangeError::Read(e)) => Ok(Err(report_config_error(&e))),
-        Err(ChangeError::Edit {
-            error: EditError::Syntax(_),
-            invalid_before: Some(e),
-            ..
-        }) => {
-            report_config_error(&e);
-            Ok(Err(usage()))
-        }
-        Err(ChangeError::Edit {
+    let error = match change::apply(request, edit) {
+        Ok(applied) => return Ok(Ok(applied)),
+        Err(error) => error,
+    };
+    match error {
+        ChangeError::Read(e) => Ok(Err(report_config_error(&e))),
+        ChangeError::Edit {
             file,
-            error: EditError::Syntax(message),
-            invalid_before: None,
-        }) => {
-            super::print_error(&anyhow::anyhow!("{}: {message}", file.display()));
+            error,
+            invalid_before,
+        } => {
+            match (*error, invalid_before) {
+                (EditError::Syntax(_), Some(before)) => {
+                    report_config_error(&before);
+                }
+                (EditError::Syntax(message), None) => {
+                    super::print_error(&anyhow::anyhow!("{}: {message}", file.display()));
+                }
+                (error, _) => {
+                    super::print_error(&anyhow::anyhow!("{}: {error}", file.display()));
+                }
+            }
             Ok(Err(usage()))
         }
-        Err(e @ ChangeError::Edit { .. }) => {
-            super::print_error(&anyhow::anyhow!(e));
-            Ok(Err(usage()))
-        }
-        Err(ChangeError::Invalid {
+        ChangeError::Invalid {
             file,
             error,
             lines_moved,
-        }) => {
+        } => {
             report_config_error(&error);
             let moved = if lines_moved {
                 " (the lines above are those of the file as it would have been)"
@@ -61,7 +62,7 @@ pub(super) fn apply_edit(
             eprintln!("watchpost: {} was not changed{moved}", file.display());
             Ok(Err(usage()))
         }
-        Err(ChangeError::Commit(e)) => Err(e.into()),
+        ChangeError::Commit(e) => Err(e.into()),
     }
 }
 

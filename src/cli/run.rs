@@ -30,7 +30,7 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let result = runtime.block_on(async {
         let shutdown = CancellationToken::new();
         tokio::spawn(stop_on_signals(shutdown.clone()));
-        crate::agent::run(config, shutdown).await
+        crate::agent::run(config, Some(args.config.path()), shutdown).await
     });
     shut_down_runtime(runtime);
     result?;

@@ -117,8 +117,7 @@ pub use commands::{
 pub use counters::{COUNTERS_SCHEMA, CounterCheck, CounterError, CounterStore};
 pub use inbox::{
     Accepted, AuditRecord, CLOCK_SKEW, DEFAULT_MAX_VALIDITY, Inbox, MAX_WAITING, Outcome, Policy,
-    Received,
-    Refused, Verdict,
+    Received, Refused, Verdict,
 };
 pub use keys::{KeyError, SigningIdentity, TrustedKey, TrustedKeys};
 pub use message::{

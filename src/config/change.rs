@@ -71,8 +71,8 @@ pub enum ChangeError {
     #[error("{}: {error}", file.display())]
     Edit {
         file: PathBuf,
-        error: EditError,
-        invalid_before: Option<ConfigError>,
+        error: Box<EditError>,
+        invalid_before: Option<Box<ConfigError>>,
     },
     /// The file would not be valid after the edit; it was not changed. `lines_moved`: the
     /// edit added or removed lines, so the line numbers are those of the file as it would have
@@ -80,7 +80,7 @@ pub enum ChangeError {
     #[error("{error}")]
     Invalid {
         file: PathBuf,
-        error: ConfigError,
+        error: Box<ConfigError>,
         lines_moved: bool,
     },
     /// Writing failed: [`CommitError::Audit`] (nothing changed) or [`CommitError::Apply`]
@@ -112,15 +112,15 @@ pub fn apply(
         Err(error) => {
             return Err(ChangeError::Edit {
                 file,
-                error,
-                invalid_before: old.err(),
+                error: Box::new(error),
+                invalid_before: old.err().map(Box::new),
             });
         }
     };
     let new = parse_as_staged(&new_text, &request.secrets, &file).map_err(|error| {
         ChangeError::Invalid {
             file: file.clone(),
-            error,
+            error: Box::new(error),
             lines_moved: new_text.lines().count() != text.lines().count(),
         }
     })?;

@@ -138,7 +138,10 @@ mod tests {
             assert_eq!(version.checksum, ConfigVersion::checksum_of(bytes));
         }
         let (version, _) = VersionStore::open(dir.path()).observe(b"a");
-        assert_eq!(version.to_string(), format!("3-{}", ConfigVersion::checksum_of(b"a")));
+        assert_eq!(
+            version.to_string(),
+            format!("3-{}", ConfigVersion::checksum_of(b"a"))
+        );
         assert_eq!(version.checksum.len(), CHECKSUM_DIGITS);
         // SHA-256("a") starts ca978112ca1bbdca.
         assert_eq!(version.checksum, "ca978112ca1bbdca");

@@ -195,7 +195,10 @@ impl Driver {
                     let _ = self.notes.send(Note::Connected(connections));
                     // A clean session keeps no subscription: subscribe again every time.
                     if let Some(commands) = &self.commands
-                        && let Err(e) = self.client.client.try_subscribe(&commands.topic, QoS::AtLeastOnce)
+                        && let Err(e) = self
+                            .client
+                            .client
+                            .try_subscribe(&commands.topic, QoS::AtLeastOnce)
                     {
                         tracing::warn!(topic = %commands.topic, "cannot subscribe to the command topic: {e}");
                     }

@@ -88,13 +88,15 @@ pub const OFFLINE_ACK_TIMEOUT: Duration = Duration::from_secs(3);
 pub const DISCONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// The names [`schema_json`] knows.
-pub const SCHEMA_NAMES: [&str; 6] = [
+pub const SCHEMA_NAMES: [&str; 8] = [
     "status",
     "detections",
     "health",
     "events",
     "command",
     "command-result",
+    "command-audit",
+    "config-state",
 ];
 
 /// The JSON Schema (draft 2020-12) of a payload: `status`, `detections`, `health`, `events`
@@ -112,6 +114,12 @@ pub fn schema_json(name: &str) -> Option<&'static str> {
         "command" | COMMAND_SCHEMA => Some(include_str!("schemas/command.schema.json")),
         "command-result" | RESULT_SCHEMA => {
             Some(include_str!("schemas/command-result.schema.json"))
+        }
+        "command-audit" | "watchpost.command-audit/1" => {
+            Some(include_str!("schemas/command-audit.schema.json"))
+        }
+        "config-state" | "watchpost.config-state/1" => {
+            Some(include_str!("schemas/config-state.schema.json"))
         }
         _ => None,
     }
@@ -801,7 +809,13 @@ impl Out {
         }
         if self
             .client
-            .try_publish(topic.clone(), QoS::AtLeastOnce, retain, payload, Tag::Untracked)
+            .try_publish(
+                topic.clone(),
+                QoS::AtLeastOnce,
+                retain,
+                payload,
+                Tag::Untracked,
+            )
             .is_err()
         {
             tracing::warn!(topic = %topic, "request queue full: command output not published");

@@ -578,6 +578,14 @@ impl Subscriber {
         subscriber
     }
 
+    /// Publishes `payload` on `topic` (QoS 1) through this subscriber's connection, as the
+    /// central system would.
+    pub fn publish(&self, topic: &str, payload: impl Into<Vec<u8>>, retain: bool) {
+        self.client
+            .publish(topic, QoS::AtLeastOnce, retain, payload.into())
+            .expect("queue a publication");
+    }
+
     /// SUBACKs received (one per connection).
     pub fn subscriptions(&self) -> u64 {
         self.shared.subscriptions.load(Ordering::Relaxed)
@@ -713,5 +721,12 @@ pub fn validate_message(message: &Message) -> Result<(), String> {
     }
     let value: serde_json::Value = serde_json::from_slice(&message.payload)
         .map_err(|e| format!("payload is not JSON: {e}"))?;
-    validate(message.kind(), &value)
+    let schema = match message.kind() {
+        "cmd" => "command",
+        "result" => "command-result",
+        "audit" => "command-audit",
+        "state" => "config-state",
+        kind => kind,
+    };
+    validate(schema, &value)
 }
