@@ -11,11 +11,16 @@
 //! | `{camera}/events` | 1 | no | per event, through the disk outbox (at least once) | `watchpost.events/1` |
 //! | `{camera}/snapshots/{event_id}` | 1 | no | just before its event, when it has a picture | JPEG bytes |
 //! | `health` | 0 | no | every `[health] interval` | `watchpost.health/1` |
+//! | `cmd` (subscribed) | 1 | no | published by the central system | `watchpost.command/1` |
+//! | `cmd/result` | 1 | no | one per message on `cmd`, but retained ones | `watchpost.command-result/1` |
+//! | `audit` | 1 | no | one per message on `cmd` | `watchpost.command-audit/1` |
+//! | `config/state` | 1 | yes | after every connection and every configuration change | `watchpost.config-state/1` |
 //!
 //! The schema files are in `src/publish/schemas/` ([`schema_json`]); the payload types are in
-//! [`payload`]. Remote commands (`cmd`, answered on `cmd/result`) have their schemas here too
-//! (`watchpost.command/1`, `watchpost.command-result/1`); their types and checks are in
-//! [`crate::command`], and the agent does not subscribe to them yet.
+//! [`payload`]. The last four topics exist only while remote commands are on
+//! ([`Publisher::with_commands`]): the publisher subscribes to `cmd` after every connection and
+//! hands each message to the command task (`agent::commands`; checks in [`crate::command`]),
+//! whose answers it publishes.
 //!
 //! ## Shape
 //! [`run_publisher`] (or [`Publisher::run`]) owns a rumqttc client; the event loop is polled in
