@@ -286,6 +286,22 @@ fn signed_commands_are_answered_audited_and_change_the_configuration() {
         bytes,
         "the file is untouched"
     );
+    let nowhere = format!("mqtt://127.0.0.1:{}", common::mosquitto::free_port());
+    let unreachable = signer.sign(
+        "unreachable",
+        "config.apply",
+        &format!(r#"{{"set":{{"mqtt.url":"{nowhere}"}},"expected_version":"{version}"}}"#),
+    );
+    let result = send(&central, &unreachable, "unreachable", &agent);
+    assert_eq!(result["status"], "failed", "{result}");
+    assert!(
+        result["reason"]
+            .as_str()
+            .unwrap()
+            .contains("reaches no broker"),
+        "{result}"
+    );
+    assert_eq!(std::fs::read(&file).unwrap(), bytes, "still untouched");
     let apply = signer.sign(
         "apply",
         "config.apply",

@@ -300,8 +300,23 @@ impl CommandTask {
             touched,
         );
         request.user = Some(format!("key:{} (command {})", accepted.key_id, accepted.id));
-        let applied = tokio::task::block_in_place(|| change::apply(request, edit));
-        let applied = match applied {
+        let prepared = match tokio::task::block_in_place(|| change::prepare(&request, edit)) {
+            Ok(prepared) => prepared,
+            Err(error) => return change_refused(&error),
+        };
+        // A new broker set-up that reaches no broker would cut the device off at its next
+        // start: keep the configuration in force instead.
+        let running = self.control.running();
+        if audit::changes(Some(&running), &prepared.new)
+            .iter()
+            .any(|c| c.key.starts_with("mqtt."))
+            && let Err(cause) = reachable(&prepared.new.mqtt).await
+        {
+            return Outcome::Failed(format!(
+                "the new [mqtt] reaches no broker ({cause}); nothing was changed"
+            ));
+        }
+        let applied = match tokio::task::block_in_place(|| change::commit(request, prepared)) {
             Ok(applied) => applied,
             Err(error) => return change_refused(&error),
         };
@@ -395,6 +410,26 @@ pub fn config_state(config: &Config, version: &ConfigVersion, at: SystemTime) ->
     })
 }
 
+/// How long a new `[mqtt]` set-up has to reach a broker before `config.apply` keeps the old
+/// one.
+const BROKER_CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Whether any endpoint of `mqtt` accepts a connection (as `watchpost doctor` checks it); the
+/// first endpoint's failure otherwise.
+async fn reachable(mqtt: &crate::config::MqttConfig) -> Result<(), String> {
+    let mut first_failure = None;
+    for endpoint in 0..mqtt.urls.len() {
+        match crate::publish::check_broker(mqtt, endpoint, BROKER_CHECK_TIMEOUT).await {
+            Ok(()) => return Ok(()),
+            Err(failure) => {
+                first_failure
+                    .get_or_insert(format!("{}: {}", mqtt.urls[endpoint], failure.message));
+            }
+        }
+    }
+    Err(first_failure.unwrap_or_else(|| "no endpoint".to_owned()))
+}
+
 /// What to answer when the change could not be made.
 fn change_refused(error: &ChangeError) -> Outcome {
     match error {
@@ -411,7 +446,9 @@ fn change_refused(error: &ChangeError) -> Outcome {
             Refusal::InvalidConfig { problems: 1 },
             Some(json!({ "problems": [error.to_string()] })),
         ),
-        ChangeError::Read(_) | ChangeError::Commit(_) => Outcome::Failed(error.to_string()),
+        ChangeError::Read(_) | ChangeError::Changed { .. } | ChangeError::Commit(_) => {
+            Outcome::Failed(error.to_string())
+        }
     }
 }
 

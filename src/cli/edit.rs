@@ -62,6 +62,10 @@ pub(super) fn apply_edit(
             eprintln!("watchpost: {} was not changed{moved}", file.display());
             Ok(Err(usage()))
         }
+        e @ ChangeError::Changed { .. } => {
+            super::print_error(&anyhow::anyhow!(e));
+            Ok(Err(usage()))
+        }
         ChangeError::Commit(e) => Err(e.into()),
     }
 }

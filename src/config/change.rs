@@ -83,6 +83,9 @@ pub enum ChangeError {
         error: Box<ConfigError>,
         lines_moved: bool,
     },
+    /// The file changed between [`prepare`] and [`commit`]: nothing was written.
+    #[error("{}: changed by someone else meanwhile; nothing was written", file.display())]
+    Changed { file: PathBuf },
     /// Writing failed: [`CommitError::Audit`] (nothing changed) or [`CommitError::Apply`]
     /// (audited, not all in place).
     #[error(transparent)]
@@ -90,7 +93,8 @@ pub enum ChangeError {
 }
 
 /// Reads `request.file`, applies `edit` to its text, checks the result with the loader, records
-/// the change in the audit log and writes the file atomically (see the module documentation).
+/// the change in the audit log and writes the file atomically (see the module documentation):
+/// [`prepare`], then [`commit`].
 ///
 /// # Errors
 /// See [`ChangeError`].
@@ -98,6 +102,30 @@ pub fn apply(
     request: Request,
     edit: impl FnOnce(&str) -> Result<String, EditError>,
 ) -> Result<Applied, ChangeError> {
+    let prepared = prepare(&request, edit)?;
+    commit(request, prepared)
+}
+
+/// A change made and checked in memory, not written yet ([`prepare`]).
+#[derive(Debug)]
+pub struct Prepared {
+    file: PathBuf,
+    old_text: String,
+    old: Result<Config, ConfigError>,
+    new_text: String,
+    /// The configuration as the file will be.
+    pub new: Config,
+}
+
+/// The first half of [`apply`]: reads the file, makes the edit and checks the result, writing
+/// nothing (to look at the new configuration before committing to it).
+///
+/// # Errors
+/// [`ChangeError::Read`], [`ChangeError::Edit`] or [`ChangeError::Invalid`].
+pub fn prepare(
+    request: &Request,
+    edit: impl FnOnce(&str) -> Result<String, EditError>,
+) -> Result<Prepared, ChangeError> {
     let read_error = |source| {
         ChangeError::Read(ConfigError::Read {
             path: request.file.clone(),
@@ -124,6 +152,28 @@ pub fn apply(
             lines_moved: new_text.lines().count() != text.lines().count(),
         }
     })?;
+    Ok(Prepared {
+        file,
+        old_text: text,
+        old,
+        new_text,
+        new,
+    })
+}
+
+/// The second half of [`apply`]: audits and writes a prepared change, unless the file changed
+/// since it was prepared.
+///
+/// # Errors
+/// [`ChangeError::Read`], [`ChangeError::Changed`] or [`ChangeError::Commit`].
+pub fn commit(request: Request, prepared: Prepared) -> Result<Applied, ChangeError> {
+    let Prepared {
+        file,
+        old_text: text,
+        old,
+        new_text,
+        new,
+    } = prepared;
     if new_text == text {
         return Ok(Applied {
             file,
@@ -131,6 +181,15 @@ pub fn apply(
             changes: Vec::new(),
             text,
         });
+    }
+    let now = std::fs::read_to_string(&file).map_err(|source| {
+        ChangeError::Read(ConfigError::Read {
+            path: file.clone(),
+            source,
+        })
+    })?;
+    if now != text {
+        return Err(ChangeError::Changed { file });
     }
     let mut changes = match &old {
         Ok(old) => audit::changes(Some(old), &new),
