@@ -42,7 +42,10 @@
 //!   [`config::Secret`] for passwords. The loader (`config/load/`) has a module per section;
 //!   it reads the files the configuration names through [`config::Files`] (as it reads the
 //!   environment through a function), and [`config::check_value`] runs its checks on one value
-//!   alone (`config init`'s answers). [`config::edit`] changes the file keeping its comments.
+//!   alone (`config init`'s answers). [`config::edit`] changes the file keeping its comments;
+//!   [`config::change`] is the one way a change is made (edited, checked by the loader,
+//!   audited, written atomically), for the command line and remote commands alike;
+//!   [`config::version`] numbers the versions of the file.
 //! - [`ingest`]: pipeline templates (`pipelines/`, embedded), decoder choice, the one pipeline
 //!   builder (also `camera probe`'s), the camera loop with backoff and stall detection, capture
 //!   time from RTCP sender reports.
@@ -66,7 +69,8 @@
 //!   signature covers, key files, the durable per-key counters, and [`command::Inbox`], which
 //!   turns (topic, payload, retain flag, time) into a verified [`command::Command`] or a
 //!   [`command::Refusal`]. `keys generate` and `command sign` are its command-line half; the
-//!   agent does not subscribe to commands yet.
+//!   agent's command task (`agent/commands.rs`) takes what the publisher receives on `cmd`,
+//!   acts on it and answers on `cmd/result` and `audit`.
 //! - [`health`]: per-camera counters, histograms, process RSS/CPU.
 //! - [`agent`]: the supervisor (start order, the ordered stop within one time budget, the
 //!   faults tests inject through `WATCHPOST_FAULTS`).
@@ -105,7 +109,8 @@
 //!   checks and messages.
 //! - A command is acted on only once its signature, time window, allow-list entry and counter
 //!   have been checked and its counter is on disk; anything else gets a refusal that changes
-//!   nothing.
+//!   nothing. Every message on `cmd` is audited (MQTT and `audit.log`) and, unless it arrived
+//!   retained, answered.
 //! - Secrets are [`config::Secret`] values whose `Debug`/`Display` print `***`; credentials are
 //!   never part of a pipeline string, a URL in a log, or an error message.
 //! - A camera's frames may be analysed by several threads at once, but its lane tracks and
