@@ -660,7 +660,12 @@ impl Subscriber {
     /// Validates every message received so far against its schema; panics naming the first
     /// invalid one. Returns how many were checked.
     pub fn validate_all(&self) -> usize {
-        let messages = self.messages();
+        self.validate_where(|_| true)
+    }
+
+    /// As [`Subscriber::validate_all`], for the messages `which` selects.
+    pub fn validate_where(&self, which: impl Fn(&Message) -> bool) -> usize {
+        let messages: Vec<Message> = self.messages().into_iter().filter(|m| which(m)).collect();
         for message in &messages {
             if let Err(e) = validate_message(message) {
                 panic!(
