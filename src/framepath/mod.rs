@@ -43,7 +43,7 @@ mod workers;
 
 pub use board::{FrameBoard, MOTION_CHECK_INTERVAL, Taken};
 pub use gate::{Pacing, pacing_interval};
-pub use workers::{Lane, WorkerPool, spawn_workers};
+pub use workers::{Lane, LaneEntry, Lanes, WorkerPool, spawn_workers};
 
 use std::time::{Duration, Instant, SystemTime};
 
