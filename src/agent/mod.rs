@@ -10,6 +10,20 @@
 //! program) the agent logs a warning and runs without it, because a border post that stops
 //! detecting for want of a status page is worse than one that cannot show its status.
 //!
+//! Live configuration ([`Control`], `control.rs`; issue 15): SIGHUP (`systemctl reload`) and
+//! the local endpoint's `POST /reload` re-read the file with `config::load`;
+//! [`Control::apply`] sends a configuration over a bounded channel
+//! ([`REQUESTS_CAPACITY`], full: [`ApplyError::Busy`] at once) to this supervisor, which
+//! applies one at a time between its other duties: [`plan::plan`] compares the running
+//! configuration with the new one, and the camera set (`cameras.rs`: per camera its slot id on
+//! the board, lanes and counters, its thread, a child cancellation token of its own) removes,
+//! restarts, re-paces, re-lanes or adds cameras; a camera whose settings did not change is not
+//! touched. Stopping a camera is bounded ([`cameras::RELOAD_STOP_CAP`]) and runs off the async
+//! workers. The other sections are reported `applied at next restart` and stay pending (in
+//! [`Control::at_restart`] and `/status`) until the process restarts. An invalid file, or a
+//! decoder this box does not have, changes nothing. [`cameras_to_run`] is the one place that
+//! says which cameras of a configuration run.
+//!
 //! Shutdown order, on the first signal: cameras stop (pipelines set to NULL, threads joined);
 //! the frame board is closed and the inference threads finish the frame they hold; the outbox
 //! writes every event still in its inbox, saves its position and stops; the results channel
@@ -28,7 +42,7 @@
 //! thread is stuck on one frame (so a wedged thread gets the service restarted), `STOPPING=1`
 //! when shutdown begins.
 
-mod cameras;
+pub mod cameras;
 mod control;
 mod faults;
 pub mod plan;

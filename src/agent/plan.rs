@@ -308,8 +308,9 @@ url = "rtsp://10.0.0.2/stream"
 
     #[test]
     fn a_new_configuration_changes_only_what_differs() {
-        // (what, the new file as edits of BASE, the lines expected)
-        let cases: [(&str, Vec<(&str, &str)>, &[&str]); 9] = [
+        /// (what, the new file as edits of BASE, the lines expected)
+        type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, &'a [&'a str]);
+        let cases: [Case; 9] = [
             ("nothing", vec![], &[]),
             (
                 "a camera added",

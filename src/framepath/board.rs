@@ -614,6 +614,55 @@ mod tests {
         );
     }
 
+    #[test]
+    fn cameras_added_retired_and_repaced_while_running() {
+        let b = board(&[0, 0], 1000);
+        // A camera added gets the next slot and joins the rotation.
+        let added = b.add_camera(
+            Pacing::constant(Duration::ZERO),
+            Arc::new(CameraStats::new(TopicName::parse("cam2").unwrap())),
+        );
+        assert_eq!(added, 2);
+        let t0 = Instant::now();
+        for camera in 0..3 {
+            b.offer_at(frame(camera, 1, t0), t0);
+        }
+        let mut order = Vec::new();
+        while let Some(taken) = b.try_take_at(t0) {
+            order.push(taken.frame.camera);
+            b.done(taken.frame.camera);
+        }
+        assert_eq!(order, [0, 1, 2]);
+        // A frame of camera 1 in flight when it is retired still finishes; its waiting frame
+        // is discarded, later offers are ignored, and its slot is never used again.
+        b.offer_at(frame(1, 2, t0), t0);
+        let in_flight = b.try_take_at(t0).expect("camera 1's frame");
+        b.offer_at(frame(1, 3, t0), t0);
+        b.retire(1);
+        b.done(in_flight.frame.camera);
+        b.offer_at(frame(1, 4, t0), t0);
+        assert!(b.try_take_at(t0).is_none(), "nothing of a retired camera");
+        assert_eq!(drops(&b, 1, DropReason::Busy), 0, "not counted as drops");
+        assert_eq!(
+            b.add_camera(
+                Pacing::constant(Duration::ZERO),
+                Arc::new(CameraStats::new(TopicName::parse("cam1").unwrap())),
+            ),
+            3,
+            "a fresh slot, even for the same name"
+        );
+        // New pacing applies from the next frame; the ticket order goes on.
+        b.set_pacing(0, Pacing::constant(Duration::from_millis(500)));
+        let t1 = Instant::now();
+        b.offer_at(frame(0, 5, t1), t1);
+        let taken = b.try_take_at(t1).expect("due at once after the change");
+        assert_eq!((taken.frame.seq, taken.ticket), (5, 1));
+        b.done(0);
+        b.offer_at(frame(0, 6, t1 + 100 * MS), t1 + 100 * MS);
+        assert!(b.try_take_at(t1 + 100 * MS).is_none(), "paced at 2 fps now");
+        assert!(b.try_take_at(t1 + 500 * MS).is_some());
+    }
+
     /// One gated camera at 5 fps, idling at `idle_fps`.
     fn gated(idle_fps: f32) -> FrameBoard {
         let pacing = Pacing {

@@ -29,7 +29,7 @@ pub struct StatusReport {
     pub uptime_s: f64,
     /// The seconds the rates and percentiles cover: the last few seconds.
     pub window_s: f64,
-    /// In configuration order.
+    /// The live cameras, in the order they were started.
     pub cameras: Vec<CameraReport>,
     pub broker: BrokerReport,
     pub outbox: OutboxReport,
