@@ -60,6 +60,14 @@ impl CameraSet {
     /// # Errors
     /// The OS refused to start its thread (its slot is retired again).
     pub fn add(&mut self, camera: &CameraConfig, config: &Config) -> std::io::Result<()> {
+        self.prepare(camera, config);
+        self.start(&camera.name)
+    }
+
+    /// Gives `camera` a fresh slot (counters, board slot with its pacing, lane), without
+    /// starting its pipeline yet ([`CameraSet::start`]): at start-up, so that the publisher's
+    /// last will lists every camera.
+    pub fn prepare(&mut self, camera: &CameraConfig, config: &Config) {
         let stats = Arc::new(CameraStats::new(camera.name.clone()));
         let id = self.registry.add(Arc::clone(&stats));
         let slot = self
@@ -70,23 +78,29 @@ impl CameraSet {
             Lane::new(CameraEvents::new(camera, &config.tracking, &config.events)),
         );
         assert_eq!((id, slot), (lane, lane), "one id per camera everywhere");
-        let mut running = Running {
+        self.running.push(Running {
             id,
             config: camera.clone(),
             stats,
             stop: self.shutdown.child_token(),
             thread: None,
+        });
+    }
+
+    /// Starts the pipeline of a camera given its slot by [`CameraSet::prepare`].
+    ///
+    /// # Errors
+    /// The OS refused to start its thread: the camera is removed again (its slot retired).
+    pub fn start(&mut self, name: &TopicName) -> std::io::Result<()> {
+        let Some(i) = self.position(name) else {
+            return Ok(());
         };
-        match spawn(&self.board, &mut running) {
-            Ok(()) => {
-                self.running.push(running);
-                Ok(())
-            }
-            Err(e) => {
-                self.retire(&running);
-                Err(e)
-            }
+        if let Err(e) = spawn(&self.board, &mut self.running[i]) {
+            let camera = self.running.remove(i);
+            self.retire(&camera);
+            return Err(e);
         }
+        Ok(())
     }
 
     fn retire(&self, camera: &Running) {

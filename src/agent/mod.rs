@@ -171,6 +171,17 @@ pub async fn run(
         detectors.len(),
     ));
     let lanes = Arc::new(Lanes::default());
+    let mut camera_set = CameraSet::new(
+        Arc::clone(&board),
+        Arc::clone(&lanes),
+        Arc::clone(&registry),
+        shutdown.child_token(),
+    );
+    // Every camera has its slot before the publisher is made, so that its last will lists
+    // them; their pipelines start last.
+    for camera in cameras_to_run(&config) {
+        camera_set.prepare(camera, &config);
+    }
     let publisher_config = publish::PublisherConfig::from_config(&config, &model_name);
     let topics = publisher_config.topics();
     let (started_at, started) = (publisher_config.started_at, publisher_config.started);
@@ -197,12 +208,7 @@ pub async fn run(
 
     // From here on, every way out goes through `Running::stop`.
     let mut running = Running {
-        cameras: CameraSet::new(
-            Arc::clone(&board),
-            Arc::clone(&lanes),
-            Arc::clone(&registry),
-            shutdown.child_token(),
-        ),
+        cameras: camera_set,
         config: Arc::new(config.clone()),
         control: control.clone(),
         requests,
@@ -261,7 +267,7 @@ pub async fn run(
             }
             running
                 .cameras
-                .add(camera, &config)
+                .start(&camera.name)
                 .with_context(|| format!("starting camera {}", camera.name))?;
         }
         tracing::info!(
