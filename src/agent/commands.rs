@@ -110,9 +110,20 @@ impl CommandTask {
             tracing::error!("{e}: every command will be refused");
         }
         let mut connections = 0;
+        let mut applied = self.control.applied();
         loop {
             tokio::select! {
                 () = shutdown.cancelled() => break,
+                // A reload (SIGHUP, `POST /reload`) or a command changed what runs.
+                changed = applied.changed() => {
+                    if changed.is_err() {
+                        break;
+                    }
+                    let version = tokio::task::block_in_place(|| {
+                        versions.observe_file(&self.config_file).clone()
+                    });
+                    self.publish_state(&version).await;
+                }
                 changed = self.broker.changed() => {
                     if changed.is_err() {
                         break;
@@ -331,15 +342,13 @@ impl CommandTask {
             })));
         }
         match self.control.apply(applied.config).await {
-            Ok(live) => {
-                self.publish_state(&versions.current).await;
-                Outcome::Done(Some(json!({
-                    "version": version,
-                    "changes": changes,
-                    "live": live.live,
-                    "at_restart": live.at_restart,
-                })))
-            }
+            // `config/state` follows from `Control::applied`.
+            Ok(live) => Outcome::Done(Some(json!({
+                "version": version,
+                "changes": changes,
+                "live": live.live,
+                "at_restart": live.at_restart,
+            }))),
             Err(e) => Outcome::Failed(format!(
                 "the file is changed (version {version}) but the agent could not apply it \
                  live: {e}; it applies at the next reload or restart"

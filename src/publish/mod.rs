@@ -72,7 +72,7 @@ use tracing::Instrument;
 
 use crate::config::{Config, DeviceConfig, MqttConfig, Qos};
 use crate::framepath::AnalysedFrame;
-use crate::health::{CameraCounters, CameraState, CameraStats, DropReason, ProcessSampler};
+use crate::health::{CameraCounters, CameraState, Cameras, DropReason, ProcessSampler};
 use crate::outbox::{DeliveryLink, Entry, Message, OutboxFigures, Outgoing, Stamp};
 use driver::{Note, Tag, TaggedClient};
 use payload::{
@@ -249,7 +249,7 @@ pub enum PublishError {
 /// [`run`]: Publisher::run
 pub struct Publisher {
     config: PublisherConfig,
-    cameras: Vec<Arc<CameraStats>>,
+    cameras: Arc<Cameras>,
     /// One per `[mqtt] url` endpoint.
     endpoints: Vec<rumqttc::MqttOptions>,
     broker_tx: watch::Sender<BrokerState>,
@@ -259,20 +259,19 @@ pub struct Publisher {
 
 impl Publisher {
     /// Checks the configuration (TLS roots and client certificates are read here) and prepares
-    /// the client. `cameras` are in configuration order: [`AnalysedFrame::camera`] indexes them.
+    /// the client. [`AnalysedFrame::camera`] is an id of `cameras`; `status` and `health` list
+    /// its live cameras as they are at each publication (they may change while running).
     ///
     /// # Errors
     /// A CA, certificate or key file that cannot be used, or `mqtts://` without any CA
     /// certificates.
-    pub fn new(
-        config: PublisherConfig,
-        cameras: Vec<Arc<CameraStats>>,
-    ) -> Result<Publisher, PublishError> {
+    pub fn new(config: PublisherConfig, cameras: Arc<Cameras>) -> Result<Publisher, PublishError> {
         let topics = config.topics();
         let will_payload = StatusPayload::new(
             DeviceState::Offline,
             config.started_at,
             cameras
+                .live_stats()
                 .iter()
                 .map(|c| CameraStatus {
                     name: c.name.clone(),
@@ -548,7 +547,7 @@ async fn next_command_publication(
 /// As [`Publisher::new`] and [`Publisher::run`].
 pub async fn run_publisher(
     config: PublisherConfig,
-    cameras: Vec<Arc<CameraStats>>,
+    cameras: Arc<Cameras>,
     results: mpsc::Receiver<AnalysedFrame>,
     outbox: Option<DeliveryLink>,
     shutdown: CancellationToken,
@@ -613,24 +612,33 @@ fn to_json<T: serde::Serialize>(value: &T) -> Option<Vec<u8>> {
     }
 }
 
-/// The counters at the start of the current `health` interval.
+/// The counters at the start of the current `health` interval, by camera id.
 struct HealthWindow {
     since: Instant,
-    counters: Vec<CameraCounters>,
+    counters: HashMap<usize, CameraCounters>,
     sampler: ProcessSampler,
 }
 
 impl HealthWindow {
-    fn new(cameras: &[Arc<CameraStats>]) -> HealthWindow {
+    fn new(cameras: &Cameras) -> HealthWindow {
         let mut sampler = ProcessSampler::new();
         // The first sample starts the CPU interval.
         let _ = sampler.sample();
         HealthWindow {
             since: Instant::now(),
-            counters: cameras.iter().map(|c| c.snapshot()).collect(),
+            counters: live_counters(cameras).into_iter().collect(),
             sampler,
         }
     }
+}
+
+/// The live cameras' counters now, by id.
+fn live_counters(cameras: &Cameras) -> Vec<(usize, CameraCounters)> {
+    cameras
+        .live()
+        .into_iter()
+        .map(|(id, c)| (id, c.snapshot()))
+        .collect()
 }
 
 /// An outbox record not yet fully handed to the client (its request channel was full).
@@ -647,9 +655,10 @@ struct Out {
     detections_qos: QoS,
     model: String,
     started_at: SystemTime,
-    cameras: Vec<Arc<CameraStats>>,
-    /// Camera states in the last `status` queued; `None` = publish at the next check.
-    published_states: Option<Vec<CameraState>>,
+    cameras: Arc<Cameras>,
+    /// The cameras and their states in the last `status` queued; `None` = publish at the next
+    /// check.
+    published_states: Option<Vec<CameraStatus>>,
     /// A drop was logged since the broker came back / since the last queued detection.
     dropping_broker_down: bool,
     dropping_queue_full: bool,
@@ -758,23 +767,20 @@ impl Out {
         }
     }
 
-    fn camera_states(&self) -> Vec<CameraState> {
-        self.cameras.iter().map(|c| c.state()).collect()
+    /// The live cameras and their states now.
+    fn camera_states(&self) -> Vec<CameraStatus> {
+        self.cameras
+            .live_stats()
+            .iter()
+            .map(|c| CameraStatus {
+                name: c.name.clone(),
+                state: c.state(),
+            })
+            .collect()
     }
 
-    fn status_payload(&self, state: DeviceState, states: &[CameraState]) -> StatusPayload {
-        StatusPayload::new(
-            state,
-            self.started_at,
-            self.cameras
-                .iter()
-                .zip(states)
-                .map(|(c, s)| CameraStatus {
-                    name: c.name.clone(),
-                    state: *s,
-                })
-                .collect(),
-        )
+    fn status_payload(&self, state: DeviceState, states: &[CameraStatus]) -> StatusPayload {
+        StatusPayload::new(state, self.started_at, states.to_vec())
     }
 
     fn publish_status(&mut self, state: DeviceState) {
@@ -837,7 +843,7 @@ impl Out {
         if frame.objects.is_empty() {
             return;
         }
-        let Some(stats) = self.cameras.get(frame.camera).cloned() else {
+        let Some(stats) = self.cameras.get(frame.camera) else {
             tracing::error!(
                 camera = frame.camera,
                 "result for an unknown camera index; ignored"
@@ -906,18 +912,20 @@ impl Out {
         let wall = SystemTime::now();
         let elapsed = now.duration_since(window.since);
         let process = ProcessFigures::from(window.sampler.sample());
-        let counters: Vec<CameraCounters> = self.cameras.iter().map(|c| c.snapshot()).collect();
-        let cameras = self
-            .cameras
+        let live = self.cameras.live();
+        let counters: Vec<(usize, CameraCounters)> =
+            live.iter().map(|(id, c)| (*id, c.snapshot())).collect();
+        let cameras = live
             .iter()
             .zip(&counters)
-            .zip(&window.counters)
-            .map(|((camera, now), earlier)| {
+            .map(|((_, camera), (id, now))| {
+                // A camera added within this interval: nothing to compare with until the next.
+                let earlier = window.counters.get(id).unwrap_or(now);
                 CameraHealth::from_counters(&camera.name, now, earlier, elapsed, wall)
             })
             .collect();
         window.since = now;
-        window.counters = counters;
+        window.counters = counters.into_iter().collect();
         if !broker.connected {
             self.report.health_skipped += 1;
             return;
