@@ -315,10 +315,27 @@ fn signed_commands_are_answered_audited_and_change_the_configuration() {
         &agent,
     );
 
-    // camera.disable: persisted.
+    // snapshot: the camera's next analysed frame as JPEG, on the topic the result names.
+    let snapshot = signer.sign("snap-1", "snapshot", r#"{"camera":"cam0"}"#);
+    let result = send(&central, &snapshot, "snap-1", &agent);
+    assert_eq!(result["status"], "ok", "{result}");
+    let jpeg_topic = topic("cam0/snapshots/snap-1");
+    assert_eq!(result["result"]["topic"], jpeg_topic.as_str());
+    let jpeg = expect(
+        central.wait_for(|m| m.topic == jpeg_topic, WAIT),
+        "the snapshot's JPEG",
+        &agent,
+    );
+    assert!(jpeg.payload.starts_with(&[0xFF, 0xD8]), "a JPEG");
+
+    // camera.disable: persisted, and the camera stops at once.
     let disable = signer.sign("disable", "camera.disable", r#"{"camera":"cam0"}"#);
     let result = send(&central, &disable, "disable", &agent);
     assert_eq!(result["status"], "ok", "{result}");
+    assert_eq!(
+        result["result"]["live"][0], "camera cam0 removed",
+        "{result}"
+    );
     let text = std::fs::read_to_string(&file).unwrap();
     assert!(text.contains("enabled = false"), "{text}");
 

@@ -21,6 +21,7 @@
 //!   other async tasks' way.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use serde_json::{Value, json};
@@ -34,9 +35,14 @@ use crate::command::{
 use crate::config::change::{self, ChangeError};
 use crate::config::edit::{self, EditError};
 use crate::config::version::{ConfigVersion, VersionStore};
-use crate::config::{self, Config, ConfigError, audit};
+use crate::config::{self, Config, ConfigError, SnapshotMode, TopicName, audit};
+use crate::framepath::Lanes;
+use crate::health::Cameras;
 use crate::publish::payload::rfc3339_millis;
 use crate::publish::{BrokerState, CommandPublication, IncomingCommand, Topics};
+
+/// How long `snapshot` waits for the camera's next analysed frame.
+const PICTURE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// `schema` of `config/state`.
 pub const CONFIG_STATE_SCHEMA: &str = "watchpost.config-state/1";
@@ -54,6 +60,9 @@ pub(crate) struct CommandTask {
     pub config_file: PathBuf,
     pub broker: watch::Receiver<BrokerState>,
     pub started: Instant,
+    /// The running cameras by slot, and their lanes (for `snapshot`).
+    pub cameras: Arc<Cameras>,
+    pub lanes: Arc<Lanes>,
 }
 
 /// The running configuration's version, kept up to date.
@@ -220,10 +229,7 @@ impl CommandTask {
                 self.publish_state(&versions.current).await;
                 Outcome::Done(None)
             }
-            Command::Snapshot { camera } => match self.known_camera(camera.as_str()) {
-                Err(refusal) => Outcome::Refused(refusal, None),
-                Ok(()) => Outcome::Failed("snapshots are not available yet".to_owned()),
-            },
+            Command::Snapshot { camera } => self.snapshot(accepted, camera).await,
             Command::CameraEnable { camera } | Command::CameraDisable { camera } => {
                 if let Err(refusal) = self.known_camera(camera.as_str()) {
                     return Outcome::Refused(refusal, None);
@@ -282,6 +288,42 @@ impl CommandTask {
                     }
                 }
             }
+        }
+    }
+
+    /// A picture of the camera's next analysed frame, published on
+    /// `{camera}/snapshots/{command id}`.
+    async fn snapshot(&self, accepted: &Accepted, camera: &TopicName) -> Outcome {
+        if let Err(refusal) = self.known_camera(camera.as_str()) {
+            return Outcome::Refused(refusal, None);
+        }
+        let events = &self.control.running().events;
+        if events.metadata_only || events.snapshots == SnapshotMode::Off {
+            return Outcome::Refused(Refusal::SnapshotsOff, None);
+        }
+        let slot = self
+            .cameras
+            .live()
+            .into_iter()
+            .find(|(_, stats)| stats.name.as_str() == camera.as_str())
+            .map(|(slot, _)| slot);
+        let (answer, picture) = tokio::sync::oneshot::channel();
+        if !slot.is_some_and(|slot| self.lanes.request_picture(slot, answer)) {
+            return Outcome::Failed(format!("camera {camera} is not running (enabled = false)"));
+        }
+        match tokio::time::timeout(PICTURE_TIMEOUT, picture).await {
+            Ok(Ok(Ok(jpeg))) => {
+                let topic = self.topics.snapshot(camera.as_str(), &accepted.id);
+                self.send(topic.clone(), jpeg, false).await;
+                Outcome::Done(Some(json!({ "topic": topic })))
+            }
+            Ok(Ok(Err(reason))) => Outcome::Failed(reason),
+            Ok(Err(_)) => Outcome::Failed(format!("camera {camera} stopped")),
+            Err(_) => Outcome::Failed(format!(
+                "no frame of camera {camera} was analysed within {} s (is it streaming? an idle \
+                 camera with idle_fps = 0 is analysed only when something moves)",
+                PICTURE_TIMEOUT.as_secs()
+            )),
         }
     }
 

@@ -202,6 +202,8 @@ pub async fn run(
                 config_file: config_file.to_owned(),
                 broker: broker_state.clone(),
                 started,
+                cameras: Arc::clone(&registry),
+                lanes: Arc::clone(&lanes),
             };
             let publisher = publisher.with_commands(publish::CommandLink {
                 incoming: incoming_tx,

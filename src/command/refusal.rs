@@ -58,11 +58,13 @@ pub enum Refusal {
     /// `config.apply` would leave an invalid configuration: how many problems (the loader's
     /// messages go in the result's `result.problems`).
     InvalidConfig { problems: usize },
+    /// `snapshot` on a device whose privacy settings send no pictures.
+    SnapshotsOff,
 }
 
 impl Refusal {
     /// Every code [`Refusal::code`] gives, for schemas and documentation.
-    pub const CODES: [&'static str; 19] = [
+    pub const CODES: [&'static str; 20] = [
         "oversized",
         "malformed",
         "retained",
@@ -82,6 +84,7 @@ impl Refusal {
         "unknown_camera",
         "stale_version",
         "invalid_config",
+        "snapshots_off",
     ];
 
     /// A stable code (part of the result's contract; never changes meaning).
@@ -106,6 +109,7 @@ impl Refusal {
             Refusal::UnknownCamera { .. } => "unknown_camera",
             Refusal::StaleVersion { .. } => "stale_version",
             Refusal::InvalidConfig { .. } => "invalid_config",
+            Refusal::SnapshotsOff => "snapshots_off",
         }
     }
 
@@ -173,6 +177,11 @@ impl Refusal {
                  result.problems); nothing was changed",
                 if *problems == 1 { "" } else { "s" }
             ),
+            Refusal::SnapshotsOff => {
+                "pictures are off on this device ([events] snapshots = \"off\" \
+                 or metadata_only = true)"
+                    .to_owned()
+            }
         }
     }
 

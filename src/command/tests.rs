@@ -478,7 +478,13 @@ fn every_refusal_and_acceptance_from_a_table() {
         }
     }
     // The others come from the agent: a full queue, or a verified command it cannot carry out.
-    let after_the_inbox = ["busy", "unknown_camera", "stale_version", "invalid_config"];
+    let after_the_inbox = [
+        "busy",
+        "unknown_camera",
+        "stale_version",
+        "invalid_config",
+        "snapshots_off",
+    ];
     let mut all: Vec<&str> = Refusal::CODES
         .into_iter()
         .filter(|c| !after_the_inbox.contains(c))

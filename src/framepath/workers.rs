@@ -109,13 +109,19 @@ impl<T> Reorder<T> {
 pub struct Lane {
     events: CameraEvents,
     order: Reorder<Finished>,
+    /// Who waits for a picture of the camera's next analysed frame (the `snapshot` command).
+    pictures: Vec<PictureAnswer>,
 }
+
+/// Where a picture asked for goes: the JPEG, or why there is none.
+pub type PictureAnswer = tokio::sync::oneshot::Sender<Result<Vec<u8>, String>>;
 
 impl Lane {
     pub fn new(events: CameraEvents) -> Lane {
         Lane {
             events,
             order: Reorder::new(),
+            pictures: Vec::new(),
         }
     }
 }
@@ -173,6 +179,19 @@ impl Lanes {
     pub fn replace_events(&self, camera: usize, events: CameraEvents) {
         if let Some(entry) = self.get(camera) {
             entry.lock().events = events;
+        }
+    }
+
+    /// Asks for a picture of camera `camera`'s next analysed frame, rendered under its privacy
+    /// mode ([`CameraEvents::picture_now`]) by the thread that analyses it; `answer` gets it.
+    /// Nothing is rendered unless asked. False for an unknown camera.
+    pub fn request_picture(&self, camera: usize, answer: PictureAnswer) -> bool {
+        match self.get(camera) {
+            Some(entry) => {
+                entry.lock().pictures.push(answer);
+                true
+            }
+            None => false,
         }
     }
 }
@@ -295,11 +314,23 @@ impl Context {
         // The lock orders the camera's results; tracking a frame takes well under a
         // millisecond, a snapshot a few.
         let mut lane = entry.lock();
-        let Lane { events, order } = &mut *lane;
+        let Lane {
+            events,
+            order,
+            pictures,
+        } = &mut *lane;
         order.push(ticket, result);
         let mut open = true;
         while let Some(item) = order.pop() {
             if let Some(finished) = item {
+                if !pictures.is_empty() {
+                    let picture = events
+                        .picture_now(&finished.captured.frame, &finished.detections.objects)
+                        .map_err(|e| e.to_string());
+                    for answer in pictures.drain(..) {
+                        let _ = answer.send(picture.clone());
+                    }
+                }
                 open &= self.publish(camera, &entry.stats, events, finished);
             }
         }
