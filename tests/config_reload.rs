@@ -278,4 +278,18 @@ fn an_invalid_file_leaves_the_agent_running_on_the_old_configuration() {
             .any(|m| m.topic == topic("cam1/detections") && m.index < after),
         "nothing of cam1 before it was applied"
     );
+
+    // `watchpost config set` on the box tells the running agent, which applies it live.
+    let set = std::process::Command::new(env!("CARGO_BIN_EXE_watchpost"))
+        .args(["config", "set", "--config"])
+        .arg(agent.config_path())
+        .args(["cameras.cam1.detect_fps", "2"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&set.stderr);
+    assert_eq!(set.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("applied live: camera cam1 updated (detect_fps changed)"),
+        "{stderr}"
+    );
 }

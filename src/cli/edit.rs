@@ -25,7 +25,12 @@ pub(super) fn apply_edit(
 ) -> anyhow::Result<Result<Applied, ExitCode>> {
     let usage = || ExitCode::from(super::EXIT_USAGE);
     let error = match change::apply(request, edit) {
-        Ok(applied) => return Ok(Ok(applied)),
+        Ok(applied) => {
+            if !applied.changes.is_empty() {
+                tell_agent(&applied);
+            }
+            return Ok(Ok(applied));
+        }
         Err(error) => error,
     };
     match error {
@@ -67,6 +72,48 @@ pub(super) fn apply_edit(
             Ok(Err(usage()))
         }
         ChangeError::Commit(e) => Err(e.into()),
+    }
+}
+
+/// How long the running agent may take to apply a change (pipelines of changed cameras stop
+/// first).
+const RELOAD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// Asks the agent running on this box (its local endpoint, `[local] listen`) to re-read the
+/// file it runs from, and says what it did (on stderr, after the change itself), so that a
+/// change takes effect without a restart. Says nothing when no agent answers.
+fn tell_agent(applied: &Applied) {
+    let Some(listen) = applied.config.local.listen else {
+        return;
+    };
+    match crate::local::client::request_reload(listen, RELOAD_TIMEOUT) {
+        Ok(answer) if answer.applied() => {
+            if answer.live.is_empty() && answer.at_restart.is_empty() {
+                eprintln!("the running agent re-read the file: nothing to change");
+            }
+            for line in &answer.live {
+                eprintln!("applied live: {line}");
+            }
+            for line in &answer.at_restart {
+                eprintln!("waits for a restart: {line}");
+            }
+        }
+        Ok(answer) => {
+            eprintln!(
+                "the running agent did not apply it ({}); it applies at the next reload or \
+                 restart",
+                answer.outcome
+            );
+            for line in &answer.problems {
+                eprintln!("  {line}");
+            }
+        }
+        // No agent running here: it reads the file when it starts.
+        Err(crate::local::client::FetchError::NotAnswering { .. }) => {}
+        Err(e) => eprintln!(
+            "could not tell the running agent ({e}): `systemctl reload watchpost` applies the \
+             change"
+        ),
     }
 }
 
