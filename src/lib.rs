@@ -12,7 +12,8 @@
 //!                     │ rtspsrc → depay → decode → appsink: the decoder's own YUV (I420/NV12),
 //!                     │ mapped, not copied, not converted (imaging::YuvFrame); newest only
 //!                     ▼ FrameSink::offer (never blocks); motion looked at ≤ 10×/s on the Y plane
-//!               framepath::FrameBoard: one slot per camera; a replaced frame is a counted drop
+//!               framepath::FrameBoard: one slot per camera (its id; added and retired while
+//!                     │ running, never reused); a replaced frame is a counted drop
 //!                     │
 //!                     ▼ FrameBoard::take: next due camera in fair rotation (detect_fps, or
 //!                     │ idle_fps while nothing moves: framepath::gate), max_frame_age; a ticket
@@ -35,14 +36,20 @@
 //! `Detector::detect` → JSON lines / `imaging::annotate`); its `Object` shape is the one the
 //! MQTT payloads carry. `agent::run` wires the live path from a validated `config::Config` and
 //! shuts it down in order (cameras, then inference, then the outbox, then the publisher with
-//! `offline`) within one budget (`agent::stop`), abandoning a stage that hangs.
+//! `offline`) within one budget (`agent::stop`), abandoning a stage that hangs. While it runs,
+//! [`agent::Control`] applies a new configuration (SIGHUP, the local endpoint's
+//! `POST /reload`): [`agent::plan`] says per camera what to renew (pipeline, pacing, lane or
+//! nothing) and which sections wait for a restart.
 //!
 //! ## Code map (a folder is a concept)
 //! - [`config`]: TOML → validated [`config::Config`]; every problem at once with key and line;
 //!   [`config::Secret`] for passwords. The loader (`config/load/`) has a module per section;
 //!   it reads the files the configuration names through [`config::Files`] (as it reads the
 //!   environment through a function), and [`config::check_value`] runs its checks on one value
-//!   alone (`config init`'s answers). [`config::edit`] changes the file keeping its comments.
+//!   alone (`config init`'s answers). [`config::edit`] changes the file keeping its comments;
+//!   [`config::change`] is the one way a change is made (edited, checked by the loader,
+//!   audited, written atomically), for the command line and remote commands alike;
+//!   [`config::version`] numbers the versions of the file.
 //! - [`ingest`]: pipeline templates (`pipelines/`, embedded), decoder choice, the one pipeline
 //!   builder (also `camera probe`'s), the camera loop with backoff and stall detection, capture
 //!   time from RTCP sender reports.
@@ -66,12 +73,15 @@
 //!   signature covers, key files, the durable per-key counters, and [`command::Inbox`], which
 //!   turns (topic, payload, retain flag, time) into a verified [`command::Command`] or a
 //!   [`command::Refusal`]. `keys generate` and `command sign` are its command-line half; the
-//!   agent does not subscribe to commands yet.
-//! - [`health`]: per-camera counters, histograms, process RSS/CPU.
-//! - [`agent`]: the supervisor (start order, the ordered stop within one time budget, the
-//!   faults tests inject through `WATCHPOST_FAULTS`).
+//!   agent's command task (`agent/commands.rs`) takes what the publisher receives on `cmd`,
+//!   acts on it and answers on `cmd/result` and `audit`.
+//! - [`health`]: per-camera counters, histograms, process RSS/CPU, and [`health::Cameras`],
+//!   the live cameras by id that `status`, `health`, `/status` and `/metrics` list.
+//! - [`agent`]: the supervisor (start order, live configuration: [`agent::Control`],
+//!   [`agent::plan`] and the camera set, the ordered stop within one time budget, the faults
+//!   tests inject through `WATCHPOST_FAULTS`).
 //! - [`local`]: the agent's loopback HTTP endpoint (`/status` JSON for `watchpost status`,
-//!   `/metrics` for Prometheus) and the client `watchpost status` uses.
+//!   `/metrics` for Prometheus, `POST /reload`) and its client.
 //! - [`demo`]: the in-process RTSP clip server (tests, bench, demo) and embedded broker.
 //! - [`geometry`]: boxes, IoU, points, polygons and polylines (side and crossing tests).
 //! - [`imaging`]: the frame types ([`imaging::YuvFrame`], a decoded video frame as the decoder
@@ -105,9 +115,15 @@
 //!   checks and messages.
 //! - A command is acted on only once its signature, time window, allow-list entry and counter
 //!   have been checked and its counter is on disk; anything else gets a refusal that changes
-//!   nothing.
+//!   nothing. Every message on `cmd` is audited (MQTT and `audit.log`) and, unless it arrived
+//!   retained, answered.
 //! - Secrets are [`config::Secret`] values whose `Debug`/`Display` print `***`; credentials are
 //!   never part of a pipeline string, a URL in a log, or an error message.
+//! - A reload touches only what changed: a camera whose own settings are the same keeps its
+//!   pipeline, slot, lane and counters; a camera's id (its slot) is never reused, so a result
+//!   in flight always finds its own camera; the outbox numbers events by camera name, so `seq`
+//!   stays contiguous across reloads. What cannot change live (`[mqtt]`, `[device]`, …) is
+//!   reported, never half-applied; an invalid file changes nothing.
 //! - A camera's frames may be analysed by several threads at once, but its lane tracks and
 //!   publishes them strictly in the order they were taken; an
 //!   event exists (has a `seq`) only once the outbox has written it; it leaves the outbox only

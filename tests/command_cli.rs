@@ -49,7 +49,7 @@ fn inbox(device: &str, public: &Path, state: &Path) -> Inbox {
     let device = DeviceId::parse(device).unwrap();
     let topics = watchpost::publish::Topics::new("watchpost", &device.site, &device.device);
     let policy = Policy {
-        topic: command::command_topic(&topics),
+        topic: topics.command(),
         device,
         keys: TrustedKeys::load(&[public.to_owned()]).unwrap(),
         disabled: Default::default(),

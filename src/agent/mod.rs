@@ -10,6 +10,20 @@
 //! program) the agent logs a warning and runs without it, because a border post that stops
 //! detecting for want of a status page is worse than one that cannot show its status.
 //!
+//! Live configuration ([`Control`], `control.rs`; issue 15): SIGHUP (`systemctl reload`) and
+//! the local endpoint's `POST /reload` re-read the file with `config::load`;
+//! [`Control::apply`] sends a configuration over a bounded channel
+//! ([`REQUESTS_CAPACITY`], full: [`ApplyError::Busy`] at once) to this supervisor, which
+//! applies one at a time between its other duties: [`plan::plan`] compares the running
+//! configuration with the new one, and the camera set (`cameras.rs`: per camera its slot id on
+//! the board, lanes and counters, its thread, a child cancellation token of its own) removes,
+//! restarts, re-paces, re-lanes or adds cameras; a camera whose settings did not change is not
+//! touched. Stopping a camera is bounded ([`cameras::RELOAD_STOP_CAP`]) and runs off the async
+//! workers. The other sections are reported `applied at next restart` and stay pending (in
+//! [`Control::at_restart`] and `/status`) until the process restarts. An invalid file, or a
+//! decoder this box does not have, changes nothing. [`cameras_to_run`] is the one place that
+//! says which cameras of a configuration run.
+//!
 //! Shutdown order, on the first signal: cameras stop (pipelines set to NULL, threads joined);
 //! the frame board is closed and the inference threads finish the frame they hold; the outbox
 //! writes every event still in its inbox, saves its position and stops; the results channel
@@ -28,11 +42,19 @@
 //! thread is stuck on one frame (so a wedged thread gets the service restarted), `STOPPING=1`
 //! when shutdown begins.
 
+pub mod cameras;
+mod commands;
+mod control;
 mod faults;
+pub mod plan;
 pub mod stop;
 pub mod systemd;
 
-use std::sync::{Arc, Mutex};
+pub use control::{Applied, ApplyError, Control, REQUESTS_CAPACITY, log_outcome as log_reload};
+pub use plan::cameras_to_run;
+
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -42,17 +64,22 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::detect::{ClassFilter, CpuFeatures, Detector, DetectorOptions, LoadedModel};
-use crate::events::CameraEvents;
-use crate::framepath::{self, AnalysedFrame, FrameBoard, Lane, Pacing, WorkerPool};
-use crate::health::{CameraState, CameraStats};
+use crate::framepath::{self, AnalysedFrame, FrameBoard, Lanes, WorkerPool};
+use crate::health::{CameraState, Cameras};
 use crate::ingest;
 use crate::local::{AgentFacts, LocalServer, ModelReport, Sources};
 use crate::outbox::{Outbox, OutboxOptions};
 use crate::publish;
+use cameras::CameraSet;
+use control::Request;
 use faults::Faults;
 use stop::{
     CAMERAS_CAP, INFERENCE_CAP, OUTBOX_CAP, PUBLISHER_RESERVE, RUNTIME_CAP, STOP_BUDGET, StopBudget,
 };
+
+/// Publications the command task may have waiting for the publisher (a result, an audit
+/// record, `config/state`); when full, the task waits (it handles one command at a time).
+const COMMAND_OUTPUT: usize = 8;
 
 /// Results waiting for the publisher, per camera. Small on purpose: a result older than a few
 /// frames is not worth publishing late; when full, results are dropped and counted.
@@ -95,79 +122,127 @@ fn load_detectors(config: &Config) -> anyhow::Result<(Vec<Detector>, ModelReport
 
 /// Runs the agent until `shutdown` is cancelled, then stops in order within [`STOP_BUDGET`].
 ///
+/// `config_path` is the file `config` was read from: SIGHUP and the local endpoint's
+/// `POST /reload` re-read it and apply it live ([`Control`]); `None` (the demo) turns both off.
+///
 /// # Errors
 /// The model, the ONNX Runtime library or GStreamer cannot be loaded, a thread cannot be
 /// started, or the publisher fails in a way retrying cannot fix (bad TLS files). Once the
 /// publisher has started, every error still goes through the ordered stop first (`offline`
 /// published, the outbox saved).
-pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+pub async fn run(
+    config: Config,
+    config_path: Option<PathBuf>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     let faults = Faults::from_env();
     let (detectors, model) = tokio::task::block_in_place(|| load_detectors(&config))?;
     let model_name = model.name.clone();
     ingest::init_gstreamer()?;
     // A decoder template that does not exist or cannot work here is a configuration error:
     // refuse to start rather than run with a camera that will never stream.
-    for camera in &config.cameras {
+    for camera in cameras_to_run(&config) {
         ingest::choose_decoder(camera)?;
     }
+    // SIGHUP reloads the file; installed before anything runs so that a reload never kills
+    // a starting agent.
+    let hangup = match &config_path {
+        Some(_) => match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+            Ok(signal) => Some(signal),
+            Err(e) => {
+                tracing::warn!("cannot install the SIGHUP handler ({e}): reload with POST /reload");
+                None
+            }
+        },
+        None => None,
+    };
+    let (control, requests) = Control::new(&config, config_path);
 
-    let stats: Vec<Arc<CameraStats>> = config
-        .cameras
-        .iter()
-        .map(|c| Arc::new(CameraStats::new(c.name.clone())))
-        .collect();
+    // Cameras get their slots (ids) as they start; the board, the lanes and the counters'
+    // list grow together (`cameras::CameraSet`).
+    let registry = Arc::new(Cameras::default());
     // Up to one frame of a camera per inference thread at once: a lone camera uses every
     // thread, and its lane puts the results back in order.
     let board = Arc::new(FrameBoard::new(
-        config.cameras.iter().map(Pacing::of).collect(),
-        stats.clone(),
+        Vec::new(),
+        Vec::new(),
         config.detection.max_frame_age,
         detectors.len(),
     ));
-    let lanes: Vec<Mutex<Lane>> = config
-        .cameras
-        .iter()
-        .map(|camera| {
-            Mutex::new(Lane::new(CameraEvents::new(
-                camera,
-                &config.tracking,
-                &config.events,
-            )))
-        })
-        .collect();
+    let lanes = Arc::new(Lanes::default());
+    let mut camera_set = CameraSet::new(
+        Arc::clone(&board),
+        Arc::clone(&lanes),
+        Arc::clone(&registry),
+        shutdown.child_token(),
+    );
+    // Every camera has its slot before the publisher is made, so that its last will lists
+    // them; their pipelines start last.
+    for camera in cameras_to_run(&config) {
+        camera_set.prepare(camera, &config);
+    }
     let publisher_config = publish::PublisherConfig::from_config(&config, &model_name);
     let topics = publisher_config.topics();
     let (started_at, started) = (publisher_config.started_at, publisher_config.started);
-    let publisher =
-        publish::Publisher::new(publisher_config, stats.clone()).context("MQTT publisher")?;
+    let publisher = publish::Publisher::new(publisher_config, Arc::clone(&registry))
+        .context("MQTT publisher")?;
     let broker_state = publisher.broker_state();
+    // Remote commands: through the publisher's connection, to their own task.
+    let (publisher, command_task) = match (commands::inbox(&config, &topics), control.config_path())
+    {
+        (Some(inbox), Some(config_file)) => {
+            let (incoming_tx, incoming) = mpsc::channel(crate::command::MAX_WAITING);
+            let (out, outgoing) = mpsc::channel(COMMAND_OUTPUT);
+            let task = commands::CommandTask {
+                inbox,
+                topics: topics.clone(),
+                incoming,
+                out,
+                control: control.clone(),
+                config_file: config_file.to_owned(),
+                broker: broker_state.clone(),
+                started,
+                cameras: Arc::clone(&registry),
+                lanes: Arc::clone(&lanes),
+            };
+            let publisher = publisher.with_commands(publish::CommandLink {
+                incoming: incoming_tx,
+                outgoing,
+            });
+            (publisher, Some(task))
+        }
+        _ => (publisher, None),
+    };
     // Opening the outbox scans its log: file work, kept off the async workers.
     let outbox_options = OutboxOptions::from_config(&config.outbox);
-    let outbox_cameras = config
-        .cameras
-        .iter()
-        .map(|c| c.name.as_str().to_owned())
-        .collect();
     let stamp = publish::outbox_stamp(topics);
     let (outbox, event_sink, delivery) =
-        tokio::task::spawn_blocking(move || Outbox::start(outbox_options, outbox_cameras, stamp))
+        tokio::task::spawn_blocking(move || Outbox::start(outbox_options, stamp))
             .await
             .context("opening the outbox")?
             .context("starting the outbox thread")?;
+    // Sized for the cameras at the start; cameras added later share it (a full channel is a
+    // counted drop, never a wait).
     let (results_tx, results_rx) =
-        mpsc::channel::<AnalysedFrame>(RESULTS_PER_CAMERA * config.cameras.len().max(1));
+        mpsc::channel::<AnalysedFrame>(RESULTS_PER_CAMERA * cameras_to_run(&config).len().max(1));
 
     // The publisher has its own token: it stops last, after the frame path has drained.
     let publisher_shutdown = CancellationToken::new();
     let publisher =
         tokio::spawn(publisher.run(results_rx, Some(delivery), publisher_shutdown.clone()));
+    // It stops with the publisher (its output goes nowhere after).
+    if let Some(task) = command_task {
+        tokio::spawn(task.run(publisher_shutdown.clone()));
+    }
 
     // From here on, every way out goes through `Running::stop`.
     let mut running = Running {
-        stats: stats.clone(),
-        board: Arc::clone(&board),
-        cameras_shutdown: shutdown.child_token(),
-        cameras: Vec::new(),
+        cameras: camera_set,
+        config: Arc::new(config.clone()),
+        control: control.clone(),
+        requests,
+        hangup: hangup
+            .map(|signal| tokio::spawn(control::reload_on_hangup(control.clone(), signal))),
         workers: None,
         outbox,
         publisher,
@@ -178,7 +253,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let started: anyhow::Result<()> = async {
         if let Some(listen) = config.local.listen {
             let sources = Sources {
-                cameras: stats.clone(),
+                cameras: Arc::clone(&registry),
                 broker: broker_state,
                 outbox: running.outbox.stats(),
                 facts: AgentFacts {
@@ -188,6 +263,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
                     model: model.clone(),
                 },
                 started,
+                control: Some(control.clone()),
             };
             running.local = start_local(listen, sources).await;
         }
@@ -197,8 +273,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
             framepath::spawn_workers(
                 detectors,
                 Arc::clone(&board),
-                stats.clone(),
-                Arc::new(lanes),
+                Arc::clone(&lanes),
                 event_sink,
                 results_tx,
                 faults.hang_inference_after,
@@ -206,7 +281,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
             .context("starting inference threads")?,
         );
 
-        for (index, camera) in config.cameras.iter().enumerate() {
+        for camera in cameras_to_run(&config) {
             if faults.refuse_camera_threads {
                 // Once connected, so that the stop has an `online` to answer with `offline`.
                 let _ = tokio::time::timeout(
@@ -219,19 +294,13 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
                     camera.name
                 );
             }
-            let sink: Arc<dyn ingest::FrameSink> = Arc::clone(&board) as Arc<dyn ingest::FrameSink>;
-            let handle = ingest::spawn_camera(
-                index,
-                camera.clone(),
-                sink,
-                Arc::clone(&stats[index]),
-                running.cameras_shutdown.clone(),
-            )
-            .with_context(|| format!("starting camera {}", camera.name))?;
-            running.cameras.push(handle);
+            running
+                .cameras
+                .start(&camera.name)
+                .with_context(|| format!("starting camera {}", camera.name))?;
         }
         tracing::info!(
-            cameras = config.cameras.len(),
+            cameras = cameras_to_run(&config).len(),
             inference_threads = n_threads,
             model = %model_name,
             "agent running"
@@ -284,10 +353,14 @@ type PublisherOutcome = Result<Result<publish::PublisherReport, publish::Publish
 
 /// What runs once the publisher has started; [`Running::stop`] stops whatever of it exists.
 struct Running {
-    stats: Vec<Arc<CameraStats>>,
-    board: Arc<FrameBoard>,
-    cameras_shutdown: CancellationToken,
-    cameras: Vec<std::thread::JoinHandle<()>>,
+    cameras: CameraSet,
+    /// The configuration in effect (what [`Control::running`] shows).
+    config: Arc<Config>,
+    control: Control,
+    /// Configurations to apply, from [`Control::apply`].
+    requests: mpsc::Receiver<Request>,
+    /// The SIGHUP listener, if any.
+    hangup: Option<JoinHandle<()>>,
     workers: Option<WorkerPool>,
     outbox: Outbox,
     publisher: JoinHandle<Result<publish::PublisherReport, publish::PublishError>>,
@@ -313,6 +386,10 @@ impl Running {
         loop {
             tokio::select! {
                 () = shutdown.cancelled() => return None,
+                Some(request) = self.requests.recv() => {
+                    let outcome = self.apply(request.config).await;
+                    let _ = request.answer.send(outcome);
+                }
                 result = &mut self.publisher => {
                     tracing::error!("the publisher stopped; shutting down");
                     return Some(result);
@@ -334,6 +411,82 @@ impl Running {
         }
     }
 
+    /// Applies `new` (see [`plan`]): cameras removed, restarted, re-paced, given new lane
+    /// state, or added; sections that cannot change live are reported. Cameras whose settings
+    /// did not change are not touched.
+    ///
+    /// # Errors
+    /// [`ApplyError::Refused`] when a camera to start names a decoder this box does not have;
+    /// nothing changes then.
+    async fn apply(&mut self, new: Config) -> Result<Applied, ApplyError> {
+        use plan::CameraChange;
+        let plan = plan::plan(&self.config, &new);
+        let by_name = |name: &crate::config::TopicName| {
+            cameras_to_run(&new)
+                .into_iter()
+                .find(|c| c.name == *name)
+                .expect("the plan names cameras of the new configuration")
+        };
+        // Check before changing anything: a decoder that cannot work here refuses the whole.
+        let refused: Vec<String> = plan
+            .cameras
+            .iter()
+            .filter(|a| match &a.change {
+                CameraChange::Add => true,
+                CameraChange::Update(u) => u.pipeline,
+                CameraChange::Remove => false,
+            })
+            .filter_map(|a| ingest::choose_decoder(by_name(&a.name)).err())
+            .map(|e| e.to_string())
+            .collect();
+        if !refused.is_empty() {
+            return Err(ApplyError::Refused { reasons: refused });
+        }
+        let mut live = Vec::new();
+        let removed: Vec<&crate::config::TopicName> = plan
+            .cameras
+            .iter()
+            .filter(|a| a.change == CameraChange::Remove)
+            .map(|a| &a.name)
+            .collect();
+        self.cameras.remove(&removed).await;
+        let mut restart = Vec::new();
+        for action in &plan.cameras {
+            let CameraChange::Update(update) = &action.change else {
+                continue;
+            };
+            let camera = by_name(&action.name);
+            if update.pacing {
+                self.cameras.repace(camera);
+            }
+            if update.lane {
+                self.cameras.relane(camera, &new);
+            }
+            if update.pipeline {
+                restart.push(camera);
+            }
+        }
+        live.extend(self.cameras.restart(&restart).await);
+        for action in &plan.cameras {
+            if action.change == CameraChange::Add
+                && let Err(e) = self.cameras.add(by_name(&action.name), &new)
+            {
+                live.push(format!(
+                    "camera {}: cannot start its thread: {e}",
+                    action.name
+                ));
+            }
+        }
+        live.splice(0..0, plan.cameras.iter().map(plan::CameraAction::describe));
+        self.config = Arc::new(plan::effective(&self.config, &new));
+        self.control
+            .set_running(Arc::clone(&self.config), plan.at_restart.clone());
+        Ok(Applied {
+            live,
+            at_restart: plan.at_restart,
+        })
+    }
+
     /// The ordered stop, within [`STOP_BUDGET`]: cameras (no new frames), the frames in
     /// flight finished or abandoned, the outbox's last events and delivered position saved,
     /// `offline` published, the local endpoint closed. A stage past its deadline is abandoned
@@ -342,10 +495,11 @@ impl Running {
         let budget = StopBudget::starting_now(STOP_BUDGET);
         let later = |stages: Duration| stages.saturating_add(PUBLISHER_RESERVE + RUNTIME_CAP);
         let Running {
-            stats,
-            board,
-            cameras_shutdown,
-            cameras,
+            mut cameras,
+            config: _,
+            control: _,
+            mut requests,
+            hangup,
             workers,
             outbox,
             publisher,
@@ -353,13 +507,20 @@ impl Running {
             local,
         } = self;
 
+        // Configurations sent from now on, or waiting, get `ApplyError::Stopped`.
+        requests.close();
+        drop(requests);
+        if let Some(hangup) = hangup {
+            hangup.abort();
+        }
         tracing::info!("shutting down: stopping cameras");
-        cameras_shutdown.cancel();
+        cameras.shutdown.cancel();
+        let threads = cameras.take_threads();
         let limit = budget.stage(CAMERAS_CAP, later(INFERENCE_CAP + OUTBOX_CAP));
         let joined = tokio::time::timeout(
             limit,
             tokio::task::spawn_blocking(move || {
-                for handle in cameras {
+                for handle in threads {
                     let _ = handle.join();
                 }
             }),
@@ -368,12 +529,12 @@ impl Running {
         if joined.is_err() {
             tracing::warn!("cameras did not stop within {limit:?}; leaving them behind");
         }
-        for s in &stats {
+        for s in cameras.registry.live_stats() {
             s.set_state(CameraState::Stopped);
         }
 
         tracing::info!("shutting down: finishing in-flight inference");
-        board.close();
+        cameras.board.close();
         if let Some(workers) = workers {
             let limit = budget.stage(INFERENCE_CAP, later(OUTBOX_CAP));
             let joined =

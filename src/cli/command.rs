@@ -102,11 +102,7 @@ pub(crate) fn run(command: CommandCommand) -> anyhow::Result<ExitCode> {
     }
     let identity = keys::read_private_key(&args.key)?;
     let device = args.device;
-    let topic = command::command_topic(&Topics::new(
-        &args.topic_prefix,
-        &device.site,
-        &device.device,
-    ));
+    let topic = Topics::new(&args.topic_prefix, &device.site, &device.device).command();
     let draft = Draft {
         id: args.id.unwrap_or_else(command::new_id),
         command: name.as_str().to_owned(),

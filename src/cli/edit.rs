@@ -3,143 +3,117 @@
 //! loader, recorded in the audit log and written atomically.
 
 use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 
-use crate::config::audit::{self, Change, StagedFile};
+use crate::config::audit::StagedFile;
+use crate::config::change::{self, ChangeError};
 use crate::config::edit::EditError;
-use crate::config::{self, Config, ConfigError};
 
 use super::report::report_config_error;
 
-/// One change to a configuration file, for [`apply_edit`].
-pub(super) struct EditRequest {
-    /// For the audit log: `config set`, `camera add`, ...
-    pub command: &'static str,
-    pub file: PathBuf,
-    /// The key of what the command changes (`cameras.gate-east`), for the audit entry when the
-    /// file before the change was not valid (and cannot be compared as a whole).
-    pub touched: String,
-    /// Password files to put in place with the change (their paths are in the edited text).
-    pub secrets: Vec<StagedFile>,
-    /// Said in the audit log besides the differences (a password that changed cannot be seen in
-    /// them).
-    pub extra_changes: Vec<Change>,
-}
+pub(super) use crate::config::change::{
+    Applied, Request as EditRequest, mode_and_owner, parse_as_staged,
+};
 
-impl EditRequest {
-    pub fn new(command: &'static str, file: &Path, touched: &str) -> EditRequest {
-        EditRequest {
-            command,
-            file: file.to_owned(),
-            touched: touched.to_owned(),
-            secrets: Vec::new(),
-            extra_changes: Vec::new(),
-        }
-    }
-}
-
-/// What [`apply_edit`] did.
-pub(super) struct Applied {
-    /// The file, its symbolic links resolved.
-    pub file: PathBuf,
-    pub config: Config,
-    pub changes: Vec<Change>,
-}
-
-/// Reads the file, applies `edit` to its text, checks the result with the loader, records the
-/// change in the audit log and writes the file atomically. Problems with the file, the edit or
-/// the result are printed here and give `Err(exit code)` (2); a failure to write is the
-/// `anyhow` error (exit 1).
+/// Makes a change the one way ([`change::apply`]), printing what went wrong: problems with the
+/// file, the edit or the result give `Err(exit code)` (2); a failure to write is the `anyhow`
+/// error (exit 1).
 pub(super) fn apply_edit(
     request: EditRequest,
     edit: impl FnOnce(&str) -> Result<String, EditError>,
 ) -> anyhow::Result<Result<Applied, ExitCode>> {
     let usage = || ExitCode::from(super::EXIT_USAGE);
-    let read_error = |source| {
-        report_config_error(&ConfigError::Read {
-            path: request.file.clone(),
-            source,
-        })
+    let error = match change::apply(request, edit) {
+        Ok(applied) => {
+            if !applied.changes.is_empty() {
+                tell_agent(&applied);
+            }
+            return Ok(Ok(applied));
+        }
+        Err(error) => error,
     };
-    // Edit the file a link points to, not the link.
-    let file = match std::fs::canonicalize(&request.file) {
-        Ok(file) => file,
-        Err(source) => return Ok(Err(read_error(source))),
-    };
-    let text = match std::fs::read_to_string(&file) {
-        Ok(text) => text,
-        Err(source) => return Ok(Err(read_error(source))),
-    };
-    let old = config::parse(&text, &file);
-    let new_text = match edit(&text) {
-        Ok(new_text) => new_text,
-        Err(EditError::Syntax(message)) => {
-            match &old {
-                Err(e) => report_config_error(e),
-                Ok(_) => {
-                    super::print_error(&anyhow::anyhow!("{}: {message}", file.display()));
-                    usage()
+    match error {
+        ChangeError::Read(e) => Ok(Err(report_config_error(&e))),
+        ChangeError::Edit {
+            file,
+            error,
+            invalid_before,
+        } => {
+            match (*error, invalid_before) {
+                (EditError::Syntax(_), Some(before)) => {
+                    report_config_error(&before);
                 }
-            };
-            return Ok(Err(usage()));
+                (EditError::Syntax(message), None) => {
+                    super::print_error(&anyhow::anyhow!("{}: {message}", file.display()));
+                }
+                (error, _) => {
+                    super::print_error(&anyhow::anyhow!("{}: {error}", file.display()));
+                }
+            }
+            Ok(Err(usage()))
         }
-        Err(e) => {
-            super::print_error(&anyhow::anyhow!("{}: {e}", file.display()));
-            return Ok(Err(usage()));
-        }
-    };
-    let new = match parse_as_staged(&new_text, &request.secrets, &file) {
-        Ok(new) => new,
-        Err(e) => {
-            report_config_error(&e);
-            let moved = if new_text.lines().count() == text.lines().count() {
-                ""
-            } else {
+        ChangeError::Invalid {
+            file,
+            error,
+            lines_moved,
+        } => {
+            report_config_error(&error);
+            let moved = if lines_moved {
                 " (the lines above are those of the file as it would have been)"
+            } else {
+                ""
             };
             eprintln!("watchpost: {} was not changed{moved}", file.display());
-            return Ok(Err(usage()));
+            Ok(Err(usage()))
         }
-    };
-    let mut changes = match &old {
-        Ok(old) => audit::changes(Some(old), &new),
-        Err(_) => {
-            let before = audit::document_tree(&text).unwrap_or_default();
-            audit::diff_at(&request.touched, &before, &audit::tree(&new))
+        e @ ChangeError::Changed { .. } => {
+            super::print_error(&anyhow::anyhow!(e));
+            Ok(Err(usage()))
         }
-    };
-    for extra in request.extra_changes {
-        if !changes.iter().any(|c| c.key == extra.key) {
-            changes.push(extra);
-        }
+        ChangeError::Commit(e) => Err(e.into()),
     }
-    if new_text == text {
-        return Ok(Ok(Applied {
-            file,
-            config: new,
-            changes: Vec::new(),
-        }));
-    }
-    let (mode, owner) = mode_and_owner(&file, 0o644);
-    let staged = StagedFile::stage(&file, new_text.as_bytes(), mode, owner)?;
-    let mut files = request.secrets;
-    files.push(staged);
-    let entry = audit::Entry::now(request.command, &file, changes.clone());
-    audit::commit(&audit::log_path(&new.device.state_dir), &entry, files)?;
-    Ok(Ok(Applied {
-        file,
-        config: new,
-        changes,
-    }))
 }
 
-/// The permissions and owner of `file` if it exists (a new version keeps them), else `mode`
-/// and no particular owner.
-pub(super) fn mode_and_owner(file: &Path, mode: u32) -> (u32, Option<(u32, u32)>) {
-    match std::fs::metadata(file) {
-        Ok(meta) => (meta.mode() & 0o7777, Some((meta.uid(), meta.gid()))),
-        Err(_) => (mode, None),
+/// How long the running agent may take to apply a change (pipelines of changed cameras stop
+/// first).
+const RELOAD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// Asks the agent running on this box (its local endpoint, `[local] listen`) to re-read the
+/// file it runs from, and says what it did (on stderr, after the change itself), so that a
+/// change takes effect without a restart. Says nothing when no agent answers.
+fn tell_agent(applied: &Applied) {
+    let Some(listen) = applied.config.local.listen else {
+        return;
+    };
+    match crate::local::client::request_reload(listen, RELOAD_TIMEOUT) {
+        Ok(answer) if answer.applied() => {
+            if answer.live.is_empty() && answer.at_restart.is_empty() {
+                eprintln!("the running agent re-read the file: nothing to change");
+            }
+            for line in &answer.live {
+                eprintln!("applied live: {line}");
+            }
+            for line in &answer.at_restart {
+                eprintln!("waits for a restart: {line}");
+            }
+        }
+        Ok(answer) => {
+            eprintln!(
+                "the running agent did not apply it ({}); it applies at the next reload or \
+                 restart",
+                answer.outcome
+            );
+            for line in &answer.problems {
+                eprintln!("  {line}");
+            }
+        }
+        // No agent running here: it reads the file when it starts.
+        Err(crate::local::client::FetchError::NotAnswering { .. }) => {}
+        Err(e) => eprintln!(
+            "could not tell the running agent ({e}): `systemctl reload watchpost` applies the \
+             change"
+        ),
     }
 }
 
@@ -181,38 +155,5 @@ pub(super) fn password_file_note(path: &Path) -> String {
     match std::fs::metadata(path) {
         Ok(meta) => format!("{} (mode {:04o})", path.display(), meta.mode() & 0o7777),
         Err(_) => path.display().to_string(),
-    }
-}
-
-/// Checks `text` with the loader as the file `file` will be once written: the password files
-/// being staged are read where they are staged.
-pub(super) fn parse_as_staged(
-    text: &str,
-    staged: &[StagedFile],
-    file: &Path,
-) -> Result<Config, ConfigError> {
-    config::parse_with_files(text, file, &AsStaged(staged))
-}
-
-/// The files as they will be once the staged ones are in place.
-struct AsStaged<'a>(&'a [StagedFile]);
-
-impl AsStaged<'_> {
-    /// Where what will be at `path` is now.
-    fn now<'p>(&'p self, path: &'p Path) -> &'p Path {
-        self.0
-            .iter()
-            .find(|staged| staged.target() == path)
-            .map_or(path, StagedFile::temp_path)
-    }
-}
-
-impl config::Files for AsStaged<'_> {
-    fn is_file(&self, path: &Path) -> std::io::Result<bool> {
-        config::OsFiles.is_file(self.now(path))
-    }
-
-    fn read_to_string(&self, path: &Path) -> std::io::Result<String> {
-        config::OsFiles.read_to_string(self.now(path))
     }
 }

@@ -14,7 +14,8 @@ use super::report::report_config_error;
     about = "Run the agent: cameras in, detections out over MQTT, until SIGINT/SIGTERM",
     after_help = "Example:\n  watchpost run --config /etc/watchpost/watchpost.toml\n\n\
                   The first SIGINT or SIGTERM shuts down gracefully (pipelines stopped, in-flight\n\
-                  work finished, `offline` published); a second one exits at once."
+                  work finished, `offline` published); a second one exits at once. SIGHUP\n\
+                  re-reads the configuration file and applies it without a restart."
 )]
 pub(crate) struct RunArgs {
     #[command(flatten)]
@@ -30,7 +31,7 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let result = runtime.block_on(async {
         let shutdown = CancellationToken::new();
         tokio::spawn(stop_on_signals(shutdown.clone()));
-        crate::agent::run(config, shutdown).await
+        crate::agent::run(config, Some(args.config.path().to_owned()), shutdown).await
     });
     shut_down_runtime(runtime);
     result?;

@@ -285,6 +285,12 @@ pub(crate) fn render_text(report: &StatusReport) -> String {
     if let Some(model) = &report.model {
         let _ = writeln!(out, "model    {} ({})", model.name, model.reason);
     }
+    for pending in &report.at_restart {
+        let _ = writeln!(
+            out,
+            "pending  {pending} (restart: systemctl restart watchpost)"
+        );
+    }
     out
 }
 
@@ -426,6 +432,7 @@ mod tests {
                 name: "nanodet-m-416-int8".into(),
                 reason: "auto: this CPU has integer dot-product instructions (avx512vnni)".into(),
             }),
+            at_restart: vec!["[mqtt] applied at next restart".into()],
         }
     }
 
@@ -441,6 +448,7 @@ broker   connected to 10.0.0.5:8883, 1 reconnect; last error: connection reset b
 outbox   12 events pending (45.2 KiB), oldest 3 min 12 s; 5 dropped (expired 2, full 3)
 agent    watchpost 0.1.0, bihac-north/post-07, up 2 h 03 min; rates over the last 5.0 s
 model    nanodet-m-416-int8 (auto: this CPU has integer dot-product instructions (avx512vnni))
+pending  [mqtt] applied at next restart (restart: systemctl restart watchpost)
 ";
         assert_eq!(render_text(&report()), expected);
     }

@@ -20,13 +20,16 @@ use crate::publish::payload::rfc3339_millis;
 pub const CLOCK_SKEW: Duration = Duration::from_secs(30);
 /// The longest `expires_at` − `issued_at` allowed unless configured otherwise.
 pub const DEFAULT_MAX_VALIDITY: Duration = Duration::from_secs(5 * 60);
+/// Command messages waiting to be checked and acted on, at most; one more is refused as
+/// [`Refusal::Busy`] without being read.
+pub const MAX_WAITING: usize = 16;
 
 /// What the inbox accepts: the device, its command topic, the keys it trusts, the commands
 /// turned off, and how long a command may be valid.
 #[derive(Clone, Debug)]
 pub struct Policy {
     pub device: DeviceId,
-    /// The topic the agent subscribes to ([`super::command_topic`]).
+    /// The topic the agent subscribes to ([`Topics::command`](crate::publish::Topics::command)).
     pub topic: String,
     pub keys: TrustedKeys,
     pub disabled: BTreeSet<CommandName>,
@@ -85,6 +88,9 @@ pub enum Outcome {
     Done(Option<serde_json::Value>),
     /// Tried, did not work: why, in words.
     Failed(String),
+    /// Verified, but not acted on (nothing changed): why, and what to say beside it (`null`
+    /// for nothing).
+    Refused(Refusal, Option<serde_json::Value>),
 }
 
 /// One command as the audit keeps it (where it is written is the agent's choice).
@@ -107,15 +113,21 @@ pub struct AuditRecord {
 impl Accepted {
     /// The result to publish.
     pub fn result(&self, outcome: &Outcome, at: SystemTime) -> CommandResult {
-        let (status, reason, result) = match outcome {
-            Outcome::Done(value) => (Status::Ok, None, value.clone()),
-            Outcome::Failed(reason) => (Status::Failed, Some(reason.clone()), None),
+        let (status, code, reason, result) = match outcome {
+            Outcome::Done(value) => (Status::Ok, None, None, value.clone()),
+            Outcome::Failed(reason) => (Status::Failed, None, Some(reason.clone()), None),
+            Outcome::Refused(refusal, detail) => (
+                Status::Refused,
+                Some(refusal.code()),
+                Some(refusal.reason()),
+                detail.clone(),
+            ),
         };
         CommandResult::new(
             Some(self.id.clone()),
             Some(self.command.name().as_str().to_owned()),
             status,
-            None,
+            code,
             reason,
             result,
             at,
@@ -124,9 +136,14 @@ impl Accepted {
 
     /// The audit record.
     pub fn audit(&self, outcome: &Outcome, at: SystemTime) -> AuditRecord {
-        let (outcome, reason) = match outcome {
-            Outcome::Done(_) => (Status::Ok, None),
-            Outcome::Failed(reason) => (Status::Failed, Some(bounded(reason))),
+        let (outcome, code, reason) = match outcome {
+            Outcome::Done(_) => (Status::Ok, None, None),
+            Outcome::Failed(reason) => (Status::Failed, None, Some(bounded(reason))),
+            Outcome::Refused(refusal, _) => (
+                Status::Refused,
+                Some(refusal.code()),
+                Some(bounded(&refusal.reason())),
+            ),
         };
         AuditRecord {
             at: rfc3339_millis(at),
@@ -136,13 +153,31 @@ impl Accepted {
             counter: Some(self.counter),
             verified: true,
             outcome,
-            code: None,
+            code,
             reason,
         }
     }
 }
 
 impl Refused {
+    /// A message not read because [`MAX_WAITING`] commands are already waiting: refused as
+    /// [`Refusal::Busy`] (a retained one as [`Refusal::Retained`], unanswered as always).
+    pub fn busy(message: Received<'_>) -> Refused {
+        let peek = CommandMessage::peek(message.payload);
+        Refused {
+            id: peek.id,
+            command: peek.command,
+            key_id: None,
+            counter: None,
+            verified: false,
+            refusal: if message.retained {
+                Refusal::Retained
+            } else {
+                Refusal::Busy
+            },
+        }
+    }
+
     /// The result to publish; `None` for a retained message (only logged).
     pub fn result(&self, at: SystemTime) -> Option<CommandResult> {
         self.refusal.is_answered().then(|| {

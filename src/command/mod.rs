@@ -1,10 +1,10 @@
 //! Remote commands, the pure core: checking a signed command message, and what to answer.
 //!
 //! The agent (wired elsewhere) subscribes with QoS 1 to `{prefix}/{site}/{device}/cmd`
-//! ([`command_topic`]) and hands every message to [`Inbox::receive`] with its retain flag and
+//! ([`Topics::command`](crate::publish::Topics::command)) and hands every message to [`Inbox::receive`] with its retain flag and
 //! the time. [`Verdict::Accepted`] carries a typed [`Command`] whose counter is already on
 //! disk: the agent acts on it and publishes [`Accepted::result`] on `.../cmd/result`
-//! ([`result_topic`]). [`Verdict::Refused`] carries a [`Refusal`]: the agent publishes
+//! ([`Topics::command_result`](crate::publish::Topics::command_result)). [`Verdict::Refused`] carries a [`Refusal`]: the agent publishes
 //! [`Refused::result`] (every refusal but a retained message, which is only logged) and changes
 //! nothing. Both give an [`AuditRecord`]. Subscribing, acting, publishing, where audit records
 //! go, and the `[commands]` configuration are not here.
@@ -116,8 +116,8 @@ pub use commands::{
 };
 pub use counters::{COUNTERS_SCHEMA, CounterCheck, CounterError, CounterStore};
 pub use inbox::{
-    Accepted, AuditRecord, CLOCK_SKEW, DEFAULT_MAX_VALIDITY, Inbox, Outcome, Policy, Received,
-    Refused, Verdict,
+    Accepted, AuditRecord, CLOCK_SKEW, DEFAULT_MAX_VALIDITY, Inbox, MAX_WAITING, Outcome, Policy,
+    Received, Refused, Verdict,
 };
 pub use keys::{KeyError, SigningIdentity, TrustedKey, TrustedKeys};
 pub use message::{
@@ -126,24 +126,6 @@ pub use message::{
 };
 pub use refusal::Refusal;
 pub use sign::{Draft, new_id, set_signature, sign};
-
-use crate::publish::Topics;
-
-/// `{prefix}/{site}/{device}/cmd`: where the device takes commands (QoS 1).
-pub fn command_topic(topics: &Topics) -> String {
-    format!("{}cmd", device_base(topics))
-}
-
-/// `{prefix}/{site}/{device}/cmd/result`: where it answers (QoS 1, not retained).
-pub fn result_topic(topics: &Topics) -> String {
-    format!("{}cmd/result", device_base(topics))
-}
-
-/// `{prefix}/{site}/{device}/`, from the one place that builds topics.
-fn device_base(topics: &Topics) -> String {
-    let all = topics.all();
-    all.strip_suffix('#').unwrap_or(&all).to_owned()
-}
 
 #[cfg(test)]
 mod tests;

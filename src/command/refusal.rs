@@ -49,11 +49,22 @@ pub enum Refusal {
     /// The counter store cannot be read or written: every command is refused rather than risk
     /// accepting a replay.
     CountersUnusable(String),
+    /// More commands are waiting than the device holds ([`super::MAX_WAITING`]): not read.
+    Busy,
+    /// Verified, but names a camera the configuration does not have.
+    UnknownCamera { camera: String, known: Vec<String> },
+    /// `config.apply` written against another configuration version than the one in force.
+    StaleVersion { expected: String, running: String },
+    /// `config.apply` would leave an invalid configuration: how many problems (the loader's
+    /// messages go in the result's `result.problems`).
+    InvalidConfig { problems: usize },
+    /// `snapshot` on a device whose privacy settings send no pictures.
+    SnapshotsOff,
 }
 
 impl Refusal {
     /// Every code [`Refusal::code`] gives, for schemas and documentation.
-    pub const CODES: [&'static str; 15] = [
+    pub const CODES: [&'static str; 20] = [
         "oversized",
         "malformed",
         "retained",
@@ -69,6 +80,11 @@ impl Refusal {
         "replayed",
         "counter_behind",
         "counters_unusable",
+        "busy",
+        "unknown_camera",
+        "stale_version",
+        "invalid_config",
+        "snapshots_off",
     ];
 
     /// A stable code (part of the result's contract; never changes meaning).
@@ -89,6 +105,11 @@ impl Refusal {
             Refusal::Replayed { .. } => "replayed",
             Refusal::CounterBehind { .. } => "counter_behind",
             Refusal::CountersUnusable(_) => "counters_unusable",
+            Refusal::Busy => "busy",
+            Refusal::UnknownCamera { .. } => "unknown_camera",
+            Refusal::StaleVersion { .. } => "stale_version",
+            Refusal::InvalidConfig { .. } => "invalid_config",
+            Refusal::SnapshotsOff => "snapshots_off",
         }
     }
 
@@ -138,6 +159,28 @@ impl Refusal {
             } => format!("counter {counter} of key `{key_id}` is below the last accepted, {last}"),
             Refusal::CountersUnusable(detail) => {
                 format!("the command counters cannot be used: {detail}")
+            }
+            Refusal::Busy => format!(
+                "the device already has {} commands waiting; send it again later (with a new \
+                 counter)",
+                super::MAX_WAITING
+            ),
+            Refusal::UnknownCamera { camera, known } => {
+                format!("no camera `{camera}` (configured: {})", known.join(", "))
+            }
+            Refusal::StaleVersion { expected, running } => format!(
+                "written against configuration version {expected}, but {running} is in force: \
+                 get it again (config.get) and redo the change"
+            ),
+            Refusal::InvalidConfig { problems } => format!(
+                "the configuration would not be valid ({problems} problem{}: see \
+                 result.problems); nothing was changed",
+                if *problems == 1 { "" } else { "s" }
+            ),
+            Refusal::SnapshotsOff => {
+                "pictures are off on this device ([events] snapshots = \"off\" \
+                 or metadata_only = true)"
+                    .to_owned()
             }
         }
     }

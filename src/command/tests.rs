@@ -477,9 +477,74 @@ fn every_refusal_and_acceptance_from_a_table() {
             _ => panic!("{what}: {verdict:?}, expected {expected:?}"),
         }
     }
-    let mut all: Vec<&str> = Refusal::CODES.to_vec();
+    // The others come from the agent: a full queue, or a verified command it cannot carry out.
+    let after_the_inbox = [
+        "busy",
+        "unknown_camera",
+        "stale_version",
+        "invalid_config",
+        "snapshots_off",
+    ];
+    let mut all: Vec<&str> = Refusal::CODES
+        .into_iter()
+        .filter(|c| !after_the_inbox.contains(c))
+        .collect();
     all.sort_unstable();
     assert_eq!(codes_seen.into_iter().collect::<Vec<_>>(), all);
+}
+
+#[test]
+fn refusals_after_the_inbox_are_answered_with_their_code() {
+    let mut env = Env::new();
+    let payload = signed(draft("config.get", "{}", 12));
+    let busy = Refused::busy(Received {
+        topic: TOPIC,
+        payload: &payload,
+        retained: false,
+    });
+    assert_eq!(busy.refusal, Refusal::Busy);
+    assert_eq!(busy.id.as_deref(), Some("cmd-12"));
+    let result = busy.result(env.now).unwrap();
+    assert_eq!(
+        (result.status, result.code),
+        (Status::Refused, Some("busy"))
+    );
+    let retained = Refused::busy(Received {
+        topic: TOPIC,
+        payload: &payload,
+        retained: true,
+    });
+    assert!(
+        retained.result(env.now).is_none(),
+        "a retained message is not answered"
+    );
+
+    let Verdict::Accepted(accepted) = env.receive(&payload) else {
+        panic!("not accepted");
+    };
+    let stale = Outcome::Refused(
+        Refusal::StaleVersion {
+            expected: "1-00".into(),
+            running: "2-ff".into(),
+        },
+        None,
+    );
+    let result = accepted.result(&stale, env.now);
+    assert_eq!(result.code, Some("stale_version"));
+    assert!(result.reason.unwrap().contains("2-ff"));
+    let audit = accepted.audit(&stale, env.now);
+    assert_eq!(
+        (audit.outcome, audit.code),
+        (Status::Refused, Some("stale_version"))
+    );
+    let invalid = Outcome::Refused(
+        Refusal::InvalidConfig { problems: 2 },
+        Some(serde_json::json!({"problems": ["a", "b"]})),
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&accepted.result(&invalid, env.now).to_json()).unwrap();
+    assert_eq!(json["code"], "invalid_config");
+    assert_eq!(json["result"]["problems"][1], "b");
 }
 
 #[test]
@@ -570,8 +635,8 @@ fn the_documented_example_is_what_the_code_signs() {
 #[test]
 fn command_and_result_topics_follow_the_device_topics() {
     let topics = crate::publish::Topics::new("watchpost/", &name("north"), &name("box-1"));
-    assert_eq!(command_topic(&topics), TOPIC);
-    assert_eq!(result_topic(&topics), "watchpost/north/box-1/cmd/result");
+    assert_eq!(topics.command(), TOPIC);
+    assert_eq!(topics.command_result(), "watchpost/north/box-1/cmd/result");
 }
 
 proptest! {

@@ -348,6 +348,17 @@ impl StagedFile {
     pub fn target(&self) -> &Path {
         &self.target
     }
+
+    /// Puts the new contents in place without an audit entry (for the agent's own state
+    /// files), and fsyncs the folder.
+    ///
+    /// # Errors
+    /// The rename or the folder's fsync failed.
+    pub fn put_in_place(mut self) -> std::io::Result<()> {
+        std::fs::rename(&self.temp, &self.target)?;
+        self.committed = true;
+        sync_folder(parent(&self.target))
+    }
 }
 
 impl Drop for StagedFile {
@@ -390,10 +401,19 @@ pub fn commit(log: &Path, entry: &Entry, files: Vec<StagedFile>) -> Result<(), C
 /// One line, appended with `O_APPEND` in one write, then fsync'd (and the folder too when the
 /// log is new).
 fn append(log: &Path, entry: &Entry) -> std::io::Result<()> {
+    append_line(log, entry)
+}
+
+/// Appends `record` as one JSON line to the audit log `log`, as configuration changes are
+/// (the remote commands' records go there too, so the log is one trail).
+///
+/// # Errors
+/// The folder cannot be created, or the line cannot be written and fsync'd.
+pub fn append_line<T: serde::Serialize>(log: &Path, record: &T) -> std::io::Result<()> {
     let folder = parent(log);
     std::fs::create_dir_all(folder)?;
     let existed = log.exists();
-    let mut line = serde_json::to_string(entry).map_err(std::io::Error::other)?;
+    let mut line = serde_json::to_string(record).map_err(std::io::Error::other)?;
     line.push('\n');
     let mut file = OpenOptions::new()
         .append(true)

@@ -183,6 +183,35 @@ pub fn parse_value(text: &str) -> Value {
     }
 }
 
+/// A JSON value (from a remote `config.apply` with `set`) as the TOML value `config set`
+/// would write: strings, numbers, booleans, arrays of them (points are arrays of `[x, y]`).
+///
+/// # Errors
+/// `null` and objects, which no key of the file takes, in a sentence.
+pub fn value_from_json(json: &serde_json::Value) -> Result<Value, String> {
+    use serde_json::Value as Json;
+    Ok(match json {
+        Json::Bool(b) => Value::from(*b),
+        Json::String(s) => Value::from(s.as_str()),
+        Json::Number(n) => match (n.as_i64(), n.as_f64()) {
+            (Some(i), _) => Value::from(i),
+            (None, Some(f)) => Value::from(f),
+            (None, None) => return Err(format!("{n} is not a number the file can hold")),
+        },
+        Json::Array(items) => {
+            let mut array = toml_edit::Array::new();
+            for item in items {
+                array.push(value_from_json(item)?);
+            }
+            Value::Array(array)
+        }
+        Json::Null => return Err("null is not a value (no key can be removed this way)".into()),
+        Json::Object(_) => {
+            return Err("an object is not a value: set each of its keys by its dotted name".into());
+        }
+    })
+}
+
 /// `"x,y x,y ..."` → points. Coordinates are not range-checked here (the loader does that).
 ///
 /// # Errors

@@ -19,12 +19,14 @@ use std::time::Duration;
 pub use crate::detect::ModelChoice;
 
 pub mod audit;
+pub mod change;
 pub mod edit;
 mod error;
 mod load;
 mod render;
 mod secret;
 mod url;
+pub mod version;
 
 pub use error::{ConfigError, Problem};
 pub use load::{
@@ -93,8 +95,29 @@ pub struct Config {
     pub events: EventsConfig,
     pub outbox: OutboxConfig,
     pub local: LocalConfig,
+    pub commands: CommandsConfig,
     /// At least one camera; names unique.
     pub cameras: Vec<CameraConfig>,
+}
+
+/// `[commands]` (optional): remote commands from the central system, taken only when signed by
+/// one of `trusted_keys` (see [`crate::command`]). Off by default.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CommandsConfig {
+    /// `enabled = true`; commands are taken only with at least one trusted key as well.
+    pub enabled: bool,
+    /// Public key files (PEM) whose signatures are trusted, each existing; a key's id is its
+    /// file's name without the extension, unique among them.
+    pub trusted_keys: Vec<PathBuf>,
+    /// Commands refused even when signed.
+    pub disabled: std::collections::BTreeSet<crate::command::CommandName>,
+}
+
+impl CommandsConfig {
+    /// Whether the agent takes commands: enabled, with a key to check them against.
+    pub fn active(&self) -> bool {
+        self.enabled && !self.trusted_keys.is_empty()
+    }
 }
 
 /// `[local]` (optional): the agent's local HTTP endpoint, read by `watchpost status` and by a
@@ -266,6 +289,9 @@ pub enum DecoderChoice {
 #[derive(Clone, Debug)]
 pub struct CameraConfig {
     pub name: TopicName,
+    /// `enabled = false` keeps the camera in the file but does not run it (default true);
+    /// `camera.disable` and `camera.enable` (remote commands) set it.
+    pub enabled: bool,
     /// `rtsp://` or `rtsps://` URL with any credentials removed (they are in the fields below).
     pub url: String,
     /// From the URL's user part or the `username` field.

@@ -30,6 +30,7 @@ pub fn render(config: &Config) -> String {
         events,
         outbox,
         local,
+        commands,
         cameras,
     } = config;
 
@@ -101,6 +102,17 @@ pub fn render(config: &Config) -> String {
         None => out.value("listen", string("")),
     }
 
+    out.table("commands");
+    out.value("enabled", commands.enabled.to_string());
+    out.value(
+        "trusted_keys",
+        list(commands.trusted_keys.iter().map(|k| path(k))),
+    );
+    out.value(
+        "disabled",
+        list(commands.disabled.iter().map(|c| string(c.as_str()))),
+    );
+
     for camera in cameras {
         camera_table(&mut out, camera);
     }
@@ -140,6 +152,7 @@ fn mqtt_table(out: &mut Out, mqtt: &MqttConfig) {
 fn camera_table(out: &mut Out, camera: &CameraConfig) {
     out.array_table("cameras");
     out.value("name", string(camera.name.as_str()));
+    out.value("enabled", camera.enabled.to_string());
     out.value("url", string(&camera.url));
     out.credentials(camera.username.as_deref(), camera.password.as_ref());
     out.value("detect_fps", float32(camera.detect_fps));

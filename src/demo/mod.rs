@@ -140,7 +140,7 @@ pub async fn run(options: DemoOptions, shutdown: CancellationToken) -> anyhow::R
         &config.device.id,
     );
     let viewer = tokio::spawn(view(broker.port(), topics, shutdown.clone()));
-    let result = crate::agent::run(config, shutdown).await;
+    let result = crate::agent::run(config, None, shutdown).await;
     viewer.abort();
     drop(server);
     let _ = std::fs::remove_dir_all(&state_dir);

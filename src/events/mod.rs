@@ -234,6 +234,53 @@ impl CameraEvents {
         }
     }
 
+    /// The boxes to pixelate under the camera's privacy mode: every person when redacted.
+    fn redactions(&self, objects: &[Object]) -> Vec<[f32; 4]> {
+        if self.snapshots != SnapshotMode::Redacted {
+            return Vec::new();
+        }
+        objects
+            .iter()
+            .filter(|o| o.class == "person")
+            .map(|o| o.bbox)
+            .collect()
+    }
+
+    /// A picture of `frame` as it is now (the `snapshot` command), under the same privacy mode
+    /// and size as event snapshots: people pixelated when `redacted`, none at all when
+    /// snapshots are off; the camera's zones and lines and the objects found drawn on it.
+    ///
+    /// # Errors
+    /// [`PictureError::Off`], or the frame could not be rendered.
+    pub fn picture_now(
+        &self,
+        frame: &YuvFrame,
+        objects: &[Object],
+    ) -> Result<Vec<u8>, PictureError> {
+        if self.snapshots == SnapshotMode::Off {
+            return Err(PictureError::Off);
+        }
+        let overlays: Vec<Overlay> = self
+            .zones
+            .iter()
+            .map(|(zone, _)| zone_overlay(zone))
+            .chain(self.lines.iter().map(|(line, _)| line_overlay(line)))
+            .chain(objects.iter().map(|o| Overlay::Box {
+                bbox: o.bbox,
+                class: o.class,
+                label: o.label.clone(),
+            }))
+            .collect();
+        let mut picture = Picture { frame, bgr: None };
+        Ok(imaging::snapshot_jpeg(
+            picture.bgr()?,
+            &self.redactions(objects),
+            &overlays,
+            self.snapshot_max_width,
+            self.snapshot_quality,
+        )?)
+    }
+
     fn with_picture(
         &mut self,
         p: Pending,
@@ -246,30 +293,12 @@ impl CameraEvents {
         let snapshot = if self.snapshots != SnapshotMode::Off
             && self.snapshot_kinds.contains(&p.kind)
         {
-            let redact: Vec<[f32; 4]> = if self.snapshots == SnapshotMode::Redacted {
-                objects
-                    .iter()
-                    .filter(|o| o.class == "person")
-                    .map(|o| o.bbox)
-                    .collect()
-            } else {
-                Vec::new()
-            };
-            let mut overlays = Vec::new();
-            if let Some(zone) = zone {
-                overlays.push(Overlay::Shape {
-                    points: zone.polygon.points().iter().map(|p| [p.x, p.y]).collect(),
-                    closed: true,
-                    label: zone.name.to_string(),
-                });
-            }
-            if let Some(line) = line {
-                overlays.push(Overlay::Shape {
-                    points: line.polyline.points().iter().map(|p| [p.x, p.y]).collect(),
-                    closed: false,
-                    label: line.name.to_string(),
-                });
-            }
+            let redact = self.redactions(objects);
+            let mut overlays: Vec<Overlay> = zone
+                .map(zone_overlay)
+                .into_iter()
+                .chain(line.map(line_overlay))
+                .collect();
             overlays.push(Overlay::Box {
                 bbox: p.bbox,
                 class: p.class,
@@ -311,6 +340,35 @@ impl CameraEvents {
 }
 
 /// An analysed frame, and its full-size BGR picture once an event has needed it.
+/// A zone drawn on a picture: closed, with its name.
+fn zone_overlay(zone: &ZoneConfig) -> Overlay {
+    Overlay::Shape {
+        points: zone.polygon.points().iter().map(|p| [p.x, p.y]).collect(),
+        closed: true,
+        label: zone.name.to_string(),
+    }
+}
+
+/// A line drawn on a picture: open, with its name.
+fn line_overlay(line: &LineConfig) -> Overlay {
+    Overlay::Shape {
+        points: line.polyline.points().iter().map(|p| [p.x, p.y]).collect(),
+        closed: false,
+        label: line.name.to_string(),
+    }
+}
+
+/// Why [`CameraEvents::picture_now`] made no picture.
+#[derive(Debug, thiserror::Error)]
+pub enum PictureError {
+    #[error(
+        "pictures are off on this device ([events] snapshots = \"off\" or metadata_only = true)"
+    )]
+    Off,
+    #[error("the picture could not be rendered: {0}")]
+    Render(#[from] ImageError),
+}
+
 struct Picture<'a> {
     frame: &'a YuvFrame,
     bgr: Option<Frame>,
@@ -354,6 +412,7 @@ mod tests {
     fn camera_with_line() -> CameraConfig {
         CameraConfig {
             name: TopicName::parse("gate").unwrap(),
+            enabled: true,
             url: "rtsp://127.0.0.1/x".into(),
             username: None,
             password: None,
@@ -447,6 +506,42 @@ mod tests {
             let events = walk(&config);
             assert_eq!(events.len(), 2, "{name}: the events themselves are kept");
             assert_eq!(events[1].snapshot.is_some(), pictures, "{name}");
+        }
+    }
+
+    #[test]
+    fn a_picture_now_follows_the_privacy_mode() {
+        let frame = YuvFrame::solid(64, 36, [90, 128, 128]);
+        let person = Object {
+            class: "person",
+            label: "person".into(),
+            score: 0.8,
+            bbox: [0.4, 0.4, 0.1, 0.3],
+        };
+        // (snapshots, metadata_only, a picture)
+        let cases = [
+            (SnapshotMode::Off, false, false),
+            (SnapshotMode::Annotated, true, false),
+            (SnapshotMode::Annotated, false, true),
+            (SnapshotMode::Redacted, false, true),
+        ];
+        for (snapshots, metadata_only, picture) in cases {
+            let config = EventsConfig {
+                snapshots,
+                metadata_only,
+                ..EventsConfig::default()
+            };
+            let camera =
+                CameraEvents::new(&camera_with_line(), &TrackingConfig::default(), &config);
+            let made = camera.picture_now(&frame, std::slice::from_ref(&person));
+            match (made, picture) {
+                (Ok(jpeg), true) => {
+                    let decoded = imaging::decode_image(&jpeg).unwrap();
+                    assert_eq!((decoded.width, decoded.height), (64, 36), "{snapshots:?}");
+                }
+                (Err(PictureError::Off), false) => {}
+                (made, _) => panic!("{snapshots:?} metadata_only={metadata_only}: {made:?}"),
+            }
         }
     }
 }

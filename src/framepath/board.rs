@@ -1,6 +1,6 @@
 //! The camera slots and the scheduler that picks the next frame to analyse.
 
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, Instant};
 
 use super::gate::{Gate, Pacing};
@@ -15,6 +15,10 @@ pub const MOTION_CHECK_INTERVAL: Duration = Duration::from_millis(100);
 /// One camera's mailbox.
 #[derive(Debug)]
 struct Slot {
+    stats: Arc<CameraStats>,
+    /// The camera was removed: its slot takes no frames and is never due again. Its frames in
+    /// flight still finish (`done`).
+    retired: bool,
     /// The newest frame not yet taken.
     frame: Option<CapturedFrame>,
     /// While active, the camera may be analysed again from this instant (`detect_fps` cadence).
@@ -32,6 +36,20 @@ struct Slot {
 }
 
 impl Slot {
+    fn new(pacing: Pacing, stats: Arc<CameraStats>, now: Instant) -> Slot {
+        Slot {
+            stats,
+            retired: false,
+            frame: None,
+            next_due: now,
+            last_taken: None,
+            gate: Gate::new(pacing, now),
+            idled: false,
+            in_flight: 0,
+            next_ticket: 0,
+        }
+    }
+
     fn due(&self, now: Instant) -> Option<Instant> {
         self.gate.due(now, self.next_due, self.last_taken)
     }
@@ -86,14 +104,18 @@ struct MotionCheck {
 
 /// The slots of every camera, shared by the cameras (writers, through [`FrameSink`]) and the
 /// inference threads (readers, through [`FrameBoard::take`]).
+///
+/// A camera's index ([`CapturedFrame::camera`]) is its slot, for as long as the agent runs:
+/// cameras added while running get the next slot ([`FrameBoard::add_camera`]); a removed
+/// camera's slot is retired ([`FrameBoard::retire`]), never reused.
 #[derive(Debug)]
 pub struct FrameBoard {
     state: Mutex<BoardState>,
     /// Signalled when a frame is offered, a camera's frame is done, or the board is closed.
     changed: Condvar,
-    stats: Vec<Arc<CameraStats>>,
-    /// Per camera with a motion gate, its motion check; `None` for the others (no cost).
-    motion: Vec<Option<Mutex<MotionCheck>>>,
+    /// Per slot: the camera's motion check while it has a motion gate; `None` for the others
+    /// (no cost). Read (an `Arc` copied) outside the slots' lock, by the camera's own thread.
+    motion: RwLock<Vec<Option<Arc<Mutex<MotionCheck>>>>>,
     max_frame_age: Duration,
     /// Frames of one camera analysed at once: the number of inference threads, so that a lone
     /// camera keeps every thread busy. Their results are put back in order by ticket.
@@ -110,32 +132,74 @@ impl FrameBoard {
         max_in_flight: usize,
     ) -> FrameBoard {
         assert_eq!(pacing.len(), stats.len(), "one stats entry per camera");
-        let now = Instant::now();
-        FrameBoard {
-            motion: pacing
-                .iter()
-                .map(|p| p.motion_gate.then(Mutex::default))
-                .collect(),
+        let board = FrameBoard {
+            motion: RwLock::new(Vec::new()),
             state: Mutex::new(BoardState {
-                slots: pacing
-                    .into_iter()
-                    .map(|pacing| Slot {
-                        frame: None,
-                        next_due: now,
-                        last_taken: None,
-                        gate: Gate::new(pacing, now),
-                        idled: false,
-                        in_flight: 0,
-                        next_ticket: 0,
-                    })
-                    .collect(),
+                slots: Vec::new(),
                 cursor: 0,
                 closed: false,
             }),
             changed: Condvar::new(),
-            stats,
             max_frame_age,
             max_in_flight: max_in_flight.max(1),
+        };
+        for (pacing, stats) in pacing.into_iter().zip(stats) {
+            board.add_camera(pacing, stats);
+        }
+        board
+    }
+
+    /// A slot for one more camera, paced by `pacing`; its index (the next one, never used
+    /// before).
+    pub fn add_camera(&self, pacing: Pacing, stats: Arc<CameraStats>) -> usize {
+        let mut state = self.lock();
+        let mut motion = self.motion.write().unwrap_or_else(|e| e.into_inner());
+        motion.push(pacing.motion_gate.then(Arc::default));
+        state.slots.push(Slot::new(pacing, stats, Instant::now()));
+        state.slots.len() - 1
+    }
+
+    /// Camera `camera` is paced by `pacing` from now on (`detect_fps`, `idle_fps` or
+    /// `motion_gate` changed); its frame in the slot, tickets and frames in flight stay.
+    pub fn set_pacing(&self, camera: usize, pacing: Pacing) {
+        let mut state = self.lock();
+        let now = Instant::now();
+        let Some(slot) = state.slots.get_mut(camera) else {
+            return;
+        };
+        let gated = pacing.motion_gate;
+        slot.gate = Gate::new(pacing, now);
+        slot.next_due = now;
+        let mut motion = self.motion.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(check) = motion.get_mut(camera) {
+            match (gated, check.is_some()) {
+                (true, false) => *check = Some(Arc::default()),
+                (false, true) => *check = None,
+                _ => {}
+            }
+        }
+        drop(motion);
+        drop(state);
+        self.changed.notify_all();
+    }
+
+    /// Camera `camera` was removed: its frame waiting in the slot is discarded (not counted),
+    /// later offers are ignored, and its slot is never due again. Frames of it already taken
+    /// finish as usual.
+    pub fn retire(&self, camera: usize) {
+        let mut state = self.lock();
+        if let Some(slot) = state.slots.get_mut(camera) {
+            slot.retired = true;
+            slot.frame = None;
+        }
+        drop(state);
+        if let Some(check) = self
+            .motion
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_mut(camera)
+        {
+            *check = None;
         }
     }
 
@@ -149,8 +213,12 @@ impl FrameBoard {
     /// [`MOTION_CHECK_INTERVAL`] and only for cameras with a motion gate. Runs outside the
     /// board's lock.
     fn picture_moved(&self, frame: &CapturedFrame, now: Instant) -> bool {
-        let Some(Some(check)) = self.motion.get(frame.camera) else {
-            return false;
+        let check = {
+            let motion = self.motion.read().unwrap_or_else(|e| e.into_inner());
+            let Some(Some(check)) = motion.get(frame.camera) else {
+                return false;
+            };
+            Arc::clone(check)
         };
         let mut check = check.lock().unwrap_or_else(|e| e.into_inner());
         let elapsed = match check.last {
@@ -178,7 +246,7 @@ impl FrameBoard {
         if state.closed {
             return;
         }
-        let Some(slot) = state.slots.get_mut(camera) else {
+        let Some(slot) = state.slots.get_mut(camera).filter(|s| !s.retired) else {
             return;
         };
         if moved {
@@ -186,10 +254,10 @@ impl FrameBoard {
         }
         let activity = slot.gate.activity(now);
         slot.idled |= activity == Activity::Idle;
-        self.stats[camera].set_activity(activity);
+        slot.stats.set_activity(activity);
         let reason = slot.skip_reason(now);
         if slot.frame.replace(frame).is_some() {
-            self.stats[camera].count_drop(reason);
+            slot.stats.count_drop(reason);
         }
         drop(state);
         self.changed.notify_one();
@@ -200,7 +268,7 @@ impl FrameBoard {
         let mut state = self.lock();
         if let Some(slot) = state.slots.get_mut(camera) {
             slot.gate.track_motion(at);
-            self.stats[camera].set_activity(slot.gate.activity(at));
+            slot.stats.set_activity(slot.gate.activity(at));
         }
     }
 
@@ -220,7 +288,7 @@ impl FrameBoard {
                     intended => intended,
                 };
                 slot.frame = None;
-                self.stats[i].count_drop(reason);
+                slot.stats.count_drop(reason);
                 continue;
             }
             if slot.in_flight >= self.max_in_flight {
@@ -375,8 +443,12 @@ mod tests {
         frame_of(camera, seq, arrived, 16)
     }
 
+    fn stats_of(board: &FrameBoard, camera: usize) -> Arc<CameraStats> {
+        Arc::clone(&board.lock().slots[camera].stats)
+    }
+
     fn drops(board: &FrameBoard, camera: usize, reason: DropReason) -> u64 {
-        board.stats[camera].snapshot().drops(reason)
+        stats_of(board, camera).snapshot().drops(reason)
     }
 
     const MS: Duration = Duration::from_millis(1);
@@ -542,6 +614,55 @@ mod tests {
         );
     }
 
+    #[test]
+    fn cameras_added_retired_and_repaced_while_running() {
+        let b = board(&[0, 0], 1000);
+        // A camera added gets the next slot and joins the rotation.
+        let added = b.add_camera(
+            Pacing::constant(Duration::ZERO),
+            Arc::new(CameraStats::new(TopicName::parse("cam2").unwrap())),
+        );
+        assert_eq!(added, 2);
+        let t0 = Instant::now();
+        for camera in 0..3 {
+            b.offer_at(frame(camera, 1, t0), t0);
+        }
+        let mut order = Vec::new();
+        while let Some(taken) = b.try_take_at(t0) {
+            order.push(taken.frame.camera);
+            b.done(taken.frame.camera);
+        }
+        assert_eq!(order, [0, 1, 2]);
+        // A frame of camera 1 in flight when it is retired still finishes; its waiting frame
+        // is discarded, later offers are ignored, and its slot is never used again.
+        b.offer_at(frame(1, 2, t0), t0);
+        let in_flight = b.try_take_at(t0).expect("camera 1's frame");
+        b.offer_at(frame(1, 3, t0), t0);
+        b.retire(1);
+        b.done(in_flight.frame.camera);
+        b.offer_at(frame(1, 4, t0), t0);
+        assert!(b.try_take_at(t0).is_none(), "nothing of a retired camera");
+        assert_eq!(drops(&b, 1, DropReason::Busy), 0, "not counted as drops");
+        assert_eq!(
+            b.add_camera(
+                Pacing::constant(Duration::ZERO),
+                Arc::new(CameraStats::new(TopicName::parse("cam1").unwrap())),
+            ),
+            3,
+            "a fresh slot, even for the same name"
+        );
+        // New pacing applies from the next frame; the ticket order goes on.
+        b.set_pacing(0, Pacing::constant(Duration::from_millis(500)));
+        let t1 = Instant::now();
+        b.offer_at(frame(0, 5, t1), t1);
+        let taken = b.try_take_at(t1).expect("due at once after the change");
+        assert_eq!((taken.frame.seq, taken.ticket), (5, 1));
+        b.done(0);
+        b.offer_at(frame(0, 6, t1 + 100 * MS), t1 + 100 * MS);
+        assert!(b.try_take_at(t1 + 100 * MS).is_none(), "paced at 2 fps now");
+        assert!(b.try_take_at(t1 + 500 * MS).is_some());
+    }
+
     /// One gated camera at 5 fps, idling at `idle_fps`.
     fn gated(idle_fps: f32) -> FrameBoard {
         let pacing = Pacing {
@@ -589,7 +710,7 @@ mod tests {
             idle.iter().all(|(_, gap)| *gap),
             "taken after an idle gap: {idle:?}"
         );
-        assert_eq!(b.stats[0].activity(), Activity::Idle);
+        assert_eq!(stats_of(&b, 0).activity(), Activity::Idle);
         let skipped = drops(&b, 0, DropReason::Idle);
         assert!(skipped > 200, "{skipped} frames skipped as idle");
         // The picture changes: the first look at it (within MOTION_CHECK_INTERVAL) sees motion,
@@ -609,7 +730,7 @@ mod tests {
             after <= MOTION_CHECK_INTERVAL,
             "woken {after:?} after the change"
         );
-        assert_eq!(b.stats[0].activity(), Activity::Active);
+        assert_eq!(stats_of(&b, 0).activity(), Activity::Active);
         assert!(woken.idle_gap, "the gap before it was idle");
         b.done(0);
         let now = changed + after;
@@ -665,6 +786,6 @@ mod tests {
         let taken = still_camera(&b, Instant::now(), 10, 16);
         assert!((49..=51).contains(&taken.len()), "{} frames", taken.len());
         assert!(taken.iter().all(|(_, gap)| !gap));
-        assert_eq!(b.stats[0].activity(), Activity::Active);
+        assert_eq!(stats_of(&b, 0).activity(), Activity::Active);
     }
 }

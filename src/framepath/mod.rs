@@ -11,8 +11,14 @@
 //!                                            events ─▶ outbox, try_send ─▶ publisher
 //! ```
 //!
+//! Cameras come and go while the agent runs (a reload, [`crate::agent::Control`]): a camera's
+//! index ([`AnalysedFrame::camera`], [`crate::ingest::CapturedFrame::camera`]) is its slot id
+//! on the board, the same in [`Lanes`] and [`crate::health::Cameras`]; an added camera gets
+//! the next id ([`FrameBoard::add_camera`]), a removed one's slot is retired
+//! ([`FrameBoard::retire`]) and never reused, so the hot path stays a plain index.
+//!
 //! Invariants:
-//! - Nothing queues: each camera has exactly one slot; a newer frame replaces the older one and
+//! - Nothing queues: each camera has exactly one slot (a retired slot takes no frames); a newer frame replaces the older one and
 //!   the replaced frame is counted as a drop: [`DropReason::RateLimit`] when its camera was not
 //!   yet due under `detect_fps`, [`DropReason::Idle`] when it was not due because the camera
 //!   idles, [`DropReason::Busy`] when it was due but no thread could take it. So when the model
@@ -32,7 +38,12 @@
 //!   to the outbox's inbox ([`crate::outbox::EventSink`]), which never blocks either and is
 //!   not affected by a full results channel.
 //! - Cameras are served in fair rotation: after a thread takes camera `i`, the next search
-//!   starts at `i + 1`, so a busy camera cannot starve the others.
+//!   starts at `i + 1`, so a busy camera cannot starve the others (an added camera joins the
+//!   rotation at the end).
+//! - A camera changed by a reload keeps its slot and its ticket order: new pacing
+//!   ([`FrameBoard::set_pacing`]) or new tracking state ([`Lanes::replace_events`]) applies
+//!   from its next frame; a removed camera's frames in flight still go through its lane, in
+//!   order, and their events reach the outbox.
 //! - The motion gate ([`gate`]): a camera where nothing has moved for [`gate::IDLE_AFTER`] (no
 //!   motion in the picture, no track moving) is analysed at `idle_fps`; motion makes the very
 //!   frame that shows it due at once. Its tracks are held, not aged, across idle time.
@@ -43,7 +54,7 @@ mod workers;
 
 pub use board::{FrameBoard, MOTION_CHECK_INTERVAL, Taken};
 pub use gate::{Pacing, pacing_interval};
-pub use workers::{Lane, WorkerPool, spawn_workers};
+pub use workers::{Lane, LaneEntry, Lanes, WorkerPool, spawn_workers};
 
 use std::time::{Duration, Instant, SystemTime};
 
@@ -56,7 +67,7 @@ use crate::health::DropReason;
 /// The result of analysing one frame, on its way to the publisher.
 #[derive(Clone, Debug)]
 pub struct AnalysedFrame {
-    /// Index of the camera in the configuration.
+    /// The camera's slot id (see the module docs).
     pub camera: usize,
     /// The frame's per-camera sequence number (from ingest).
     pub seq: u64,

@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -109,13 +109,89 @@ impl<T> Reorder<T> {
 pub struct Lane {
     events: CameraEvents,
     order: Reorder<Finished>,
+    /// Who waits for a picture of the camera's next analysed frame (the `snapshot` command).
+    pictures: Vec<PictureAnswer>,
 }
+
+/// Where a picture asked for goes: the JPEG, or why there is none.
+pub type PictureAnswer = tokio::sync::oneshot::Sender<Result<Vec<u8>, String>>;
 
 impl Lane {
     pub fn new(events: CameraEvents) -> Lane {
         Lane {
             events,
             order: Reorder::new(),
+            pictures: Vec::new(),
+        }
+    }
+}
+
+/// One camera's lane and counters, by slot.
+#[derive(Debug)]
+pub struct LaneEntry {
+    pub stats: Arc<CameraStats>,
+    lane: Mutex<Lane>,
+}
+
+impl LaneEntry {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Lane> {
+        self.lane.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Every camera's lane, by slot (the index of [`super::FrameBoard`]'s slot): grows when a
+/// camera is added; a removed camera's lane stays, so the frames it still has in flight are
+/// tracked and their events written (no event lost). Shared by the inference threads and the
+/// supervisor; the lock is held only to copy an `Arc`.
+#[derive(Debug, Default)]
+pub struct Lanes {
+    entries: RwLock<Vec<Arc<LaneEntry>>>,
+}
+
+impl Lanes {
+    /// Lanes for these cameras, by slot 0, 1, 2, … in this order.
+    pub fn new(lanes: Vec<(Arc<CameraStats>, Lane)>) -> Lanes {
+        let all = Lanes::default();
+        for (stats, lane) in lanes {
+            all.add(stats, lane);
+        }
+        all
+    }
+
+    /// The lane of the next slot; its index.
+    pub fn add(&self, stats: Arc<CameraStats>, lane: Lane) -> usize {
+        let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
+        entries.push(Arc::new(LaneEntry {
+            stats,
+            lane: Mutex::new(lane),
+        }));
+        entries.len() - 1
+    }
+
+    pub fn get(&self, camera: usize) -> Option<Arc<LaneEntry>> {
+        let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
+        entries.get(camera).map(Arc::clone)
+    }
+
+    /// Camera `camera` tracks and watches with `events` from its next frame on (its zones,
+    /// lines, `[tracking]` or `[events]` changed): its tracks start afresh, and results
+    /// waiting for their turn keep their order.
+    pub fn replace_events(&self, camera: usize, events: CameraEvents) {
+        if let Some(entry) = self.get(camera) {
+            entry.lock().events = events;
+        }
+    }
+
+    /// Asks for a picture of camera `camera`'s next analysed frame, rendered under its privacy
+    /// mode ([`CameraEvents::picture_now`]) by the thread that analyses it; `answer` gets it.
+    /// Nothing is rendered unless asked. False for an unknown camera.
+    pub fn request_picture(&self, camera: usize, answer: PictureAnswer) -> bool {
+        match self.get(camera) {
+            Some(entry) => {
+                entry.lock().pictures.push(answer);
+                true
+            }
+            None => false,
         }
     }
 }
@@ -141,8 +217,7 @@ impl std::fmt::Debug for Lane {
 pub fn spawn_workers(
     detectors: Vec<Detector>,
     board: Arc<FrameBoard>,
-    stats: Vec<Arc<CameraStats>>,
-    lanes: Arc<Vec<Mutex<Lane>>>,
+    lanes: Arc<Lanes>,
     outbox: EventSink,
     results: mpsc::Sender<AnalysedFrame>,
     hang_after: Option<u64>,
@@ -156,7 +231,6 @@ pub fn spawn_workers(
         busy_since_ms.push(Arc::clone(&busy));
         let context = Context {
             board: Arc::clone(&board),
-            stats: stats.clone(),
             lanes: Arc::clone(&lanes),
             outbox: outbox.clone(),
             results: results.clone(),
@@ -179,8 +253,7 @@ pub fn spawn_workers(
 /// What every inference thread shares.
 struct Context {
     board: Arc<FrameBoard>,
-    stats: Vec<Arc<CameraStats>>,
-    lanes: Arc<Vec<Mutex<Lane>>>,
+    lanes: Arc<Lanes>,
     outbox: EventSink,
     results: mpsc::Sender<AnalysedFrame>,
     epoch: Instant,
@@ -235,31 +308,48 @@ impl Context {
     /// has come (this one, and any that finished before it) through tracking, events and
     /// publication. False once the publisher has gone.
     fn finish(&self, camera: usize, ticket: u64, result: Option<Finished>) -> bool {
-        let Some(lane) = self.lanes.get(camera) else {
+        let Some(entry) = self.lanes.get(camera) else {
             return true;
         };
         // The lock orders the camera's results; tracking a frame takes well under a
         // millisecond, a snapshot a few.
-        let mut lane = lane.lock().unwrap_or_else(|e| e.into_inner());
-        let Lane { events, order } = &mut *lane;
+        let mut lane = entry.lock();
+        let Lane {
+            events,
+            order,
+            pictures,
+        } = &mut *lane;
         order.push(ticket, result);
         let mut open = true;
-        while let Some(entry) = order.pop() {
-            if let Some(finished) = entry {
-                open &= self.publish(camera, events, finished);
+        while let Some(item) = order.pop() {
+            if let Some(finished) = item {
+                if !pictures.is_empty() {
+                    let picture = events
+                        .picture_now(&finished.captured.frame, &finished.detections.objects)
+                        .map_err(|e| e.to_string());
+                    for answer in pictures.drain(..) {
+                        let _ = answer.send(picture.clone());
+                    }
+                }
+                open &= self.publish(camera, &entry.stats, events, finished);
             }
         }
         open
     }
 
     /// Tracking, events and publication of one frame, in its camera's order.
-    fn publish(&self, camera: usize, events: &mut CameraEvents, finished: Finished) -> bool {
+    fn publish(
+        &self,
+        camera: usize,
+        stats: &CameraStats,
+        events: &mut CameraEvents,
+        finished: Finished,
+    ) -> bool {
         let Finished {
             captured,
             detections,
             idle_gap,
         } = finished;
-        let stats = &self.stats[camera];
         let t_s = captured
             .arrived
             .saturating_duration_since(self.epoch)
@@ -275,7 +365,7 @@ impl Context {
             self.board.note_track_motion(camera, Instant::now());
         }
         // Events go to the outbox, which numbers and keeps them; never blocks.
-        self.outbox.offer(camera, frame_events.events);
+        self.outbox.offer(stats.name.as_str(), frame_events.events);
         let analysed = AnalysedFrame {
             camera: captured.camera,
             seq: captured.seq,
@@ -318,7 +408,13 @@ fn run_worker(mut detector: Detector, context: &Context, busy_since_ms: &AtomicU
             ticket,
             finished: false,
         };
-        let camera_stats = &context.stats[camera];
+        let Some(lane) = context.lanes.get(camera) else {
+            // Cannot happen: a slot's lane is added before its camera starts.
+            tracing::error!(camera, "a frame of a camera without a lane; ignored");
+            busy_since_ms.store(0, Ordering::Relaxed);
+            continue;
+        };
+        let camera_stats = &lane.stats;
         let span = tracing::info_span!("camera", camera = %camera_stats.name);
         let _entered = span.enter();
         context.maybe_hang();

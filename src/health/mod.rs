@@ -8,9 +8,11 @@
 //! [`keep_memory_flat`] sets glibc's malloc, first thing in `main`, so that the resident memory
 //! does not creep up with every camera reconnection (allocator retention, not a leak).
 
+mod cameras;
 mod histogram;
 mod process;
 
+pub use cameras::Cameras;
 pub use histogram::{Histogram, HistogramSnapshot};
 pub use process::{
     MALLOC_ARENAS, MMAP_THRESHOLD_BYTES, MallocSetting, MallocSettings, ProcessSample,

@@ -24,7 +24,7 @@ pub enum CaptureClock {
 /// One decoded frame of one camera.
 #[derive(Clone, Debug)]
 pub struct CapturedFrame {
-    /// Index of the camera in the configuration.
+    /// The camera's slot id on the frame path ([`crate::framepath`]).
     pub camera: usize,
     /// Per camera, +1 for every frame the pipeline delivered (so gaps show skipped frames).
     pub seq: u64,

@@ -1,5 +1,6 @@
-//! The other side: one blocking `GET` to a running agent's local endpoint, for
-//! `watchpost status` (and `watchpost doctor`). A plain HTTP/1.0 request over a `TcpStream`:
+//! The other side: one blocking request to a running agent's local endpoint: `GET` for
+//! `watchpost status` (and `watchpost doctor`), `POST /reload` after an edit of the
+//! configuration file ([`request_reload`]). A plain HTTP/1.0 request over a `TcpStream`:
 //! the server is our own, on this device, and an HTTP/1.0 answer is never chunked: it is
 //! delimited by the closing connection (and its `Content-Length`, which is checked). The
 //! response head is read by `httparse`.
@@ -7,6 +8,8 @@
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
+
+use super::ReloadAnswer;
 
 /// Largest answer read (the status of many cameras is a few kB).
 const MAX_RESPONSE_BYTES: u64 = 8 * 1024 * 1024;
@@ -37,6 +40,59 @@ pub enum FetchError {
 /// # Errors
 /// See [`FetchError`].
 pub fn get(addr: SocketAddr, path: &str, timeout: Duration) -> Result<String, FetchError> {
+    let (status, body) = request(addr, "GET", path, timeout)?;
+    if status == 200 {
+        Ok(body)
+    } else {
+        Err(status_error(addr, path, status, &body))
+    }
+}
+
+/// Asks the agent listening on `listen` (`[local] listen`) to re-read its configuration file
+/// and apply it (`POST /reload`): what changed now and what waits for a restart, or why
+/// nothing changed ([`ReloadAnswer::outcome`]: the file is invalid, the agent is busy or
+/// stopping). `timeout` bounds the connection and each read and write; applying can take a
+/// few seconds when pipelines stop, so give it 15 s or so.
+///
+/// # Errors
+/// No agent answers, or not with a [`ReloadAnswer`] (an agent older than `/reload` answers
+/// 404: [`FetchError::Status`]).
+pub fn request_reload(listen: SocketAddr, timeout: Duration) -> Result<ReloadAnswer, FetchError> {
+    let path = "/reload";
+    let (status, body) = request(listen, "POST", path, timeout)?;
+    if !matches!(status, 200 | 422 | 503) {
+        return Err(status_error(listen, path, status, &body));
+    }
+    serde_json::from_str(&body).map_err(|e| FetchError::NotAgent {
+        addr: listen,
+        reason: format!(
+            "{path} answered HTTP {status} with something else than a reload answer ({e})"
+        ),
+    })
+}
+
+fn status_error(addr: SocketAddr, path: &str, status: u16, body: &str) -> FetchError {
+    FetchError::Status {
+        addr,
+        path: path.to_owned(),
+        status,
+        body: body
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .chars()
+            .take(200)
+            .collect(),
+    }
+}
+
+/// `method path` to `addr`: the status and body of the answer.
+fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    timeout: Duration,
+) -> Result<(u16, String), FetchError> {
     let not_answering = |e: std::io::Error| FetchError::NotAnswering {
         addr,
         cause: describe_io(&e),
@@ -46,7 +102,9 @@ pub fn get(addr: SocketAddr, path: &str, timeout: Duration) -> Result<String, Fe
         .set_read_timeout(Some(timeout))
         .and_then(|()| stream.set_write_timeout(Some(timeout)))
         .map_err(not_answering)?;
-    let request = format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\nUser-Agent: watchpost\r\n\r\n");
+    let request = format!(
+        "{method} {path} HTTP/1.0\r\nHost: {addr}\r\nUser-Agent: watchpost\r\nContent-Length: 0\r\n\r\n"
+    );
     stream
         .write_all(request.as_bytes())
         .map_err(not_answering)?;
@@ -55,24 +113,7 @@ pub fn get(addr: SocketAddr, path: &str, timeout: Duration) -> Result<String, Fe
         .take(MAX_RESPONSE_BYTES)
         .read_to_end(&mut bytes)
         .map_err(not_answering)?;
-    let (status, body) =
-        parse_response(&bytes).map_err(|reason| FetchError::NotAgent { addr, reason })?;
-    if status == 200 {
-        Ok(body)
-    } else {
-        Err(FetchError::Status {
-            addr,
-            path: path.to_owned(),
-            status,
-            body: body
-                .split_whitespace()
-                .collect::<Vec<_>>()
-                .join(" ")
-                .chars()
-                .take(200)
-                .collect(),
-        })
-    }
+    parse_response(&bytes).map_err(|reason| FetchError::NotAgent { addr, reason })
 }
 
 /// The status code and body of a whole HTTP/1.x response (read until the connection closed).

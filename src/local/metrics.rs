@@ -52,7 +52,7 @@ pub const BUCKETS_MS: [u32; 15] = [
 /// Everything one scrape shows.
 #[derive(Clone, Debug)]
 pub struct Scrape<'a> {
-    /// Per camera, in configuration order: its name and counters.
+    /// Per live camera, in the order they were started: its name and counters.
     pub cameras: &'a [(String, CameraCounters)],
     pub broker: &'a BrokerState,
     pub outbox: &'a OutboxFigures,

@@ -7,6 +7,9 @@
 //!                p50/p99 over the last few seconds, drops by reason, reconnects, last error;
 //!                broker; outbox; uptime; version
 //!  GET /metrics  Prometheus text format 0.0.4 (metrics.rs)
+//!  POST /reload  re-reads the configuration file already on disk and applies it live
+//!                (crate::agent::Control::reload): JSON ReloadAnswer, what changed now and
+//!                what waits for a restart, or the loader's lines; for `watchpost config set`
 //!  anything else 404; another method on a known path 405
 //! ```
 //!
@@ -17,7 +20,8 @@
 //! - `metrics.rs`: the exposition, a pure function of counters.
 //! - `window.rs`: the counters of the last few seconds, sampled once a second, from which
 //!   `/status` computes rates and percentiles.
-//! - `client.rs`: one blocking `GET`, for `watchpost status`.
+//! - `client.rs`: one blocking request: `GET` for `watchpost status`, `POST /reload` for the
+//!   edit commands ([`client::request_reload`]).
 //!
 //! ## Invariants
 //! - Loopback only (checked by the configuration): there is no authentication.
@@ -39,7 +43,7 @@ pub mod window;
 
 pub use status::{
     AgentFacts, BrokerReport, CameraReport, ModelReport, OutboxReport, Percentiles, ProcessReport,
-    STATUS_SCHEMA, StatusReport,
+    ReloadAnswer, STATUS_SCHEMA, StatusReport,
 };
 
 use std::net::SocketAddr;
@@ -51,7 +55,8 @@ use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
-use crate::health::{CameraCounters, CameraStats};
+use crate::agent::Control;
+use crate::health::{CameraCounters, Cameras};
 use crate::outbox::OutboxStats;
 use crate::publish::BrokerState;
 use window::{RateWindow, SAMPLE_INTERVAL, Sample, WINDOW};
@@ -86,14 +91,17 @@ fn describe_bind(e: &std::io::Error) -> String {
 /// What the endpoint reports on, shared with the running agent.
 #[derive(Debug)]
 pub struct Sources {
-    /// In configuration order.
-    pub cameras: Vec<Arc<CameraStats>>,
+    /// The cameras, as they change with reloads; reports list the live ones.
+    pub cameras: Arc<Cameras>,
     /// From [`crate::publish::Publisher::broker_state`].
     pub broker: watch::Receiver<BrokerState>,
     pub outbox: Arc<OutboxStats>,
     pub facts: AgentFacts,
     /// When the agent started, on the monotonic clock (for the uptime).
     pub started: Instant,
+    /// The running configuration, for `POST /reload` and the changes waiting for a restart;
+    /// `None`: `/reload` answers 503.
+    pub control: Option<Control>,
 }
 
 /// The state the handlers read.
@@ -110,8 +118,14 @@ impl Shared {
         }
     }
 
-    fn counters(&self) -> Vec<CameraCounters> {
-        self.sources.cameras.iter().map(|c| c.snapshot()).collect()
+    /// The live cameras' names and counters now, by id.
+    fn counters(&self) -> Vec<(usize, String, CameraCounters)> {
+        self.sources
+            .cameras
+            .live()
+            .into_iter()
+            .map(|(id, c)| (id, c.name.to_string(), c.snapshot()))
+            .collect()
     }
 
     fn window(&self) -> std::sync::MutexGuard<'_, RateWindow> {
@@ -122,7 +136,11 @@ impl Shared {
     fn record_sample(&self) {
         let sample = Sample {
             at: Instant::now(),
-            cameras: self.counters(),
+            cameras: self
+                .counters()
+                .into_iter()
+                .map(|(id, _, counters)| (id, counters))
+                .collect(),
         };
         self.window().push(sample);
     }
@@ -136,20 +154,21 @@ impl Shared {
             Some(sample) if now.duration_since(sample.at) >= SAMPLE_INTERVAL / 2 => {
                 (sample.cameras.clone(), now.duration_since(sample.at))
             }
-            _ => (counters.clone(), Duration::ZERO),
+            _ => (Vec::new(), Duration::ZERO),
         };
-        let cameras = self
-            .sources
-            .cameras
+        let cameras = counters
             .iter()
-            .zip(&counters)
-            .zip(&earlier)
-            .map(|((stats, now), earlier)| {
-                CameraReport::new(stats.name.as_str(), now, earlier, elapsed, at)
+            .map(|(id, name, now)| {
+                // A camera added since the window's start: no rates until the next sample.
+                let earlier = earlier
+                    .iter()
+                    .find(|(earlier_id, _)| earlier_id == id)
+                    .map_or(now, |(_, c)| c);
+                CameraReport::new(name, now, earlier, elapsed, at)
             })
             .collect();
         let broker = self.sources.broker.borrow().clone();
-        StatusReport::new(
+        let mut report = StatusReport::new(
             &self.sources.facts,
             now.duration_since(self.sources.started),
             elapsed,
@@ -158,15 +177,21 @@ impl Shared {
             &self.sources.outbox.figures(),
             process_report(),
             at,
-        )
+        );
+        report.at_restart = self
+            .sources
+            .control
+            .as_ref()
+            .map(Control::at_restart)
+            .unwrap_or_default();
+        report
     }
 
     pub(crate) fn metrics_text(&self) -> String {
         let cameras: Vec<(String, CameraCounters)> = self
-            .sources
-            .cameras
-            .iter()
-            .map(|c| (c.name.to_string(), c.snapshot()))
+            .counters()
+            .into_iter()
+            .map(|(_, name, counters)| (name, counters))
             .collect();
         let broker = self.sources.broker.borrow().clone();
         metrics::render(&metrics::Scrape {
@@ -302,13 +327,13 @@ mod tests {
 
     use super::*;
     use crate::config::TopicName;
-    use crate::health::{CameraState, DropReason};
+    use crate::health::{CameraState, CameraStats, DropReason};
 
     fn sources() -> (Sources, Arc<CameraStats>, watch::Sender<BrokerState>) {
         let camera = Arc::new(CameraStats::new(TopicName::parse("gate").unwrap()));
         let (broker_tx, broker) = watch::channel(BrokerState::default());
         let sources = Sources {
-            cameras: vec![Arc::clone(&camera)],
+            cameras: Arc::new(Cameras::new(vec![Arc::clone(&camera)])),
             broker,
             outbox: Arc::new(OutboxStats::default()),
             facts: AgentFacts {
@@ -321,6 +346,7 @@ mod tests {
                 },
             },
             started: Instant::now(),
+            control: None,
         };
         (sources, camera, broker_tx)
     }

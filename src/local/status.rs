@@ -29,7 +29,7 @@ pub struct StatusReport {
     pub uptime_s: f64,
     /// The seconds the rates and percentiles cover: the last few seconds.
     pub window_s: f64,
-    /// In configuration order.
+    /// The live cameras, in the order they were started.
     pub cameras: Vec<CameraReport>,
     pub broker: BrokerReport,
     pub outbox: OutboxReport,
@@ -39,6 +39,58 @@ pub struct StatusReport {
     /// The model that runs and why (absent from agents before it was added).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<ModelReport>,
+    /// Configuration changes a reload could not apply live, waiting for the next restart
+    /// (`[mqtt] applied at next restart`); absent when none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub at_restart: Vec<String>,
+}
+
+/// The answer to `POST /reload`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReloadAnswer {
+    /// `applied`, `invalid` (the file; `problems` are the loader's lines), `refused` (valid,
+    /// but this agent cannot run it), `busy`, `stopped`, or `no_file`.
+    pub outcome: String,
+    /// Done now: `camera gate-2 added`.
+    #[serde(default)]
+    pub live: Vec<String>,
+    /// Waiting for the next restart: `[mqtt] applied at next restart`.
+    #[serde(default)]
+    pub at_restart: Vec<String>,
+    /// Why nothing was applied, one line each.
+    #[serde(default)]
+    pub problems: Vec<String>,
+}
+
+impl ReloadAnswer {
+    /// The answer for an outcome of [`crate::agent::Control::reload`].
+    pub fn new(outcome: &Result<crate::agent::Applied, crate::agent::ApplyError>) -> ReloadAnswer {
+        use crate::agent::ApplyError;
+        let failed = |outcome: &str, problems: Vec<String>| ReloadAnswer {
+            outcome: outcome.to_owned(),
+            live: Vec::new(),
+            at_restart: Vec::new(),
+            problems,
+        };
+        match outcome {
+            Ok(applied) => ReloadAnswer {
+                outcome: "applied".to_owned(),
+                live: applied.live.clone(),
+                at_restart: applied.at_restart.clone(),
+                problems: Vec::new(),
+            },
+            Err(ApplyError::Invalid { problems }) => failed("invalid", problems.clone()),
+            Err(ApplyError::Refused { reasons }) => failed("refused", reasons.clone()),
+            Err(e @ ApplyError::Busy) => failed("busy", vec![e.to_string()]),
+            Err(e @ ApplyError::Stopped) => failed("stopped", vec![e.to_string()]),
+            Err(e @ ApplyError::NoFile) => failed("no_file", vec![e.to_string()]),
+        }
+    }
+
+    /// Whether the configuration was applied.
+    pub fn applied(&self) -> bool {
+        self.outcome == "applied"
+    }
 }
 
 /// The model in `GET /status`.
@@ -326,6 +378,7 @@ impl StatusReport {
             outbox: OutboxReport::new(outbox, at),
             process,
             model: Some(facts.model.clone()),
+            at_restart: Vec::new(),
         }
     }
 }

@@ -17,8 +17,8 @@ pub const SAMPLE_INTERVAL: Duration = Duration::from_secs(1);
 #[derive(Clone, Debug)]
 pub struct Sample {
     pub at: Instant,
-    /// In configuration order.
-    pub cameras: Vec<CameraCounters>,
+    /// The live cameras' counters, by camera id.
+    pub cameras: Vec<(usize, CameraCounters)>,
 }
 
 /// Samples spanning at least `span` (once that much time has passed): the oldest kept is the

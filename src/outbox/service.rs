@@ -179,10 +179,11 @@ enum Control {
 
 #[derive(Default)]
 struct Inbox {
-    events: VecDeque<(usize, Event)>,
+    /// Events with their camera's name.
+    events: VecDeque<(String, Event)>,
     control: VecDeque<Control>,
-    /// Per camera index: events refused because `events` was full.
-    backlog: HashMap<usize, u64>,
+    /// Per camera name: events refused because `events` was full.
+    backlog: HashMap<String, u64>,
 }
 
 struct Shared {
@@ -215,18 +216,19 @@ impl std::fmt::Debug for EventSink {
 }
 
 impl EventSink {
-    /// Queues the events of camera index `camera` for writing. Over [`INBOX_CAPACITY`] they are
-    /// dropped, counted and announced (`backlog`).
-    pub fn offer(&self, camera: usize, events: Vec<Event>) {
+    /// Queues the events of camera `camera` (its name: events are numbered per name, so a
+    /// camera keeps its `seq` across reloads and restarts) for writing. Over
+    /// [`INBOX_CAPACITY`] they are dropped, counted and announced (`backlog`).
+    pub fn offer(&self, camera: &str, events: Vec<Event>) {
         if events.is_empty() {
             return;
         }
         let mut inbox = self.shared.lock();
         for event in events {
             if inbox.events.len() < INBOX_CAPACITY {
-                inbox.events.push_back((camera, event));
+                inbox.events.push_back((camera.to_owned(), event));
             } else {
-                *inbox.backlog.entry(camera).or_default() += 1;
+                *inbox.backlog.entry(camera.to_owned()).or_default() += 1;
             }
         }
         drop(inbox);
@@ -290,13 +292,10 @@ impl Outbox {
     /// missing disk, damaged state file) is an error in the log, not a reason to stop: events
     /// are then counted as `write_failed` and the thread tries again every 30 s.
     ///
-    /// `cameras` are the configured camera names, by index.
-    ///
     /// # Errors
     /// The OS refused to start a thread.
     pub fn start(
         options: OutboxOptions,
-        cameras: Vec<String>,
         stamp: Stamp,
     ) -> std::io::Result<(Outbox, EventSink, DeliveryLink)> {
         let shared = Arc::new(Shared {
@@ -308,7 +307,6 @@ impl Outbox {
         let mut worker = Worker {
             shared: Arc::clone(&shared),
             options,
-            cameras,
             stamp,
             log: None,
             last_open_attempt: None,
@@ -400,7 +398,6 @@ impl ErrorLog {
 struct Worker {
     shared: Arc<Shared>,
     options: OutboxOptions,
-    cameras: Vec<String>,
     stamp: Stamp,
     log: Option<Log>,
     last_open_attempt: Option<Instant>,
@@ -618,19 +615,13 @@ impl Worker {
                 }
             }
             for (camera, count) in backlog {
-                self.note(
-                    camera_name(&self.cameras, camera),
-                    NoticeReason::Backlog,
-                    count,
-                    None,
-                );
+                self.note(camera, NoticeReason::Backlog, count, None);
             }
             if !events.is_empty() || !self.notices.is_empty() {
                 self.reopen_if_due();
             }
             for (camera, event) in events {
-                let name = camera_name(&self.cameras, camera);
-                self.append(&name, Entry::Event(&event));
+                self.append(&camera, Entry::Event(&event));
             }
             self.housekeeping(shutdown);
             self.announce();
@@ -914,13 +905,6 @@ fn chain(error: &dyn std::error::Error) -> String {
     text
 }
 
-fn camera_name(cameras: &[String], index: usize) -> String {
-    cameras
-        .get(index)
-        .cloned()
-        .unwrap_or_else(|| format!("camera-{index}"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -968,7 +952,7 @@ mod tests {
                 SyncPolicy::EveryRecord,
             ),
         };
-        Outbox::start(options, vec!["gate".to_owned()], stamp()).unwrap()
+        Outbox::start(options, stamp()).unwrap()
     }
 
     fn receive(link: &mut DeliveryLink) -> Outgoing {
@@ -991,7 +975,7 @@ mod tests {
     fn records_go_out_in_order_and_again_from_the_oldest_unacknowledged_after_a_reconnect() {
         let dir = tempfile::tempdir().unwrap();
         let (outbox, sink, mut link) = start(dir.path());
-        sink.offer(0, (1..=5).map(event).collect());
+        sink.offer("gate", (1..=5).map(event).collect());
         link.connected(1);
         let first: Vec<Outgoing> = (0..5).map(|_| receive(&mut link)).collect();
         assert_eq!(
@@ -1011,7 +995,7 @@ mod tests {
         // A restart sends everything after the contiguous delivered position (3 again: at least
         // once), and numbering goes on.
         let (outbox, sink, mut link) = start(dir.path());
-        sink.offer(0, vec![event(6)]);
+        sink.offer("gate", vec![event(6)]);
         link.connected(1);
         let after: Vec<u64> = (0..5).map(|_| seq_of(&receive(&mut link))).collect();
         assert_eq!(after, [2, 3, 4, 5, 6]);
@@ -1024,7 +1008,7 @@ mod tests {
     fn a_record_damaged_while_running_is_cut_out_and_delivery_goes_on() {
         let dir = tempfile::tempdir().unwrap();
         let (outbox, sink, mut link) = start(dir.path());
-        sink.offer(0, (1..=5).map(event).collect());
+        sink.offer("gate", (1..=5).map(event).collect());
         let deadline = Instant::now() + Duration::from_secs(5);
         while outbox.stats().figures().appended < 5 && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(5));
@@ -1062,7 +1046,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (outbox, sink, mut link) = start(dir.path());
         // More than the inbox holds, offered at once: the thread cannot keep up.
-        sink.offer(0, (1..=(INBOX_CAPACITY as u64 + 10)).map(event).collect());
+        sink.offer(
+            "gate",
+            (1..=(INBOX_CAPACITY as u64 + 10)).map(event).collect(),
+        );
         link.connected(1);
         let mut texts = Vec::new();
         for _ in 0..=INBOX_CAPACITY {

@@ -27,8 +27,11 @@ use crate::config::{ClientCertFiles, MqttConfig, MqttScheme};
 /// Largest packet the client sends (rumqttc's default of 10 KiB is too small for a frame with
 /// many objects; a too large packet would end the connection).
 const MAX_OUTGOING_PACKET: usize = 1024 * 1024;
-/// Largest packet the client accepts (it subscribes to nothing; only acks arrive).
-const MAX_INCOMING_PACKET: usize = 64 * 1024;
+/// Largest packet the client accepts: acks, and command messages (`cmd`). Well above the
+/// largest command read ([`crate::command::MAX_MESSAGE_BYTES`]), so that a larger one is
+/// refused as `oversized` with a result; a packet above this ends the connection (rumqttc),
+/// so a broker should bound messages too (mosquitto: `message_size_limit`).
+const MAX_INCOMING_PACKET: usize = 1024 * 1024;
 
 /// Where system CA bundles live on the Linux distributions the agent runs on (the list
 /// openssl-probe uses), after `$SSL_CERT_FILE`.

@@ -124,6 +124,19 @@ pub(crate) struct Driver {
     pub(crate) state: watch::Sender<BrokerState>,
     pub(crate) notes: mpsc::UnboundedSender<Note>,
     pub(crate) stop: CancellationToken,
+    /// Remote commands: subscribed after every connection, handed on as they arrive.
+    pub(crate) commands: Option<Subscription>,
+}
+
+/// The command topic, and where its messages go.
+#[derive(Debug)]
+pub(crate) struct Subscription {
+    pub(crate) topic: String,
+    /// Where a message that finds `incoming` full is answered (`busy`).
+    pub(crate) result_topic: String,
+    /// Bounded ([`crate::command::MAX_WAITING`]); when full, the message is refused as `busy`
+    /// here, without being read, and logged.
+    pub(crate) incoming: mpsc::Sender<super::IncomingCommand>,
 }
 
 /// Packet id → tag of publications written and not yet acknowledged.
@@ -180,7 +193,17 @@ impl Driver {
                         connections = s.connections;
                     });
                     let _ = self.notes.send(Note::Connected(connections));
+                    // A clean session keeps no subscription: subscribe again every time.
+                    if let Some(commands) = &self.commands
+                        && let Err(e) = self
+                            .client
+                            .client
+                            .try_subscribe(&commands.topic, QoS::AtLeastOnce)
+                    {
+                        tracing::warn!(topic = %commands.topic, "cannot subscribe to the command topic: {e}");
+                    }
                 }
+                Ok(Event::Incoming(Packet::Publish(publish))) => self.received(publish),
                 Ok(Event::Outgoing(Outgoing::Publish(pkid))) => match in_flight.collided {
                     Some((collided, tag)) if collided == pkid => {
                         in_flight.collided = None;
@@ -263,6 +286,42 @@ impl Driver {
             s.connected = false;
             s.endpoint = None;
         });
+    }
+
+    /// A message from the broker: a command (the only subscription) goes to the command task,
+    /// or, when too many are waiting, is answered `busy` here.
+    fn received(&self, publish: rumqttc::Publish) {
+        let Some(commands) = &self.commands else {
+            return;
+        };
+        let message = super::IncomingCommand {
+            topic: publish.topic,
+            payload: publish.payload.to_vec(),
+            retained: publish.retain,
+        };
+        let Err(mpsc::error::TrySendError::Full(message)) = commands.incoming.try_send(message)
+        else {
+            return;
+        };
+        let refused = crate::command::Refused::busy(crate::command::Received {
+            topic: &message.topic,
+            payload: &message.payload,
+            retained: message.retained,
+        });
+        tracing::warn!(
+            id = refused.id.as_deref().unwrap_or("-"),
+            "command refused: {}",
+            refused.refusal
+        );
+        if let Some(result) = refused.result(std::time::SystemTime::now()) {
+            let _ = self.client.try_publish(
+                commands.result_topic.clone(),
+                QoS::AtLeastOnce,
+                false,
+                result.to_json().into_bytes(),
+                Tag::Untracked,
+            );
+        }
     }
 
     fn acked(&self, in_flight: &mut InFlight, pkid: u16) {

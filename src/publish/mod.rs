@@ -11,11 +11,16 @@
 //! | `{camera}/events` | 1 | no | per event, through the disk outbox (at least once) | `watchpost.events/1` |
 //! | `{camera}/snapshots/{event_id}` | 1 | no | just before its event, when it has a picture | JPEG bytes |
 //! | `health` | 0 | no | every `[health] interval` | `watchpost.health/1` |
+//! | `cmd` (subscribed) | 1 | no | published by the central system | `watchpost.command/1` |
+//! | `cmd/result` | 1 | no | one per message on `cmd`, but retained ones | `watchpost.command-result/1` |
+//! | `audit` | 1 | no | one per message on `cmd` | `watchpost.command-audit/1` |
+//! | `config/state` | 1 | yes | after every connection and every configuration change | `watchpost.config-state/1` |
 //!
 //! The schema files are in `src/publish/schemas/` ([`schema_json`]); the payload types are in
-//! [`payload`]. Remote commands (`cmd`, answered on `cmd/result`) have their schemas here too
-//! (`watchpost.command/1`, `watchpost.command-result/1`); their types and checks are in
-//! [`crate::command`], and the agent does not subscribe to them yet.
+//! [`payload`]. The last four topics exist only while remote commands are on
+//! ([`Publisher::with_commands`]): the publisher subscribes to `cmd` after every connection and
+//! hands each message to the command task (`agent::commands`; checks in [`crate::command`]),
+//! whose answers it publishes.
 //!
 //! ## Shape
 //! [`run_publisher`] (or [`Publisher::run`]) owns a rumqttc client; the event loop is polled in
@@ -67,7 +72,7 @@ use tracing::Instrument;
 
 use crate::config::{Config, DeviceConfig, MqttConfig, Qos};
 use crate::framepath::AnalysedFrame;
-use crate::health::{CameraCounters, CameraState, CameraStats, DropReason, ProcessSampler};
+use crate::health::{CameraCounters, CameraState, Cameras, DropReason, ProcessSampler};
 use crate::outbox::{DeliveryLink, Entry, Message, OutboxFigures, Outgoing, Stamp};
 use driver::{Note, Tag, TaggedClient};
 use payload::{
@@ -88,13 +93,15 @@ pub const OFFLINE_ACK_TIMEOUT: Duration = Duration::from_secs(3);
 pub const DISCONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// The names [`schema_json`] knows.
-pub const SCHEMA_NAMES: [&str; 6] = [
+pub const SCHEMA_NAMES: [&str; 8] = [
     "status",
     "detections",
     "health",
     "events",
     "command",
     "command-result",
+    "command-audit",
+    "config-state",
 ];
 
 /// The JSON Schema (draft 2020-12) of a payload: `status`, `detections`, `health`, `events`
@@ -112,6 +119,12 @@ pub fn schema_json(name: &str) -> Option<&'static str> {
         "command" | COMMAND_SCHEMA => Some(include_str!("schemas/command.schema.json")),
         "command-result" | RESULT_SCHEMA => {
             Some(include_str!("schemas/command-result.schema.json"))
+        }
+        "command-audit" | "watchpost.command-audit/1" => {
+            Some(include_str!("schemas/command-audit.schema.json"))
+        }
+        "config-state" | "watchpost.config-state/1" => {
+            Some(include_str!("schemas/config-state.schema.json"))
         }
         _ => None,
     }
@@ -148,6 +161,41 @@ impl PublisherConfig {
     pub fn topics(&self) -> Topics {
         Topics::new(&self.mqtt.topic_prefix, &self.device.site, &self.device.id)
     }
+}
+
+/// Remote commands through the publisher's connection ([`Publisher::with_commands`]): the
+/// publisher subscribes (QoS 1) to the command topic after every connection and hands each
+/// message on; the command task answers through `outgoing`.
+#[derive(Debug)]
+pub struct CommandLink {
+    /// Messages that arrive on the command topic. Bounded ([`crate::command::MAX_WAITING`]):
+    /// when full, a message is answered `busy` without being read.
+    pub incoming: mpsc::Sender<IncomingCommand>,
+    /// What the command task wants published.
+    pub outgoing: mpsc::Receiver<CommandPublication>,
+}
+
+/// A message that arrived on the command topic, as the broker delivered it.
+#[derive(Clone, Debug)]
+pub struct IncomingCommand {
+    pub topic: String,
+    pub payload: Vec<u8>,
+    /// The MQTT retain flag.
+    pub retained: bool,
+}
+
+/// A publication the command task asks for.
+#[derive(Debug)]
+pub enum CommandPublication {
+    /// QoS 1 (results, audit records, snapshots, `config/state`). Dropped and logged when the
+    /// broker is unreachable or the request queue is full.
+    Message {
+        topic: String,
+        payload: Vec<u8>,
+        retain: bool,
+    },
+    /// `status` and `health` now (the command `status.publish`).
+    StatusNow,
 }
 
 /// The broker connection as the publisher sees it.
@@ -201,29 +249,29 @@ pub enum PublishError {
 /// [`run`]: Publisher::run
 pub struct Publisher {
     config: PublisherConfig,
-    cameras: Vec<Arc<CameraStats>>,
+    cameras: Arc<Cameras>,
     /// One per `[mqtt] url` endpoint.
     endpoints: Vec<rumqttc::MqttOptions>,
     broker_tx: watch::Sender<BrokerState>,
     broker_rx: watch::Receiver<BrokerState>,
+    commands: Option<CommandLink>,
 }
 
 impl Publisher {
     /// Checks the configuration (TLS roots and client certificates are read here) and prepares
-    /// the client. `cameras` are in configuration order: [`AnalysedFrame::camera`] indexes them.
+    /// the client. [`AnalysedFrame::camera`] is an id of `cameras`; `status` and `health` list
+    /// its live cameras as they are at each publication (they may change while running).
     ///
     /// # Errors
     /// A CA, certificate or key file that cannot be used, or `mqtts://` without any CA
     /// certificates.
-    pub fn new(
-        config: PublisherConfig,
-        cameras: Vec<Arc<CameraStats>>,
-    ) -> Result<Publisher, PublishError> {
+    pub fn new(config: PublisherConfig, cameras: Arc<Cameras>) -> Result<Publisher, PublishError> {
         let topics = config.topics();
         let will_payload = StatusPayload::new(
             DeviceState::Offline,
             config.started_at,
             cameras
+                .live_stats()
                 .iter()
                 .map(|c| CameraStatus {
                     name: c.name.clone(),
@@ -247,7 +295,15 @@ impl Publisher {
             endpoints,
             broker_tx,
             broker_rx,
+            commands: None,
         })
+    }
+
+    /// Takes remote commands too (see [`CommandLink`]).
+    #[must_use]
+    pub fn with_commands(mut self, link: CommandLink) -> Publisher {
+        self.commands = Some(link);
+        self
     }
 
     /// The broker's state, updated as it changes (for `watchpost status`).
@@ -292,8 +348,20 @@ impl Publisher {
             endpoints,
             broker_tx,
             broker_rx,
+            commands,
         } = self;
         let topics = config.topics();
+        let (subscription, mut command_out) = match commands {
+            Some(CommandLink { incoming, outgoing }) => (
+                Some(driver::Subscription {
+                    topic: topics.command(),
+                    result_topic: topics.command_result(),
+                    incoming,
+                }),
+                Some(outgoing),
+            ),
+            None => (None, None),
+        };
 
         let (client, eventloop) = AsyncClient::new(endpoints[0].clone(), REQUEST_CAPACITY);
         let client = TaggedClient::new(client);
@@ -321,6 +389,7 @@ impl Publisher {
             state: broker_tx,
             notes: notes_tx,
             stop: stop_driver.clone(),
+            commands: subscription,
         };
         let mut driver_task = tokio::spawn(driver.run().in_current_span());
 
@@ -374,6 +443,21 @@ impl Publisher {
                     }
                 },
                 _ = retry_tick.tick(), if !out.held.is_empty() => out.flush_held(),
+                publication = next_command_publication(&mut command_out), if command_out.is_some() => match publication {
+                    Some(CommandPublication::Message { topic, payload, retain }) => {
+                        let connected = broker_rx.borrow().connected;
+                        out.publish_for_commands(topic, payload, retain, connected);
+                    }
+                    Some(CommandPublication::StatusNow) => {
+                        if broker_rx.borrow().connected {
+                            out.publish_status(DeviceState::Online);
+                        }
+                        let broker = broker_rx.borrow().clone();
+                        let figures = outbox_stats.as_ref().map(|s| s.figures()).unwrap_or_default();
+                        out.publish_health(&mut health, &config, &broker, &figures);
+                    }
+                    None => command_out = None,
+                },
                 _ = status_tick.tick() => {
                     if broker_rx.borrow().connected {
                         out.publish_status_if_changed();
@@ -446,6 +530,16 @@ async fn next_record(outbox: &mut Option<DeliveryLink>) -> Option<Outgoing> {
     }
 }
 
+/// The next publication the command task asks for; pending forever without one.
+async fn next_command_publication(
+    out: &mut Option<mpsc::Receiver<CommandPublication>>,
+) -> Option<CommandPublication> {
+    match out {
+        Some(out) => out.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
 /// Runs a publisher: [`Publisher::new`], then [`Publisher::run`]. Use [`Publisher`] directly
 /// to get its [`BrokerState`] channel.
 ///
@@ -453,7 +547,7 @@ async fn next_record(outbox: &mut Option<DeliveryLink>) -> Option<Outgoing> {
 /// As [`Publisher::new`] and [`Publisher::run`].
 pub async fn run_publisher(
     config: PublisherConfig,
-    cameras: Vec<Arc<CameraStats>>,
+    cameras: Arc<Cameras>,
     results: mpsc::Receiver<AnalysedFrame>,
     outbox: Option<DeliveryLink>,
     shutdown: CancellationToken,
@@ -518,24 +612,33 @@ fn to_json<T: serde::Serialize>(value: &T) -> Option<Vec<u8>> {
     }
 }
 
-/// The counters at the start of the current `health` interval.
+/// The counters at the start of the current `health` interval, by camera id.
 struct HealthWindow {
     since: Instant,
-    counters: Vec<CameraCounters>,
+    counters: HashMap<usize, CameraCounters>,
     sampler: ProcessSampler,
 }
 
 impl HealthWindow {
-    fn new(cameras: &[Arc<CameraStats>]) -> HealthWindow {
+    fn new(cameras: &Cameras) -> HealthWindow {
         let mut sampler = ProcessSampler::new();
         // The first sample starts the CPU interval.
         let _ = sampler.sample();
         HealthWindow {
             since: Instant::now(),
-            counters: cameras.iter().map(|c| c.snapshot()).collect(),
+            counters: live_counters(cameras).into_iter().collect(),
             sampler,
         }
     }
+}
+
+/// The live cameras' counters now, by id.
+fn live_counters(cameras: &Cameras) -> Vec<(usize, CameraCounters)> {
+    cameras
+        .live()
+        .into_iter()
+        .map(|(id, c)| (id, c.snapshot()))
+        .collect()
 }
 
 /// An outbox record not yet fully handed to the client (its request channel was full).
@@ -552,9 +655,10 @@ struct Out {
     detections_qos: QoS,
     model: String,
     started_at: SystemTime,
-    cameras: Vec<Arc<CameraStats>>,
-    /// Camera states in the last `status` queued; `None` = publish at the next check.
-    published_states: Option<Vec<CameraState>>,
+    cameras: Arc<Cameras>,
+    /// The cameras and their states in the last `status` queued; `None` = publish at the next
+    /// check.
+    published_states: Option<Vec<CameraStatus>>,
     /// A drop was logged since the broker came back / since the last queued detection.
     dropping_broker_down: bool,
     dropping_queue_full: bool,
@@ -663,23 +767,20 @@ impl Out {
         }
     }
 
-    fn camera_states(&self) -> Vec<CameraState> {
-        self.cameras.iter().map(|c| c.state()).collect()
+    /// The live cameras and their states now.
+    fn camera_states(&self) -> Vec<CameraStatus> {
+        self.cameras
+            .live_stats()
+            .iter()
+            .map(|c| CameraStatus {
+                name: c.name.clone(),
+                state: c.state(),
+            })
+            .collect()
     }
 
-    fn status_payload(&self, state: DeviceState, states: &[CameraState]) -> StatusPayload {
-        StatusPayload::new(
-            state,
-            self.started_at,
-            self.cameras
-                .iter()
-                .zip(states)
-                .map(|(c, s)| CameraStatus {
-                    name: c.name.clone(),
-                    state: *s,
-                })
-                .collect(),
-        )
+    fn status_payload(&self, state: DeviceState, states: &[CameraStatus]) -> StatusPayload {
+        StatusPayload::new(state, self.started_at, states.to_vec())
     }
 
     fn publish_status(&mut self, state: DeviceState) {
@@ -705,6 +806,33 @@ impl Out {
         }
     }
 
+    /// A command task's publication (QoS 1, untracked): dropped and logged when it cannot go.
+    fn publish_for_commands(
+        &mut self,
+        topic: String,
+        payload: Vec<u8>,
+        retain: bool,
+        connected: bool,
+    ) {
+        if !connected {
+            tracing::warn!(topic = %topic, "broker unreachable: command output not published");
+            return;
+        }
+        if self
+            .client
+            .try_publish(
+                topic.clone(),
+                QoS::AtLeastOnce,
+                retain,
+                payload,
+                Tag::Untracked,
+            )
+            .is_err()
+        {
+            tracing::warn!(topic = %topic, "request queue full: command output not published");
+        }
+    }
+
     fn publish_status_if_changed(&mut self) {
         if self.published_states.as_deref() != Some(self.camera_states().as_slice()) {
             self.publish_status(DeviceState::Online);
@@ -715,7 +843,7 @@ impl Out {
         if frame.objects.is_empty() {
             return;
         }
-        let Some(stats) = self.cameras.get(frame.camera).cloned() else {
+        let Some(stats) = self.cameras.get(frame.camera) else {
             tracing::error!(
                 camera = frame.camera,
                 "result for an unknown camera index; ignored"
@@ -784,18 +912,20 @@ impl Out {
         let wall = SystemTime::now();
         let elapsed = now.duration_since(window.since);
         let process = ProcessFigures::from(window.sampler.sample());
-        let counters: Vec<CameraCounters> = self.cameras.iter().map(|c| c.snapshot()).collect();
-        let cameras = self
-            .cameras
+        let live = self.cameras.live();
+        let counters: Vec<(usize, CameraCounters)> =
+            live.iter().map(|(id, c)| (*id, c.snapshot())).collect();
+        let cameras = live
             .iter()
             .zip(&counters)
-            .zip(&window.counters)
-            .map(|((camera, now), earlier)| {
+            .map(|((_, camera), (id, now))| {
+                // A camera added within this interval: nothing to compare with until the next.
+                let earlier = window.counters.get(id).unwrap_or(now);
                 CameraHealth::from_counters(&camera.name, now, earlier, elapsed, wall)
             })
             .collect();
         window.since = now;
-        window.counters = counters;
+        window.counters = counters.into_iter().collect();
         if !broker.connected {
             self.report.health_skipped += 1;
             return;

@@ -58,6 +58,26 @@ impl Topics {
         format!("{}/+/detections", self.base)
     }
 
+    /// `{base}/cmd`: where the device takes signed commands (QoS 1; see [`crate::command`]).
+    pub fn command(&self) -> String {
+        format!("{}/cmd", self.base)
+    }
+
+    /// `{base}/cmd/result`: the answer to each command (QoS 1, not retained).
+    pub fn command_result(&self) -> String {
+        format!("{}/cmd/result", self.base)
+    }
+
+    /// `{base}/audit`: every command received, accepted or not (QoS 1, not retained).
+    pub fn audit(&self) -> String {
+        format!("{}/audit", self.base)
+    }
+
+    /// `{base}/config/state`: the configuration in force, its version (retained, QoS 1).
+    pub fn config_state(&self) -> String {
+        format!("{}/config/state", self.base)
+    }
+
     /// `{base}/#`: every topic of this device, for subscribers.
     pub fn all(&self) -> String {
         format!("{}/#", self.base)
@@ -129,6 +149,11 @@ mod tests {
                 topics.all(),
                 format!("{}#", status.strip_suffix("status").unwrap())
             );
+            let base = status.strip_suffix("status").unwrap();
+            assert_eq!(topics.command(), format!("{base}cmd"));
+            assert_eq!(topics.command_result(), format!("{base}cmd/result"));
+            assert_eq!(topics.audit(), format!("{base}audit"));
+            assert_eq!(topics.config_state(), format!("{base}config/state"));
             assert_eq!(
                 topics.all_detections(),
                 format!("{}+/detections", status.strip_suffix("status").unwrap())

@@ -578,6 +578,14 @@ impl Subscriber {
         subscriber
     }
 
+    /// Publishes `payload` on `topic` (QoS 1) through this subscriber's connection, as the
+    /// central system would.
+    pub fn publish(&self, topic: &str, payload: impl Into<Vec<u8>>, retain: bool) {
+        self.client
+            .publish(topic, QoS::AtLeastOnce, retain, payload.into())
+            .expect("queue a publication");
+    }
+
     /// SUBACKs received (one per connection).
     pub fn subscriptions(&self) -> u64 {
         self.shared.subscriptions.load(Ordering::Relaxed)
@@ -652,7 +660,12 @@ impl Subscriber {
     /// Validates every message received so far against its schema; panics naming the first
     /// invalid one. Returns how many were checked.
     pub fn validate_all(&self) -> usize {
-        let messages = self.messages();
+        self.validate_where(|_| true)
+    }
+
+    /// As [`Subscriber::validate_all`], for the messages `which` selects.
+    pub fn validate_where(&self, which: impl Fn(&Message) -> bool) -> usize {
+        let messages: Vec<Message> = self.messages().into_iter().filter(|m| which(m)).collect();
         for message in &messages {
             if let Err(e) = validate_message(message) {
                 panic!(
@@ -713,5 +726,12 @@ pub fn validate_message(message: &Message) -> Result<(), String> {
     }
     let value: serde_json::Value = serde_json::from_slice(&message.payload)
         .map_err(|e| format!("payload is not JSON: {e}"))?;
-    validate(message.kind(), &value)
+    let schema = match message.kind() {
+        "cmd" => "command",
+        "result" => "command-result",
+        "audit" => "command-audit",
+        "state" => "config-state",
+        kind => kind,
+    };
+    validate(schema, &value)
 }

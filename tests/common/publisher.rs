@@ -9,7 +9,7 @@ use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use watchpost::config::TopicName;
 use watchpost::framepath::AnalysedFrame;
-use watchpost::health::CameraStats;
+use watchpost::health::{CameraStats, Cameras};
 use watchpost::publish::{BrokerState, PublishError, Publisher, PublisherConfig, PublisherReport};
 
 /// The model the payloads name.
@@ -62,7 +62,7 @@ impl Running {
             .iter()
             .map(|c| Arc::new(CameraStats::new(name(c))))
             .collect();
-        let publisher = Publisher::new(config, cameras.clone()).unwrap();
+        let publisher = Publisher::new(config, Arc::new(Cameras::new(cameras.clone()))).unwrap();
         let broker = publisher.broker_state();
         let (results, results_rx) = mpsc::channel(queue);
         let shutdown = CancellationToken::new();

@@ -23,6 +23,7 @@ pub const DEFAULT_IDLE_FPS: f64 = 0.5;
 #[serde(deny_unknown_fields)]
 struct RawCamera {
     name: Option<String>,
+    enabled: Option<bool>,
     url: Option<String>,
     username: Option<String>,
     password: Option<RawSecret>,
@@ -228,6 +229,7 @@ impl<'a> Checker<'a> {
         #[allow(clippy::cast_possible_truncation)]
         Some(CameraConfig {
             name: name?,
+            enabled: raw.enabled.unwrap_or(true),
             url: url?.without_credentials(),
             username,
             password,

@@ -276,6 +276,8 @@ mod tests {
                 Some("must be between 0 (never) and detect_fps (5), got -0.5"),
             ),
             ("cameras", "motion_gate = false", None),
+            ("cameras", "enabled = false", None),
+            ("cameras", "enabled = \"no\"", Some("expected a boolean")),
             ("cameras", "decoder = \"auto\"", None),
             ("cameras", "decoder = \"v4l2_h264-2\"", None),
             (

@@ -18,6 +18,7 @@
 
 mod cameras;
 mod checks;
+mod commands;
 mod detection;
 mod device;
 mod files;
@@ -48,7 +49,7 @@ use super::Config;
 use super::error::{ConfigError, Problem};
 use problems::{invisible_characters, syntax_problem};
 
-const SECTIONS: [&str; 9] = [
+const SECTIONS: [&str; 10] = [
     "device",
     "mqtt",
     "detection",
@@ -57,6 +58,7 @@ const SECTIONS: [&str; 9] = [
     "events",
     "outbox",
     "local",
+    "commands",
     "cameras",
 ];
 
@@ -191,10 +193,9 @@ impl<'a> Checker<'a> {
                     key.get_ref().to_string(),
                     key.span().start,
                     format!(
-                        "unknown key `{}`: expected one of the tables `device`, `mqtt`, \
-                         `detection`, `health`, `tracking`, `events`, `outbox`, `local`, \
-                         `cameras`",
-                        key.get_ref()
+                        "unknown key `{}`: expected one of the tables {}",
+                        key.get_ref(),
+                        SECTIONS.map(|s| format!("`{s}`")).join(", ")
                     ),
                 );
             }
@@ -218,6 +219,7 @@ impl<'a> Checker<'a> {
             .optional_section("outbox")
             .and_then(|raw| self.outbox(raw, device.as_ref()));
         let local = self.local_section();
+        let commands = self.commands_section();
         let cameras = self.cameras();
 
         Some(Config {
@@ -229,6 +231,7 @@ impl<'a> Checker<'a> {
             events: events?,
             outbox: outbox?,
             local: local?,
+            commands: commands?,
             cameras: cameras?,
         })
     }
@@ -588,6 +591,7 @@ colour = "red"
                         | "[events]"
                         | "[outbox]"
                         | "[local]"
+                        | "[commands]"
                         | "[[cameras.zones]]"
                         | "[[cameras.lines]]"
                 );
@@ -606,8 +610,9 @@ colour = "red"
             }
             out
         };
-        // sync_interval_ms is refused unless sync = "interval": left commented at first.
-        let out = uncommented(&text, &["sync_interval_ms"]);
+        // sync_interval_ms is refused unless sync = "interval": left commented at first. The
+        // example key file does not exist here (`commands_from_tables` checks keys).
+        let out = uncommented(&text, &["sync_interval_ms", "trusted_keys"]);
         let config = parse(&out, &path).unwrap_or_else(|e| panic!("{e}\n{out}"));
         assert_eq!(config.tracking, TrackingConfig::default(), "{out}");
         assert_eq!(config.events, EventsConfig::default(), "{out}");
@@ -619,6 +624,11 @@ colour = "red"
         assert!(out.contains("\nmax_size_mb = 256\n"), "{out}");
         assert!(out.contains("\nlisten = \"127.0.0.1:9750\"\n"), "{out}");
         assert_eq!(config.local, LocalConfig::default(), "{out}");
+        assert_eq!(
+            config.commands.disabled,
+            [crate::command::CommandName::ConfigApply].into(),
+            "{out}"
+        );
         let camera = &config.cameras[0];
         assert_eq!(camera.zones.len(), 1, "{out}");
         assert_eq!(camera.lines.len(), 1, "{out}");
@@ -626,7 +636,7 @@ colour = "red"
         // With sync = "interval", its documented default interval.
         let with_interval = text.replacen("#sync = \"every_event\"", "#sync = \"interval\"", 1);
         assert_ne!(with_interval, text);
-        let out = uncommented(&with_interval, &[]);
+        let out = uncommented(&with_interval, &["trusted_keys"]);
         let config = parse(&out, &path).unwrap_or_else(|e| panic!("{e}\n{out}"));
         assert_eq!(
             config.outbox.sync,

@@ -351,7 +351,7 @@ mod tests {
             refused("bogus.x"),
             [
                 "unknown key `bogus`: expected one of the tables `device`, `mqtt`, `detection`, \
-              `health`, `tracking`, `events`, `outbox`, `local`, `cameras`"
+              `health`, `tracking`, `events`, `outbox`, `local`, `commands`, `cameras`"
             ]
         );
         assert_eq!(
