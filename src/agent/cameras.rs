@@ -127,16 +127,7 @@ impl CameraSet {
         if threads.is_empty() {
             return;
         }
-        let joined = tokio::time::timeout(
-            RELOAD_STOP_CAP,
-            tokio::task::spawn_blocking(move || {
-                for thread in threads {
-                    let _ = thread.join();
-                }
-            }),
-        )
-        .await;
-        if joined.is_err() {
+        if !join_within(threads, RELOAD_STOP_CAP).await {
             tracing::warn!(
                 "a camera did not stop within {RELOAD_STOP_CAP:?}; leaving its thread behind"
             );
@@ -222,4 +213,19 @@ fn spawn(board: &Arc<FrameBoard>, camera: &mut Running) -> std::io::Result<()> {
         camera.stop.clone(),
     )?);
     Ok(())
+}
+
+/// Joins camera threads off the async workers, waiting at most `limit`; false when some were
+/// still running then (they are left behind).
+pub(crate) async fn join_within(threads: Vec<JoinHandle<()>>, limit: std::time::Duration) -> bool {
+    tokio::time::timeout(
+        limit,
+        tokio::task::spawn_blocking(move || {
+            for thread in threads {
+                let _ = thread.join();
+            }
+        }),
+    )
+    .await
+    .is_ok()
 }

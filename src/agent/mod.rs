@@ -517,16 +517,7 @@ impl Running {
         cameras.shutdown.cancel();
         let threads = cameras.take_threads();
         let limit = budget.stage(CAMERAS_CAP, later(INFERENCE_CAP + OUTBOX_CAP));
-        let joined = tokio::time::timeout(
-            limit,
-            tokio::task::spawn_blocking(move || {
-                for handle in threads {
-                    let _ = handle.join();
-                }
-            }),
-        )
-        .await;
-        if joined.is_err() {
+        if !cameras::join_within(threads, limit).await {
             tracing::warn!("cameras did not stop within {limit:?}; leaving them behind");
         }
         for s in cameras.registry.live_stats() {
