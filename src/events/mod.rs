@@ -235,7 +235,7 @@ impl CameraEvents {
     }
 
     /// The boxes to pixelate under the camera's privacy mode: every person when redacted.
-    fn redactions(&self, objects: &[Object]) -> Vec<[f32; 4]> {
+    fn boxes_to_pixelate(&self, objects: &[Object]) -> Vec<[f32; 4]> {
         if self.snapshots != SnapshotMode::Redacted {
             return Vec::new();
         }
@@ -274,7 +274,7 @@ impl CameraEvents {
         let mut picture = Picture { frame, bgr: None };
         Ok(imaging::snapshot_jpeg(
             picture.bgr()?,
-            &self.redactions(objects),
+            &self.boxes_to_pixelate(objects),
             &overlays,
             self.snapshot_max_width,
             self.snapshot_quality,
@@ -293,7 +293,7 @@ impl CameraEvents {
         let snapshot = if self.snapshots != SnapshotMode::Off
             && self.snapshot_kinds.contains(&p.kind)
         {
-            let redact = self.redactions(objects);
+            let redact = self.boxes_to_pixelate(objects);
             let mut overlays: Vec<Overlay> = zone
                 .map(zone_overlay)
                 .into_iter()
