@@ -5,82 +5,18 @@
 
 mod common;
 
-use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use serde_json::Value;
-use watchpost::command::{self, Args, DeviceId, Draft, SigningIdentity, keys};
+use watchpost::command::{self, DeviceId, keys};
 use watchpost::config::version::ConfigVersion;
 
-use common::agent::{Agent, AgentSetup, DEVICE, SITE, clip_server, expect, topic};
+use common::agent::{Agent, AgentSetup, SITE, clip_server, expect, topic};
+use common::central::{Central, commands_table};
 use common::mosquitto::{Message, Mosquitto, Subscriber};
 use common::serial;
 
 const WAIT: Duration = Duration::from_secs(20);
-
-/// Signs commands for the test device, counting up.
-struct Central {
-    identity: SigningIdentity,
-    device: DeviceId,
-    counter: u64,
-}
-
-impl Central {
-    fn new(private_key: &Path) -> Central {
-        Central {
-            identity: keys::read_private_key(private_key).unwrap(),
-            device: DeviceId::parse(&format!("{SITE}/{DEVICE}")).unwrap(),
-            counter: 0,
-        }
-    }
-
-    /// `command` with `args` (JSON text), the next counter, issued now for the test device.
-    fn sign(&mut self, id: &str, command: &str, args: &str) -> String {
-        let device = self.device.clone();
-        self.counter += 1;
-        self.make(id, command, args, self.counter, SystemTime::now(), &device)
-    }
-
-    /// `ping` with the next counter, issued at `issued_at`.
-    fn ping_issued_at(&mut self, id: &str, issued_at: SystemTime) -> String {
-        let device = self.device.clone();
-        self.counter += 1;
-        self.make(id, "ping", "{}", self.counter, issued_at, &device)
-    }
-
-    /// `ping` with the next counter, signed for `device`.
-    fn ping_for(&mut self, id: &str, device: &DeviceId) -> String {
-        self.counter += 1;
-        self.make(id, "ping", "{}", self.counter, SystemTime::now(), device)
-    }
-
-    /// `ping` with this counter.
-    fn ping_with_counter(&self, id: &str, counter: u64) -> String {
-        self.make(id, "ping", "{}", counter, SystemTime::now(), &self.device)
-    }
-
-    fn make(
-        &self,
-        id: &str,
-        command: &str,
-        args: &str,
-        counter: u64,
-        issued_at: SystemTime,
-        device: &DeviceId,
-    ) -> String {
-        let draft = Draft {
-            id: id.to_owned(),
-            command: command.to_owned(),
-            args: Args::parse(args).unwrap(),
-            issued_at,
-            valid_for: Duration::from_secs(300),
-            counter,
-        };
-        command::sign(&self.identity, &topic("cmd"), device, draft)
-            .unwrap()
-            .to_json()
-    }
-}
 
 /// The result of command `id` among messages from `from` on.
 #[track_caller]
@@ -119,15 +55,12 @@ fn is_state(m: &Message) -> bool {
 fn signed_commands_are_answered_audited_and_change_the_configuration() {
     let _serial = serial();
     let server = clip_server();
-    let broker = Mosquitto::start();
+    let mut broker = Mosquitto::start();
     let keys_dir = tempfile::tempdir().unwrap();
     let trusted = keys::generate(keys_dir.path(), "central").unwrap();
     let untrusted = keys::generate(keys_dir.path(), "other").unwrap();
     let mut setup = AgentSetup::one_camera(server.url("cam0"));
-    setup.tables = format!(
-        "[commands]\nenabled = true\ntrusted_keys = [\"{}\"]\ndisabled = [\"camera.enable\"]\n",
-        trusted.public.display()
-    );
+    setup.tables = commands_table(&trusted.public, &["camera.enable"]);
     let central = Subscriber::connect(broker.port(), &topic("#"));
     let mut agent = Agent::start(&broker, &setup);
     let file = agent.config_path();
@@ -354,6 +287,20 @@ fn signed_commands_are_answered_audited_and_change_the_configuration() {
         audited,
         "{audit_log}"
     );
+
+    // The subscription is renewed after the broker comes back (a clean session keeps none).
+    // The broker keeps retained messages on disk, so only a live (unretained) config/state
+    // says the agent is back.
+    broker.stop();
+    broker.start_again();
+    let from = central.len();
+    expect(
+        central.wait_for_from(from, |m| is_state(m) && !m.retain, Duration::from_secs(60)),
+        "config/state published by the agent after the broker came back",
+        &agent,
+    );
+    let ping = signer.sign("ping-again", "ping", "{}");
+    assert_eq!(send(&central, &ping, "ping-again", &agent)["status"], "ok");
 
     // A command left retained on the broker: taken once as it is published (the broker
     // forwards it live, unretained), then, when the agent subscribes again after a restart,

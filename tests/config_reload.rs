@@ -1,7 +1,7 @@
 //! Live configuration end to end: the real `watchpost run` binary against the in-process RTSP
 //! server playing the street clip and a real mosquitto; the configuration file is changed on
 //! disk and the agent told with SIGHUP (as `systemctl reload` does) or `POST /reload` (as the
-//! edit commands do).
+//! edit commands do), or sent whole by the central system as a signed `config.apply`.
 //!
 //! The tests run one at a time (they share two cores).
 
@@ -12,6 +12,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use common::agent::{Agent, AgentSetup, clip_server, expect, topic};
+use common::central::{Central, commands_table};
 use common::mosquitto::{Message, Mosquitto, Subscriber, free_port};
 use common::{serial, wait_until};
 use watchpost::local::client::{get, request_reload};
@@ -73,14 +74,27 @@ fn status(listen: SocketAddr) -> StatusReport {
 }
 
 #[test]
-fn a_reload_adds_a_camera_and_changes_another_while_the_first_does_not_notice() {
+fn a_config_apply_adds_a_camera_and_changes_another_while_the_first_does_not_notice() {
     let _serial = serial();
     let server = clip_server();
     let broker = Mosquitto::start();
     let central = Subscriber::connect(broker.port(), "watchpost/#");
     let listen = loopback();
-    let two = setup(vec![server.url("cam0"), server.url("cam1")], listen);
+    let keys_dir = tempfile::tempdir().unwrap();
+    let key = watchpost::command::keys::generate(keys_dir.path(), "central").unwrap();
+    let commands = commands_table(&key.public, &[]);
+    let mut two = setup(vec![server.url("cam0"), server.url("cam1")], listen);
+    two.tables.push_str(&commands);
     let agent = Agent::start(&broker, &two);
+    let state = expect(
+        central.wait_for(
+            |m| m.topic == topic("config/state"),
+            Duration::from_secs(40),
+        ),
+        "config/state",
+        &agent,
+    );
+    let version = state.json()["version"].as_str().unwrap().to_owned();
     for camera in ["cam0", "cam1"] {
         expect(
             central.wait_for(is_detection_of(camera), Duration::from_secs(40)),
@@ -97,10 +111,11 @@ fn a_reload_adds_a_camera_and_changes_another_while_the_first_does_not_notice() 
     );
 
     // A third camera, and a line on the second.
-    let three = setup(
+    let mut three = setup(
         vec![server.url("cam0"), server.url("cam1"), server.url("cam2")],
         listen,
     );
+    three.tables.push_str(&commands);
     let text = three
         .config_text(&broker.url(), &agent.state_dir())
         .replacen(
@@ -109,18 +124,34 @@ fn a_reload_adds_a_camera_and_changes_another_while_the_first_does_not_notice() 
             1,
         );
     assert!(text.contains("name = \"middle\""), "{text}");
-    std::fs::write(agent.config_path(), text).unwrap();
+    // Sent by the central system as a signed config.apply with the whole new file.
+    let args = serde_json::json!({ "toml": text, "expected_version": version }).to_string();
+    let apply = Central::new(&key.private).sign("apply-1", "config.apply", &args);
     let reloaded = central.len();
-    agent.signal(libc::SIGHUP);
-
-    assert!(
-        wait_until(Duration::from_secs(20), || {
-            let log = agent.log();
-            log.contains("camera cam2 added")
-                && log.contains("camera cam1 updated (line middle added)")
-        }),
-        "the reload logged what it did\n{}",
-        agent.log()
+    central.publish(&topic("cmd"), apply, false);
+    let result = expect(
+        central.wait_for_from(
+            reloaded,
+            |m| m.topic == topic("cmd/result") && m.json()["id"] == "apply-1",
+            Duration::from_secs(30),
+        ),
+        "the result of config.apply",
+        &agent,
+    )
+    .json();
+    assert_eq!(result["status"], "ok", "{result}");
+    let live = result["result"]["live"].as_array().unwrap();
+    for line in [
+        "camera cam1 updated (line middle added)",
+        "camera cam2 added",
+    ] {
+        assert!(live.iter().any(|l| l == line), "{line}: {result}");
+    }
+    assert_eq!(live.len(), 2, "cam0 untouched: {result}");
+    assert_eq!(
+        std::fs::read_to_string(agent.config_path()).unwrap(),
+        text,
+        "the file is the one sent"
     );
     expect(
         central.wait_for_from(reloaded, is_detection_of("cam2"), Duration::from_secs(40)),

@@ -182,6 +182,16 @@ impl Driver {
                             "the broker's TLS certificate is NOT verified (mqtt.tls_verify = false): anyone on the path can read and change this traffic"
                         );
                     }
+                    // A clean session keeps no subscription: subscribe again every time, and before
+                    // the state says connected: what that sets off (config/state) goes after it.
+                    if let Some(commands) = &self.commands
+                        && let Err(e) = self
+                            .client
+                            .client
+                            .try_subscribe(&commands.topic, QoS::AtLeastOnce)
+                    {
+                        tracing::warn!(topic = %commands.topic, "cannot subscribe to the command topic: {e}");
+                    }
                     let mut connections = 0;
                     self.state.send_modify(|s| {
                         s.connected = true;
@@ -193,15 +203,6 @@ impl Driver {
                         connections = s.connections;
                     });
                     let _ = self.notes.send(Note::Connected(connections));
-                    // A clean session keeps no subscription: subscribe again every time.
-                    if let Some(commands) = &self.commands
-                        && let Err(e) = self
-                            .client
-                            .client
-                            .try_subscribe(&commands.topic, QoS::AtLeastOnce)
-                    {
-                        tracing::warn!(topic = %commands.topic, "cannot subscribe to the command topic: {e}");
-                    }
                 }
                 Ok(Event::Incoming(Packet::Publish(publish))) => self.received(publish),
                 Ok(Event::Outgoing(Outgoing::Publish(pkid))) => match in_flight.collided {

@@ -5,6 +5,7 @@
 
 pub mod agent;
 pub mod camera;
+pub mod central;
 pub mod mosquitto;
 pub mod publisher;
 pub mod tmpfs;
