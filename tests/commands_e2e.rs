@@ -210,10 +210,17 @@ fn signed_commands_are_answered_audited_and_change_the_configuration() {
     let apply = signer.sign(
         "apply",
         "config.apply",
-        &format!(r#"{{"set":{{"cameras.cam0.detect_fps":2}},"expected_version":"{version}"}}"#),
+        &format!(
+            r#"{{"set":{{"cameras.cam0.detect_fps":2,"health.interval_s":2}},"expected_version":"{version}"}}"#
+        ),
     );
     let result = send(&central, &apply, "apply", &agent);
     assert_eq!(result["status"], "ok", "{result}");
+    assert_eq!(
+        result["result"]["at_restart"],
+        serde_json::json!(["[health] applied at next restart"]),
+        "{result}"
+    );
     let text = std::fs::read_to_string(&file).unwrap();
     assert!(text.contains("detect_fps = 2"), "{text}");
     let new_version = format!("2-{}", ConfigVersion::checksum_of(text.as_bytes()));
@@ -223,13 +230,24 @@ fn signed_commands_are_answered_audited_and_change_the_configuration() {
         "{result}"
     );
     assert_eq!(result["result"]["changes"][0], "cameras.cam0.detect_fps");
-    expect(
+    let state = expect(
         central.wait_for(
             |m| is_state(m) && m.json()["version"] == new_version.as_str(),
             WAIT,
         ),
         "config/state with the new version",
         &agent,
+    )
+    .json();
+    assert_eq!(
+        state["at_restart"],
+        serde_json::json!(["[health] applied at next restart"]),
+        "{state}"
+    );
+    let in_force = state["toml"].as_str().unwrap();
+    assert!(
+        in_force.contains("detect_fps = 2") && in_force.contains("interval_s = 1"),
+        "the cameras are in force, [health] is not yet: {in_force}"
     );
     let audit_log = std::fs::read_to_string(agent.state_dir().join("audit.log")).unwrap();
     assert!(

@@ -401,7 +401,12 @@ impl CommandTask {
     /// `config/state`, retained.
     async fn publish_state(&self, version: &ConfigVersion) {
         let running = self.control.running();
-        let payload = config_state(&running, version, SystemTime::now());
+        let payload = config_state(
+            &running,
+            version,
+            &self.control.at_restart(),
+            SystemTime::now(),
+        );
         self.send(
             self.topics.config_state(),
             payload.to_string().into_bytes(),
@@ -449,14 +454,21 @@ struct AuditLine<'a> {
     record: &'a AuditRecord,
 }
 
-/// `config/state`: the version in force and the configuration, secrets replaced.
-pub fn config_state(config: &Config, version: &ConfigVersion, at: SystemTime) -> Value {
+/// `config/state`: the version in force, the configuration with secrets replaced, and what of
+/// the file waits for the next restart ([`Control::at_restart`]).
+pub fn config_state(
+    config: &Config,
+    version: &ConfigVersion,
+    at_restart: &[String],
+    at: SystemTime,
+) -> Value {
     json!({
         "schema": CONFIG_STATE_SCHEMA,
         "version": version.to_string(),
         "number": version.number,
         "checksum": version.checksum,
         "toml": config::render(config),
+        "at_restart": at_restart,
         "at": rfc3339_millis(at),
     })
 }
