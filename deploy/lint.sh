@@ -21,13 +21,17 @@ trap 'rm -rf "$work"' EXIT
 
 lint_systemd() {
   command -v systemd-analyze >/dev/null || die "systemd-analyze not found (apt: systemd)"
-  # verify checks ExecStart's program and the units the unit depends on: a root with the
-  # system's units and a stand-in /usr/bin/watchpost, so that nothing needs installing.
-  local root="$work/root" dropin n=0
+  # verify checks the Exec programs and the units the unit depends on: a merged-/usr root
+  # with the system's units and stand-ins for /usr/bin/watchpost and /bin/kill (ExecReload;
+  # procps, a dependency of the package), so that nothing needs installing.
+  local root="$work/root" dropin n=0 program
   mkdir -p "$root/usr/bin" "$root/usr/lib/systemd" "$root/etc/systemd/system"
+  ln -s usr/bin "$root/bin"
   cp -a /lib/systemd/system "$root/usr/lib/systemd/"
-  printf '#!/bin/sh\n' >"$root/usr/bin/watchpost"
-  chmod 755 "$root/usr/bin/watchpost"
+  for program in watchpost kill; do
+    printf '#!/bin/sh\n' >"$root/usr/bin/$program"
+    chmod 755 "$root/usr/bin/$program"
+  done
   cp deploy/systemd/watchpost.service "$root/etc/systemd/system/"
   for dropin in "" deploy/systemd/decoders/*.conf; do
     rm -rf "$root/etc/systemd/system/watchpost.service.d"
