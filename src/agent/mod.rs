@@ -264,6 +264,10 @@ pub async fn run(
                 },
                 started,
                 control: Some(control.clone()),
+                views: Some(crate::framepath::Views::new(
+                    Arc::clone(&board),
+                    Arc::clone(&lanes),
+                )),
             };
             running.local = start_local(listen, sources).await;
         }

@@ -35,8 +35,10 @@
 //! - A port that cannot be had is an error of [`LocalServer::start`]; the agent logs it and runs
 //!   without the endpoint (see [`crate::agent`]).
 
+pub mod access;
 pub mod client;
 pub mod metrics;
+mod page;
 mod router;
 pub mod status;
 pub mod window;
@@ -102,6 +104,8 @@ pub struct Sources {
     /// The running configuration, for `POST /reload` and the changes waiting for a restart;
     /// `None`: `/reload` answers 503.
     pub control: Option<Control>,
+    /// Views of analysed frames for the technician's page; `None`: its pictures answer 503.
+    pub views: Option<crate::framepath::Views>,
 }
 
 /// The state the handlers read.
@@ -126,6 +130,16 @@ impl Shared {
             .into_iter()
             .map(|(id, c)| (id, c.name.to_string(), c.snapshot()))
             .collect()
+    }
+
+    /// The slot id of the live camera called `name`.
+    fn camera_id(&self, name: &str) -> Option<usize> {
+        self.sources
+            .cameras
+            .live()
+            .into_iter()
+            .find(|(_, c)| c.name.as_str() == name)
+            .map(|(id, _)| id)
     }
 
     fn window(&self) -> std::sync::MutexGuard<'_, RateWindow> {
@@ -347,6 +361,7 @@ mod tests {
             },
             started: Instant::now(),
             control: None,
+            views: None,
         };
         (sources, camera, broker_tx)
     }

@@ -21,6 +21,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/status", get(status))
         .route("/metrics", get(metrics))
         .route("/reload", post(reload))
+        .merge(super::page::routes())
         .fallback(not_found)
         .with_state(shared)
 }
@@ -63,6 +64,6 @@ async fn reload(State(shared): State<Arc<Shared>>) -> Response {
 async fn not_found() -> (StatusCode, &'static str) {
     (
         StatusCode::NOT_FOUND,
-        "not found: this endpoint serves GET /status (JSON), GET /metrics (Prometheus) and POST /reload\n",
+        "not found: this endpoint serves the technician's page (GET /), GET /status (JSON), GET /metrics (Prometheus) and POST /reload\n",
     )
 }
