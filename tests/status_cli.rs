@@ -315,9 +315,9 @@ fn a_bad_local_table_or_url_is_a_usage_error() {
             "[local]\nlisten = \"0.0.0.0:9750\"\n",
             2,
             format!(
-                "{}:2: local.listen: `0.0.0.0:9750` is not a loopback address: the local \
-                 endpoint has no authentication and must only be reachable from this device; use \
-                 127.0.0.1 or [::1] (or \"\" to turn it off)\n",
+                "{}:2: local.listen: `0.0.0.0:9750` is not a loopback address: to open the local \
+                 endpoint to the network, set [local] password_file (the password a technician \
+                 logs in with); otherwise use 127.0.0.1 or [::1] (or \"\" to turn it off)\n",
                 config.display()
             ),
         ),
