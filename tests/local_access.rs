@@ -103,7 +103,11 @@ fn a_peer_on_the_network_logs_in_and_sends_the_csrf_token() {
         answers[4].header("location"),
         Some("/login?next=%2Fcameras%2Fcam0")
     );
-    assert!(answers[0].body.contains("login required"), "{:?}", answers[0]);
+    assert!(
+        answers[0].body.contains("login required"),
+        "{:?}",
+        answers[0]
+    );
     let form = &answers[5].body;
     assert!(
         form.contains("<form method=\"post\" action=\"/login\"")
@@ -207,7 +211,10 @@ fn a_peer_on_the_network_logs_in_and_sends_the_csrf_token() {
         remote,
         "POST",
         "/logout",
-        &[("Cookie", cookie.as_str()), ("X-CSRF-Token", token.as_str())],
+        &[
+            ("Cookie", cookie.as_str()),
+            ("X-CSRF-Token", token.as_str()),
+        ],
         "",
     );
     assert_eq!(logout.status, 303, "{logout:?}");
@@ -240,7 +247,10 @@ fn a_peer_on_the_network_logs_in_and_sends_the_csrf_token() {
         log.contains("login refused") && log.contains(&lan.to_string()),
         "the wrong passwords are logged with the peer: {log}"
     );
-    assert!(!log.contains(PAGE_PASSWORD), "the password in the log: {log}");
+    assert!(
+        !log.contains(PAGE_PASSWORD),
+        "the password in the log: {log}"
+    );
 }
 
 #[test]

@@ -32,9 +32,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use axum::Extension;
 use axum::Router;
 use axum::extract::{ConnectInfo, Form, Query, Request, State};
-use axum::Extension;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
@@ -93,7 +93,10 @@ fn new_token() -> String {
 /// the SHA-256 digests of both are compared byte by byte, all of them.
 pub(crate) fn same_secret(given: &[u8], expected: &[u8]) -> bool {
     let (a, b) = (Sha256::digest(given), Sha256::digest(expected));
-    let difference = a.iter().zip(b.iter()).fold(0u8, |acc, (x, y)| acc | (x ^ y));
+    let difference = a
+        .iter()
+        .zip(b.iter())
+        .fold(0u8, |acc, (x, y)| acc | (x ^ y));
     std::hint::black_box(difference) == 0
 }
 
@@ -344,7 +347,9 @@ pub(crate) fn decide(asked: &Asked<'_>) -> Decision {
 /// What [`Access::login`] says no for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub(crate) enum LoginRefused {
-    #[error("no password is set for this endpoint ([local] password_file): use it from this device")]
+    #[error(
+        "no password is set for this endpoint ([local] password_file): use it from this device"
+    )]
     NoPassword,
     #[error("wrong password")]
     Wrong,
@@ -524,10 +529,7 @@ pub(crate) async fn guard(
             next.run(request).await
         }
         Decision::RedirectToLogin => {
-            let here = request
-                .uri()
-                .path_and_query()
-                .map_or("/", |p| p.as_str());
+            let here = request.uri().path_and_query().map_or("/", |p| p.as_str());
             see_other(&format!("/login?next={}", percent_encode(here)))
         }
         Decision::LoginRequired => (
@@ -733,13 +735,21 @@ mod tests {
             ("nope", t0 + 2 * S, None),
             ("", t0 + 2 * S, None),
             // Used at 2 s: idle for 9.9 s, still on.
-            (a.as_str(), t0 + Duration::from_millis(11_900), Some(&visitor_a)),
+            (
+                a.as_str(),
+                t0 + Duration::from_millis(11_900),
+                Some(&visitor_a),
+            ),
             // b last used at 1 s: 10 s idle is over.
             (b.as_str(), t0 + 11 * S, None),
             (b.as_str(), t0 + 2 * S, None),
         ];
         for (token, at, expected) in cases {
-            assert_eq!(sessions.check(token, at).as_ref(), expected, "{token} {at:?}");
+            assert_eq!(
+                sessions.check(token, at).as_ref(),
+                expected,
+                "{token} {at:?}"
+            );
         }
         // Full: the least recently used goes.
         let (c, _) = sessions.login(ip(3), t0 + 12 * S);
@@ -747,7 +757,10 @@ mod tests {
         assert_eq!(sessions.len(), 2);
         let (e, _) = sessions.login(ip(5), t0 + 14 * S);
         assert_eq!(sessions.len(), 2);
-        assert!(sessions.check(&a, t0 + 14 * S).is_none(), "a, the oldest, went for d");
+        assert!(
+            sessions.check(&a, t0 + 14 * S).is_none(),
+            "a, the oldest, went for d"
+        );
         assert!(sessions.check(&c, t0 + 14 * S).is_none(), "then c, for e");
         assert!(sessions.check(&d, t0 + 14 * S).is_some());
         assert!(sessions.logout(&e));
@@ -770,8 +783,8 @@ mod tests {
             (1019, true, Err(1)),
             (1020, true, Ok(())), // the 4th: 2 s
             (3019, true, Err(1)),
-            (3020, true, Ok(())), // the 5th: 4 s
-            (7020, true, Ok(())), // 8 s
+            (3020, true, Ok(())),   // the 5th: 4 s
+            (7020, true, Ok(())),   // 8 s
             (15_020, true, Ok(())), // 16 s
             (31_020, true, Ok(())), // 32 s
             (63_020, true, Ok(())), // 64 s, capped at 60
@@ -829,7 +842,11 @@ mod tests {
             (0, "hunter2", Err("wrong password")),
             (1, "", Err("wrong password")),
             (2, "hunter2-page ", Err("wrong password")),
-            (3, "hunter2-page", Err("too many wrong passwords: try again in 1 s")),
+            (
+                3,
+                "hunter2-page",
+                Err("too many wrong passwords: try again in 1 s"),
+            ),
             (1003, "hunter2-page", Ok("page@192.168.1.7")),
             (1004, "x", Err("wrong password")),
         ] {
@@ -862,7 +879,11 @@ mod tests {
             ("pw", "pW", false),
             ("pw", "pw ", false),
             ("", "x", false),
-            ("a-long-password-of-many-characters", "a-long-password-of-many-characters", true),
+            (
+                "a-long-password-of-many-characters",
+                "a-long-password-of-many-characters",
+                true,
+            ),
         ] {
             assert_eq!(same_secret(a.as_bytes(), b.as_bytes()), same, "{a:?} {b:?}");
         }
@@ -886,10 +907,16 @@ mod tests {
         }
         // What is echoed is escaped, and what is redirected to is encoded.
         let Html(page) = login_html("/\"><script>", Some("<b>"));
-        assert!(page.contains("value=\"/&quot;&gt;&lt;script&gt;\""), "{page}");
+        assert!(
+            page.contains("value=\"/&quot;&gt;&lt;script&gt;\""),
+            "{page}"
+        );
         assert!(page.contains("&lt;b&gt;"), "{page}");
         assert!(!page.contains("<script>"), "{page}");
-        assert_eq!(percent_encode("/cameras/a b?x=1&y"), "%2Fcameras%2Fa%20b%3Fx%3D1%26y");
+        assert_eq!(
+            percent_encode("/cameras/a b?x=1&y"),
+            "%2Fcameras%2Fa%20b%3Fx%3D1%26y"
+        );
     }
 
     #[test]
@@ -934,24 +961,81 @@ mod tests {
         // (who, method, path, X-CSRF-Token, accepts html, metrics_without_login, expected)
         let serve_local = Serve(Some(local.clone()));
         let serve_in = Serve(Some(logged_in.clone()));
-        let cases: Vec<(Who, &Method, &str, Option<&str>, bool, bool, Decision)> = vec![
+        type Case<'a> = (
+            Who,
+            &'a Method,
+            &'a str,
+            Option<&'a str>,
+            bool,
+            bool,
+            Decision,
+        );
+        let cases: Vec<Case<'_>> = vec![
             // Loopback: no login; CSRF on what changes, except /reload (the CLI's).
             (L, &get, "/status", None, false, false, serve_local.clone()),
             (L, &get, "/", None, true, false, serve_local.clone()),
             (L, &get, "/metrics", None, false, false, serve_local.clone()),
             (L, &post, "/reload", None, false, false, serve_local.clone()),
             (L, &post, "/api/cameras/gate", None, false, false, BadCsrf),
-            (L, &post, "/api/cameras/gate", Some("wrong"), false, false, BadCsrf),
-            (L, &post, "/api/cameras/gate", Some("session-token"), false, false, BadCsrf),
-            (L, &post, "/api/cameras/gate", Some("local-token"), false, false, serve_local.clone()),
-            (L, &post, "/logout", Some("local-token"), false, false, serve_local.clone()),
+            (
+                L,
+                &post,
+                "/api/cameras/gate",
+                Some("wrong"),
+                false,
+                false,
+                BadCsrf,
+            ),
+            (
+                L,
+                &post,
+                "/api/cameras/gate",
+                Some("session-token"),
+                false,
+                false,
+                BadCsrf,
+            ),
+            (
+                L,
+                &post,
+                "/api/cameras/gate",
+                Some("local-token"),
+                false,
+                false,
+                serve_local.clone(),
+            ),
+            (
+                L,
+                &post,
+                "/logout",
+                Some("local-token"),
+                false,
+                false,
+                serve_local.clone(),
+            ),
             // Not logged in, from the LAN.
             (Out, &get, "/status", None, false, false, LoginRequired),
             (Out, &head, "/status", None, false, false, LoginRequired),
             (Out, &get, "/", None, true, false, RedirectToLogin),
-            (Out, &head, "/cameras/gate", None, true, false, RedirectToLogin),
+            (
+                Out,
+                &head,
+                "/cameras/gate",
+                None,
+                true,
+                false,
+                RedirectToLogin,
+            ),
             (Out, &get, "/api/cameras", None, false, false, LoginRequired),
-            (Out, &post, "/api/cameras/gate", Some("x"), true, false, LoginRequired),
+            (
+                Out,
+                &post,
+                "/api/cameras/gate",
+                Some("x"),
+                true,
+                false,
+                LoginRequired,
+            ),
             (Out, &get, "/metrics", None, false, false, LoginRequired),
             (Out, &get, "/metrics", None, false, true, Serve(None)),
             (Out, &post, "/metrics", None, false, true, LoginRequired),
@@ -960,20 +1044,68 @@ mod tests {
             (Out, &get, "/login", None, true, false, Serve(None)),
             (Out, &post, "/login", None, false, false, Serve(None)),
             (Out, &delete, "/login", None, false, false, LoginRequired),
-            (Out, &get, "/assets/page.js", None, false, false, Serve(None)),
-            (Out, &post, "/assets/page.js", None, false, false, LoginRequired),
+            (
+                Out,
+                &get,
+                "/assets/page.js",
+                None,
+                false,
+                false,
+                Serve(None),
+            ),
+            (
+                Out,
+                &post,
+                "/assets/page.js",
+                None,
+                false,
+                false,
+                LoginRequired,
+            ),
             (Out, &get, "/assetsx", None, true, false, RedirectToLogin),
             (Out, &post, "/logout", None, false, false, LoginRequired),
             // Logged in, from the LAN.
             (In, &get, "/status", None, false, false, serve_in.clone()),
             (In, &get, "/", None, true, false, serve_in.clone()),
             (In, &get, "/metrics", None, false, false, serve_in.clone()),
-            (In, &post, "/reload", Some("session-token"), false, false, LoopbackOnly),
+            (
+                In,
+                &post,
+                "/reload",
+                Some("session-token"),
+                false,
+                false,
+                LoopbackOnly,
+            ),
             (In, &post, "/logout", None, false, false, BadCsrf),
             (In, &post, "/logout", Some(""), false, false, BadCsrf),
-            (In, &post, "/logout", Some("local-token"), false, false, BadCsrf),
-            (In, &post, "/logout", Some("session-token"), false, false, serve_in.clone()),
-            (In, &delete, "/api/x", Some("session-token"), false, false, serve_in.clone()),
+            (
+                In,
+                &post,
+                "/logout",
+                Some("local-token"),
+                false,
+                false,
+                BadCsrf,
+            ),
+            (
+                In,
+                &post,
+                "/logout",
+                Some("session-token"),
+                false,
+                false,
+                serve_in.clone(),
+            ),
+            (
+                In,
+                &delete,
+                "/api/x",
+                Some("session-token"),
+                false,
+                false,
+                serve_in.clone(),
+            ),
             (In, &post, "/login", None, false, false, serve_in.clone()),
         ];
         for (who, method, path, csrf, accepts_html, metrics_without_login, expected) in cases {

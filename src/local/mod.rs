@@ -393,9 +393,13 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn serves_status_and_metrics_and_refuses_the_rest() {
         let (sources, camera, broker_tx) = sources();
-        let server = LocalServer::start("127.0.0.1:0".parse().unwrap(), AccessSettings::default(), sources)
-            .await
-            .unwrap();
+        let server = LocalServer::start(
+            "127.0.0.1:0".parse().unwrap(),
+            AccessSettings::default(),
+            sources,
+        )
+        .await
+        .unwrap();
         let addr = server.local_addr();
         camera.set_state(CameraState::Streaming);
         camera.count_frame_in(SystemTime::now());

@@ -8,11 +8,11 @@
 
 use std::sync::Arc;
 
-use axum::{Router, middleware};
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{get, post};
+use axum::{Router, middleware};
 
 use super::access::{self, Access};
 use super::metrics;

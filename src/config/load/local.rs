@@ -191,7 +191,9 @@ mod tests {
             ),
             (
                 "metrics_without_login = \"yes\"",
-                Err("local.metrics_without_login: invalid type: string \"yes\", expected a boolean"),
+                Err(
+                    "local.metrics_without_login: invalid type: string \"yes\", expected a boolean",
+                ),
             ),
             (
                 "listen = \"127.0.0.1:0\"",

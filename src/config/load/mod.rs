@@ -613,7 +613,10 @@ colour = "red"
         // sync_interval_ms is refused unless sync = "interval": left commented at first. The
         // example key file and page password file do not exist here (`commands_from_tables`
         // checks keys, `local_from_table` the password file).
-        let out = uncommented(&text, &["sync_interval_ms", "trusted_keys", "password_file"]);
+        let out = uncommented(
+            &text,
+            &["sync_interval_ms", "trusted_keys", "password_file"],
+        );
         let config = parse(&out, &path).unwrap_or_else(|e| panic!("{e}\n{out}"));
         assert_eq!(config.tracking, TrackingConfig::default(), "{out}");
         assert_eq!(config.events, EventsConfig::default(), "{out}");
