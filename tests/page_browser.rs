@@ -14,6 +14,7 @@ use serde_json::Value;
 
 use common::agent::{Agent, AgentSetup, clip_server, expect, topic};
 use common::browser::Browser;
+use common::http::lan_address;
 use common::mosquitto::{Mosquitto, Subscriber, free_port};
 use common::serial;
 
@@ -238,4 +239,134 @@ fn the_technician_sees_the_camera_and_draws_a_zone_on_it() {
         "a zone_enter event for the zone drawn on the page",
         &agent,
     );
+}
+
+/// Off loopback, the page asks for the password first; a wrong one is refused; with the right
+/// one the camera view works; no password reaches the page; a POST without the CSRF token is
+/// refused.
+#[test]
+fn from_the_network_the_page_needs_the_password() {
+    const PAGE_PASSWORD: &str = "night-shift-4d1";
+    const CAMERA_PASSWORD: &str = "rtsp-pass-8c2";
+    let _serial = serial();
+    let lan = lan_address();
+    let server = clip_server();
+    let broker = Mosquitto::start();
+    let port = free_port();
+    let secrets = tempfile::tempdir().unwrap();
+    let password_file = secrets.path().join("page-password");
+    std::fs::write(&password_file, format!("{PAGE_PASSWORD}\n")).unwrap();
+    let mut setup = AgentSetup::one_camera(server.url("cam0"));
+    setup.tables = format!(
+        "[local]\nlisten = \"0.0.0.0:{port}\"\npassword_file = \"{}\"\n",
+        password_file.display()
+    );
+    setup.camera_extra = format!("username = \"admin\"\npassword = \"{CAMERA_PASSWORD}\"\n");
+    let agent = Agent::start(&broker, &setup);
+    let base = format!("http://{lan}:{port}");
+
+    runtime().block_on(async {
+        let browser = Browser::start("login").await;
+        let c = &browser.client;
+        // The agent may still be starting: the login form comes once it listens.
+        browser
+            .wait_for(
+                "the login form",
+                &format!(
+                    r#"if (!document.getElementById("password")) {{
+                         window.location.href = "{base}/cameras/cam0"; return false; }}
+                       return true;"#
+                ),
+                WAIT,
+            )
+            .await;
+        let url = c.current_url().await.unwrap();
+        assert_eq!(url.path(), "/login", "{url}");
+        browser.screenshot("login").await;
+
+        c.find(Locator::Id("password"))
+            .await
+            .unwrap()
+            .send_keys("not-the-password")
+            .await
+            .unwrap();
+        c.find(Locator::Css("form button[type=submit]"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        browser
+            .wait_for(
+                "the wrong password refused",
+                r#"return document.body.innerText.includes("wrong password");"#,
+                WAIT,
+            )
+            .await;
+
+        c.find(Locator::Id("password"))
+            .await
+            .unwrap()
+            .send_keys(PAGE_PASSWORD)
+            .await
+            .unwrap();
+        c.find(Locator::Css("form button[type=submit]"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        browser
+            .wait_for(
+                "the camera view after the login",
+                r#"return !!window.watchpost && !!window.watchpost.view;"#,
+                WAIT,
+            )
+            .await;
+        let url = c.current_url().await.unwrap();
+        assert_eq!(url.path(), "/cameras/cam0", "{url}");
+        let user = c
+            .execute(r#"return document.querySelector(".user").textContent;"#, Vec::new())
+            .await
+            .unwrap();
+        assert_eq!(user, format!("page@{lan}").as_str());
+
+        // No password in what the page got.
+        for path in ["/", "/cameras/cam0", "/api/agent", "/status", "/api/cameras/cam0/view?width=320"] {
+            let body = c
+                .execute_async(
+                    r#"const done = arguments[arguments.length - 1];
+                       fetch(arguments[0]).then((r) => r.text()).then(done, (e) => done("failed: " + e));"#,
+                    vec![Value::from(path)],
+                )
+                .await
+                .unwrap();
+            let body = body.as_str().unwrap();
+            assert!(!body.starts_with("failed"), "{path}: {body}");
+            for secret in [PAGE_PASSWORD, CAMERA_PASSWORD] {
+                assert!(!body.contains(secret), "{path} shows a password:\n{body}");
+            }
+        }
+        // A state-changing request without the CSRF token is refused, and changes nothing.
+        let before = std::fs::read(agent.config_path()).unwrap();
+        let status = c
+            .execute_async(
+                r#"const done = arguments[arguments.length - 1];
+                   fetch("/api/cameras/cam0/shapes", { method: "POST",
+                     headers: { "Content-Type": "application/json" },
+                     body: JSON.stringify({ kind: "zone", name: "sneaky",
+                       points: [[0.1, 0.1], [0.9, 0.1], [0.5, 0.9]] }) })
+                     .then((r) => done(r.status), (e) => done("failed: " + e));"#,
+                Vec::new(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(status, 403);
+        assert_eq!(std::fs::read(agent.config_path()).unwrap(), before);
+        browser.close().await;
+    });
+    let log = agent.log();
+    for secret in [PAGE_PASSWORD, CAMERA_PASSWORD] {
+        assert!(!log.contains(secret), "the log shows a password:\n{log}");
+    }
 }

@@ -515,7 +515,6 @@ fn change_refused(error: &ChangeError) -> Outcome {
     }
 }
 
-
 /// The command task's share of [`super::run`]: whether commands are on, and the inbox.
 pub(crate) fn inbox(config: &Config, topics: &Topics) -> Option<Inbox> {
     let commands = &config.commands;

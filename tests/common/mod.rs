@@ -7,6 +7,7 @@ pub mod agent;
 pub mod browser;
 pub mod camera;
 pub mod central;
+pub mod http;
 pub mod mosquitto;
 pub mod publisher;
 pub mod tmpfs;

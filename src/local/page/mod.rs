@@ -28,16 +28,16 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Json, Response};
 use axum::routing::{get, post};
+use axum::{Extension, Router};
 use base64::Engine as _;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::Shared;
+use super::{Shared, Visitor};
 use crate::config::change;
 use crate::config::edit::{self, EditError, NewLine, NewZone, Shape};
 
@@ -63,36 +63,14 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
         .route("/api/cameras/:name/shapes/remove", post(remove_shape))
 }
 
-/// Who is looking, as the access layer tells: the user for the audit log and the token that
-/// state-changing requests must carry.
-fn visitor(visitor: Option<&super::access::Visitor>) -> (String, String) {
-    visitor.map_or_else(
-        || ("page@local".to_owned(), String::new()),
-        |v| (v.user.clone(), v.csrf.clone()),
-    )
-}
-
-/// `text` safe inside HTML text and attribute values.
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 /// `template` with each `{{name}}` replaced by its value, escaped.
 fn fill(template: &str, values: &[(&str, &str)]) -> String {
     let mut out = template.to_owned();
     for (name, value) in values {
-        out = out.replace(&format!("{{{{{name}}}}}"), &escape(value));
+        out = out.replace(
+            &format!("{{{{{name}}}}}"),
+            &super::access::escape_html(value),
+        );
     }
     out
 }
@@ -114,15 +92,14 @@ fn page(html: String) -> Response {
 
 async fn overview(
     State(shared): State<Arc<Shared>>,
-    access: Option<axum::Extension<super::access::Visitor>>,
+    Extension(visitor): Extension<Visitor>,
 ) -> Response {
-    let (user, csrf) = visitor(access.as_deref());
     let facts = &shared.sources.facts;
     page(fill(
         OVERVIEW_HTML,
         &[
-            ("csrf", &csrf),
-            ("user", &user),
+            ("csrf", &visitor.csrf),
+            ("user", &visitor.user),
             ("device", &format!("{}/{}", facts.site, facts.device)),
         ],
     ))
@@ -131,18 +108,17 @@ async fn overview(
 async fn camera_page(
     State(shared): State<Arc<Shared>>,
     Path(name): Path<String>,
-    access: Option<axum::Extension<super::access::Visitor>>,
+    Extension(visitor): Extension<Visitor>,
 ) -> Response {
     if shared.camera_id(&name).is_none() {
         return not_found_camera(&shared, &name);
     }
-    let (user, csrf) = visitor(access.as_deref());
     let facts = &shared.sources.facts;
     page(fill(
         CAMERA_HTML,
         &[
-            ("csrf", &csrf),
-            ("user", &user),
+            ("csrf", &visitor.csrf),
+            ("user", &visitor.user),
             ("camera", &name),
             ("device", &format!("{}/{}", facts.site, facts.device)),
         ],
@@ -218,7 +194,10 @@ async fn view(
         return not_found_camera(&shared, &name);
     };
     let Some(views) = shared.sources.views.as_ref() else {
-        return problem(StatusCode::SERVICE_UNAVAILABLE, "no frame path in this process");
+        return problem(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no frame path in this process",
+        );
     };
     let width = query.width.unwrap_or(1280).clamp(64, MAX_VIEW_WIDTH);
     let Some(receiver) = views.request(id, width) else {
@@ -273,14 +252,11 @@ struct RemoveForm {
     name: String,
 }
 
-fn parse_kind(kind: &str) -> Result<Shape, Response> {
+fn parse_kind(kind: &str) -> Result<Shape, String> {
     match kind {
         "zone" => Ok(Shape::Zone),
         "line" => Ok(Shape::Line),
-        other => Err(problem(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            &format!("kind: `{other}` is neither `zone` nor `line`"),
-        )),
+        other => Err(format!("kind: `{other}` is neither `zone` nor `line`")),
     }
 }
 
@@ -289,7 +265,7 @@ fn parse_kind(kind: &str) -> Result<Shape, Response> {
 async fn save_shape(
     State(shared): State<Arc<Shared>>,
     Path(camera): Path<String>,
-    access: Option<axum::Extension<super::access::Visitor>>,
+    Extension(visitor): Extension<Visitor>,
     body: axum::body::Bytes,
 ) -> Response {
     let form: ShapeForm = match serde_json::from_slice(&body) {
@@ -298,14 +274,10 @@ async fn save_shape(
     };
     let shape = match parse_kind(&form.kind) {
         Ok(shape) => shape,
-        Err(response) => return response,
+        Err(why) => return problem(StatusCode::UNPROCESSABLE_ENTITY, &why),
     };
-    let (user, _) = visitor(access.as_deref());
-    let done = format!(
-        "saved {} {} of camera {camera}",
-        shape.what(),
-        form.name
-    );
+    let user = visitor.user;
+    let done = format!("saved {} {} of camera {camera}", shape.what(), form.name);
     let name = form.name.clone();
     let camera_for_edit = camera.clone();
     let edit = move |text: &str| -> Result<String, EditError> {
@@ -338,14 +310,23 @@ async fn save_shape(
             ),
         }
     };
-    change_and_apply(&shared, "page shape save", &camera, shape, &user, done, edit).await
+    change_and_apply(
+        &shared,
+        "page shape save",
+        &camera,
+        shape,
+        &user,
+        done,
+        edit,
+    )
+    .await
 }
 
 /// `POST /api/cameras/{name}/shapes/remove`.
 async fn remove_shape(
     State(shared): State<Arc<Shared>>,
     Path(camera): Path<String>,
-    access: Option<axum::Extension<super::access::Visitor>>,
+    Extension(visitor): Extension<Visitor>,
     body: axum::body::Bytes,
 ) -> Response {
     let form: RemoveForm = match serde_json::from_slice(&body) {
@@ -354,17 +335,22 @@ async fn remove_shape(
     };
     let shape = match parse_kind(&form.kind) {
         Ok(shape) => shape,
-        Err(response) => return response,
+        Err(why) => return problem(StatusCode::UNPROCESSABLE_ENTITY, &why),
     };
-    let (user, _) = visitor(access.as_deref());
-    let done = format!(
-        "removed {} {} of camera {camera}",
-        shape.what(),
-        form.name
-    );
+    let user = visitor.user;
+    let done = format!("removed {} {} of camera {camera}", shape.what(), form.name);
     let camera_for_edit = camera.clone();
     let edit = move |text: &str| edit::remove_shape(text, &camera_for_edit, shape, &form.name);
-    change_and_apply(&shared, "page shape remove", &camera, shape, &user, done, edit).await
+    change_and_apply(
+        &shared,
+        "page shape remove",
+        &camera,
+        shape,
+        &user,
+        done,
+        edit,
+    )
+    .await
 }
 
 /// `text` without camera `camera`'s `shape` called `name`, if it has one.
@@ -387,12 +373,22 @@ async fn change_and_apply(
     edit: impl FnOnce(&str) -> Result<String, EditError> + Send + 'static,
 ) -> Response {
     let Some(control) = shared.sources.control.clone() else {
-        return problem(StatusCode::SERVICE_UNAVAILABLE, "no configuration file to change");
+        return problem(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no configuration file to change",
+        );
     };
     let Some(file) = control.config_path().map(std::path::Path::to_owned) else {
-        return problem(StatusCode::SERVICE_UNAVAILABLE, "no configuration file to change");
+        return problem(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no configuration file to change",
+        );
     };
-    let mut request = change::Request::new(command, &file, &format!("cameras.{camera}.{}", shape.field()));
+    let mut request = change::Request::new(
+        command,
+        &file,
+        &format!("cameras.{camera}.{}", shape.field()),
+    );
     request.user = Some(user.to_owned());
     let applied = match tokio::task::spawn_blocking(move || change::apply(request, edit)).await {
         Ok(Ok(applied)) => applied,
@@ -409,7 +405,9 @@ async fn change_and_apply(
         .into_response(),
         Err(e) => problem(
             StatusCode::SERVICE_UNAVAILABLE,
-            &format!("{done} in the file, but it could not be applied live: {e}; it applies at the next reload or restart"),
+            &format!(
+                "{done} in the file, but it could not be applied live: {e}; it applies at the next reload or restart"
+            ),
         ),
     }
 }
@@ -452,11 +450,19 @@ mod tests {
         let cases = [
             ("{{a}}", "cam0", "cam0"),
             ("<b>{{a}}</b>", "<script>", "<b>&lt;script&gt;</b>"),
-            ("x=\"{{a}}\"", "\" onload=\"x", "x=\"&quot; onload=&quot;x\""),
+            (
+                "x=\"{{a}}\"",
+                "\" onload=\"x",
+                "x=\"&quot; onload=&quot;x\"",
+            ),
             ("{{a}}{{a}}", "'&", "&#39;&amp;&#39;&amp;"),
         ];
         for (template, value, expected) in cases {
-            assert_eq!(fill(template, &[("a", value)]), expected, "{template} {value}");
+            assert_eq!(
+                fill(template, &[("a", value)]),
+                expected,
+                "{template} {value}"
+            );
         }
     }
 
@@ -464,11 +470,18 @@ mod tests {
     fn every_template_placeholder_is_filled() {
         for (name, html, values) in [
             ("overview", OVERVIEW_HTML, &["csrf", "user", "device"][..]),
-            ("camera", CAMERA_HTML, &["csrf", "user", "camera", "device"][..]),
+            (
+                "camera",
+                CAMERA_HTML,
+                &["csrf", "user", "camera", "device"][..],
+            ),
         ] {
             let filled = fill(html, &values.iter().map(|v| (*v, "x")).collect::<Vec<_>>());
             assert!(!filled.contains("{{"), "{name} keeps a placeholder");
-            assert!(!html.contains("http://") && !html.contains("https://"), "{name} fetches nothing from elsewhere");
+            assert!(
+                !html.contains("http://") && !html.contains("https://"),
+                "{name} fetches nothing from elsewhere"
+            );
         }
         assert!(!PAGE_JS.contains("http://") && !PAGE_JS.contains("https://"));
     }
