@@ -29,6 +29,7 @@ PACKAGES=(
   gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-rtsp gstreamer1.0-tools
   libopencv-dev clang libclang-dev mosquitto mosquitto-clients
   tmux  # the interactive `config init` test drives a real terminal
+  chromium chromium-driver  # the technician's page is tested in a real browser (tests only; about 370 MB)
 )
 
 missing=()

@@ -80,8 +80,10 @@
 //! - [`agent`]: the supervisor (start order, live configuration: [`agent::Control`],
 //!   [`agent::plan`] and the camera set, the ordered stop within one time budget, the faults
 //!   tests inject through `WATCHPOST_FAULTS`).
-//! - [`local`]: the agent's loopback HTTP endpoint (`/status` JSON for `watchpost status`,
-//!   `/metrics` for Prometheus, `POST /reload`) and its client.
+//! - [`local`]: the agent's HTTP endpoint, loopback by default, off loopback only behind a
+//!   password login (`/status` JSON for `watchpost status`, `/metrics` for Prometheus,
+//!   `POST /reload`, and the technician's page: live views of the cameras with the model's
+//!   boxes, and a zone and line editor) and its client.
 //! - [`demo`]: the in-process RTSP clip server (tests, bench, demo) and embedded broker.
 //! - [`geometry`]: boxes, IoU, points, polygons and polylines (side and crossing tests).
 //! - [`imaging`]: the frame types ([`imaging::YuvFrame`], a decoded video frame as the decoder

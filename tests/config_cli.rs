@@ -291,8 +291,8 @@ fn each_bad_file_names_the_line_and_the_problem() {
             "local endpoint open to the network",
             format!("{MINIMAL}[local]\nlisten = \"0.0.0.0:9750\"\n"),
             Some(11),
-            "local.listen: `0.0.0.0:9750` is not a loopback address: the local endpoint has no \
-             authentication and must only be reachable from this device",
+            "local.listen: `0.0.0.0:9750` is not a loopback address: to open the local endpoint \
+             to the network, set [local] password_file",
         ),
         (
             "local endpoint without a port",

@@ -262,7 +262,8 @@ fn status_shows_the_camera_streaming_and_metrics_count_up() {
             >= first["watchpost_camera_latency_seconds_count{camera=\"cam0\"}"]
     );
 
-    // Not a page of the endpoint: 404; not a GET: 405.
+    // Not a page of the endpoint: 404; not a GET, without the CSRF token (checked before the
+    // route, on every request that is not GET or HEAD): 403.
     let (head, _) = http_get(addr, "/favicon.ico");
     assert!(head.starts_with("http/1.1 404"), "{head}");
     let mut stream = TcpStream::connect(addr).unwrap();
@@ -273,7 +274,10 @@ fn status_shows_the_camera_streaming_and_metrics_count_up() {
     .unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
-    assert!(response.starts_with("HTTP/1.1 405"), "{response}");
+    assert!(
+        response.starts_with("HTTP/1.1 403") && response.contains("missing or wrong CSRF token"),
+        "{response}"
+    );
 }
 
 #[test]
@@ -315,9 +319,9 @@ fn a_bad_local_table_or_url_is_a_usage_error() {
             "[local]\nlisten = \"0.0.0.0:9750\"\n",
             2,
             format!(
-                "{}:2: local.listen: `0.0.0.0:9750` is not a loopback address: the local \
-                 endpoint has no authentication and must only be reachable from this device; use \
-                 127.0.0.1 or [::1] (or \"\" to turn it off)\n",
+                "{}:2: local.listen: `0.0.0.0:9750` is not a loopback address: to open the local \
+                 endpoint to the network, set [local] password_file (the password a technician \
+                 logs in with); otherwise use 127.0.0.1 or [::1] (or \"\" to turn it off)\n",
                 config.display()
             ),
         ),

@@ -35,7 +35,7 @@ use crate::command::{
 use crate::config::change::{self, ChangeError};
 use crate::config::edit::{self, EditError};
 use crate::config::version::{ConfigVersion, VersionStore};
-use crate::config::{self, Config, ConfigError, SnapshotMode, TopicName, audit};
+use crate::config::{self, Config, SnapshotMode, TopicName, audit};
 use crate::framepath::Lanes;
 use crate::health::Cameras;
 use crate::publish::payload::rfc3339_millis;
@@ -497,7 +497,7 @@ async fn reachable(mqtt: &crate::config::MqttConfig) -> Result<(), String> {
 fn change_refused(error: &ChangeError) -> Outcome {
     match error {
         ChangeError::Invalid { error, .. } => {
-            let problems = problem_lines(error);
+            let problems = error.lines();
             Outcome::Refused(
                 Refusal::InvalidConfig {
                     problems: problems.len(),
@@ -512,17 +512,6 @@ fn change_refused(error: &ChangeError) -> Outcome {
         ChangeError::Read(_) | ChangeError::Changed { .. } | ChangeError::Commit(_) => {
             Outcome::Failed(error.to_string())
         }
-    }
-}
-
-/// The loader's messages, one per problem, as `watchpost config validate` prints them.
-fn problem_lines(error: &ConfigError) -> Vec<String> {
-    match error {
-        ConfigError::Invalid { path, problems } => problems
-            .iter()
-            .map(|p| p.display_in(path).to_string())
-            .collect(),
-        ConfigError::Read { .. } => vec![error.to_string()],
     }
 }
 

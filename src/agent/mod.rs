@@ -67,7 +67,7 @@ use crate::detect::{ClassFilter, CpuFeatures, Detector, DetectorOptions, LoadedM
 use crate::framepath::{self, AnalysedFrame, FrameBoard, Lanes, WorkerPool};
 use crate::health::{CameraState, Cameras};
 use crate::ingest;
-use crate::local::{AgentFacts, LocalServer, ModelReport, Sources};
+use crate::local::{AccessSettings, AgentFacts, LocalServer, ModelReport, Sources};
 use crate::outbox::{Outbox, OutboxOptions};
 use crate::publish;
 use cameras::CameraSet;
@@ -264,8 +264,16 @@ pub async fn run(
                 },
                 started,
                 control: Some(control.clone()),
+                views: Some(crate::framepath::Views::new(
+                    Arc::clone(&board),
+                    Arc::clone(&lanes),
+                )),
             };
-            running.local = start_local(listen, sources).await;
+            let access = AccessSettings {
+                password: config.local.password.clone(),
+                metrics_without_login: config.local.metrics_without_login,
+            };
+            running.local = start_local(listen, access, sources).await;
         }
 
         let n_threads = detectors.len();
@@ -328,11 +336,20 @@ pub async fn run(
 }
 
 /// The local endpoint, or `None` (logged) when its port cannot be had.
-async fn start_local(listen: std::net::SocketAddr, sources: Sources) -> Option<LocalServer> {
-    match LocalServer::start(listen, sources).await {
+async fn start_local(
+    listen: std::net::SocketAddr,
+    access: AccessSettings,
+    sources: Sources,
+) -> Option<LocalServer> {
+    let login = if access.password.is_some() {
+        "; other machines log in at /login"
+    } else {
+        ""
+    };
+    match LocalServer::start(listen, access, sources).await {
         Ok(server) => {
             tracing::info!(
-                "local endpoint on http://{}: GET /status, GET /metrics",
+                "local endpoint on http://{}: GET /status, GET /metrics{login}",
                 server.local_addr()
             );
             Some(server)

@@ -96,8 +96,10 @@ fn target(args: &StatusArgs) -> Result<Target, ExitCode> {
     }
     let (path, explicit) = (args.config.path().to_owned(), args.config.given());
     match config::load_local(&path) {
-        Ok(LocalConfig { listen: Some(addr) }) => Ok(Target::At(addr, None)),
-        Ok(LocalConfig { listen: None }) => Ok(Target::Off(path)),
+        Ok(LocalConfig {
+            listen: Some(addr), ..
+        }) => Ok(Target::At(addr, None)),
+        Ok(LocalConfig { listen: None, .. }) => Ok(Target::Off(path)),
         Err(ConfigError::Read { source, .. }) if !explicit => Ok(Target::At(
             LocalConfig::DEFAULT_LISTEN,
             Some(format!(

@@ -70,6 +70,18 @@ impl ConfigError {
         }
     }
 
+    /// One line per problem (`FILE:LINE: KEY: MESSAGE`), as `watchpost config validate` prints
+    /// them; the error itself for a file that cannot be read.
+    pub fn lines(&self) -> Vec<String> {
+        match self {
+            ConfigError::Invalid { path, problems } => problems
+                .iter()
+                .map(|p| p.display_in(path).to_string())
+                .collect(),
+            ConfigError::Read { .. } => vec![self.to_string()],
+        }
+    }
+
     /// The configuration file at fault.
     pub fn path(&self) -> &Path {
         match self {

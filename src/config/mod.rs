@@ -120,17 +120,27 @@ impl CommandsConfig {
     }
 }
 
-/// `[local]` (optional): the agent's local HTTP endpoint, read by `watchpost status` and by a
-/// Prometheus scraper (`/status`, `/metrics`; see [`crate::local`]).
+/// `[local]` (optional): the agent's local HTTP endpoint, read by `watchpost status`, by a
+/// Prometheus scraper and by the technician's page (`/status`, `/metrics`, `/`; see
+/// [`crate::local`] and its access rules in `local/access.rs`).
 ///
-/// Invariant (checked by [`parse`]): `listen` is a loopback address (127.0.0.0/8 or `::1`) with
-/// a port other than 0. The endpoint has no authentication: it must not be reachable from the
-/// network.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Invariant (checked by [`parse`]): `listen` has a port other than 0, and is a loopback address
+/// (127.0.0.0/8 or `::1`) unless `password_file` is set: a peer that is not this device must
+/// log in with that password.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LocalConfig {
     /// Where the endpoint listens (default [`LocalConfig::DEFAULT_LISTEN`]); `None` = no
     /// endpoint (`listen = ""`).
     pub listen: Option<std::net::SocketAddr>,
+    /// `password_file`: the file with the password of a peer that is not this device (its first
+    /// line). Shown by `config show`; its content never is.
+    pub password_file: Option<PathBuf>,
+    /// The password read from `password_file` by [`parse`]. `None` without a `password_file`, and
+    /// from [`load_local`] (for `watchpost status`, which may run as a user who cannot read it).
+    pub password: Option<Secret>,
+    /// `metrics_without_login = true`: `GET /metrics` from a peer that is not this device needs
+    /// no login (for a scraper on the LAN). Default false.
+    pub metrics_without_login: bool,
 }
 
 impl LocalConfig {
@@ -144,6 +154,9 @@ impl Default for LocalConfig {
     fn default() -> Self {
         LocalConfig {
             listen: Some(Self::DEFAULT_LISTEN),
+            password_file: None,
+            password: None,
+            metrics_without_login: false,
         }
     }
 }

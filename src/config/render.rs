@@ -101,6 +101,15 @@ pub fn render(config: &Config) -> String {
         Some(address) => out.value("listen", string(&address.to_string())),
         None => out.value("listen", string("")),
     }
+    // The path, never the password in it.
+    match &local.password_file {
+        Some(file) => out.value("password_file", path(file)),
+        None => out.unset("password_file", "none (loopback peers only)"),
+    }
+    out.value(
+        "metrics_without_login",
+        local.metrics_without_login.to_string(),
+    );
 
     out.table("commands");
     out.value("enabled", commands.enabled.to_string());
@@ -369,7 +378,9 @@ when_full = "drop_newest"
 sync = "interval"
 sync_interval_ms = 250
 [local]
-listen = "[::1]:9999"
+listen = "0.0.0.0:9999"
+password_file = "{DIR}/page-password"
+metrics_without_login = true
 [[cameras]]
 name = "gate-east"
 url = "rtsp://admin:s3cr%40t@10.0.0.21:554/stream1?channel=1"
@@ -415,6 +426,7 @@ points = [[0, 0], [1, 0], [1, 1], [0, 1]]
         let dir = tempfile::tempdir().unwrap();
         for (name, text) in [
             ("mqtt-password", "m0squitto\n"),
+            ("page-password", "page-s3cret\n"),
             ("ca.pem", "x"),
             ("client.pem", "x"),
             ("client.key", "x"),
@@ -441,7 +453,7 @@ points = [[0, 0], [1, 0], [1, 1], [0, 1]]
                 "{case}:\n{rendered}"
             );
             assert_eq!(render(&again), rendered, "{case}");
-            for secret in ["hunter2", "s3cr", "m0squitto"] {
+            for secret in ["hunter2", "s3cr", "m0squitto", "page-s3cret"] {
                 assert!(
                     !rendered.contains(secret),
                     "{case}: {secret} shown:\n{rendered}"
@@ -471,6 +483,8 @@ points = [[0, 0], [1, 0], [1, 1], [0, 1]]
             "max_size_mb = 256",
             "max_age_h = 168.0",
             "listen = \"127.0.0.1:9750\"",
+            "# password_file: none (loopback peers only)",
+            "metrics_without_login = false",
             "detect_fps = 5.0",
             "transport = \"tcp\"",
             "latency_ms = 200",

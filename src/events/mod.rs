@@ -28,6 +28,9 @@ use crate::track::lines::LineWatch;
 use crate::track::tracker::{Track, Tracker};
 use crate::track::zones::{ZoneEventKind, ZoneWatch};
 
+mod view;
+pub use view::{LineView, View, ViewError, ViewObject, ZoneView};
+
 /// A picture that goes with an event.
 #[derive(Clone, Debug)]
 pub struct Snapshot {
@@ -83,6 +86,9 @@ pub struct CameraEvents {
     tracker: Tracker,
     zones: Vec<(ZoneConfig, ZoneWatch)>,
     lines: Vec<(LineConfig, LineWatch)>,
+    /// Crossings of each line, each way, since this camera's processing started (the page's
+    /// counters).
+    crossings: Vec<[u64; 2]>,
     snapshots: SnapshotMode,
     snapshot_kinds: Vec<EventKind>,
     snapshot_max_width: u32,
@@ -127,6 +133,7 @@ impl CameraEvents {
                 .iter()
                 .map(|l| (l.clone(), LineWatch::new(l, tracking.inertia)))
                 .collect(),
+            crossings: vec![[0; 2]; camera.lines.len()],
             snapshots: if events.metadata_only {
                 SnapshotMode::Off
             } else {
@@ -213,6 +220,7 @@ impl CameraEvents {
             }
             for (index, (_, watch)) in self.lines.iter_mut().enumerate() {
                 if let Some(crossing) = watch.update(track_id, class, point, t_s) {
+                    self.crossings[index][crossing.direction_index.min(1)] += 1;
                     pending.push(Pending {
                         line: Some(index),
                         direction: Some(crossing.direction.to_string()),

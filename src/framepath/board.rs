@@ -272,6 +272,12 @@ impl FrameBoard {
         }
     }
 
+    /// Someone watches `camera` on the technician's page at `at`: it is paced as an active
+    /// scene for a while, so a still camera shows live pictures instead of waiting for motion.
+    pub fn note_watched(&self, camera: usize, at: Instant) {
+        self.note_track_motion(camera, at);
+    }
+
     /// Finds the next frame to analyse at `now`, dropping frames that are too old on the way.
     fn scan(&self, state: &mut BoardState, now: Instant) -> Scan {
         let n = state.slots.len();

@@ -44,6 +44,10 @@
 //!   ([`FrameBoard::set_pacing`]) or new tracking state ([`Lanes::replace_events`]) applies
 //!   from its next frame; a removed camera's frames in flight still go through its lane, in
 //!   order, and their events reach the outbox.
+//! - Pictures for people cost nothing unless asked for: a `snapshot` command or the
+//!   technician's page ([`Views`]) leaves a request in the camera's lane, and the thread that
+//!   analyses its next frame renders it once, after tracking; a watched still camera is paced
+//!   as active meanwhile ([`FrameBoard::note_watched`]).
 //! - The motion gate ([`gate`]): a camera where nothing has moved for [`gate::IDLE_AFTER`] (no
 //!   motion in the picture, no track moving) is analysed at `idle_fps`; motion makes the very
 //!   frame that shows it due at once. Its tracks are held, not aged, across idle time.
@@ -54,7 +58,7 @@ mod workers;
 
 pub use board::{FrameBoard, MOTION_CHECK_INTERVAL, Taken};
 pub use gate::{Pacing, pacing_interval};
-pub use workers::{Lane, LaneEntry, Lanes, WorkerPool, spawn_workers};
+pub use workers::{Lane, LaneEntry, Lanes, ViewRequest, WorkerPool, spawn_workers};
 
 use std::time::{Duration, Instant, SystemTime};
 
@@ -81,4 +85,37 @@ pub struct AnalysedFrame {
     /// Per object (same order): the id of its confirmed track.
     pub track_ids: Vec<Option<u64>>,
     pub inference: Duration,
+}
+
+/// The technician's page's way into the frame path: a view of a camera's next analysed frame,
+/// made only when asked.
+#[derive(Clone, Debug)]
+pub struct Views {
+    board: std::sync::Arc<FrameBoard>,
+    lanes: std::sync::Arc<Lanes>,
+}
+
+impl Views {
+    pub fn new(board: std::sync::Arc<FrameBoard>, lanes: std::sync::Arc<Lanes>) -> Views {
+        Views { board, lanes }
+    }
+
+    /// Asks for a view of camera `camera`'s next analysed frame, no wider than `max_width`;
+    /// a still camera is woken meanwhile ([`FrameBoard::note_watched`]). `None` for an unknown
+    /// camera.
+    pub fn request(
+        &self,
+        camera: usize,
+        max_width: u32,
+    ) -> Option<tokio::sync::oneshot::Receiver<Result<crate::events::View, String>>> {
+        let (answer, receiver) = tokio::sync::oneshot::channel();
+        if !self
+            .lanes
+            .request_view(camera, ViewRequest { max_width, answer })
+        {
+            return None;
+        }
+        self.board.note_watched(camera, std::time::Instant::now());
+        Some(receiver)
+    }
 }

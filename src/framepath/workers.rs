@@ -17,7 +17,7 @@ use tokio::sync::mpsc::error::TrySendError;
 
 use super::{AnalysedFrame, FrameBoard, Taken};
 use crate::detect::{Detections, Detector};
-use crate::events::CameraEvents;
+use crate::events::{CameraEvents, View};
 use crate::health::{CameraStats, DropReason};
 use crate::ingest::CapturedFrame;
 use crate::outbox::EventSink;
@@ -111,6 +111,17 @@ pub struct Lane {
     order: Reorder<Finished>,
     /// Who waits for a picture of the camera's next analysed frame (the `snapshot` command).
     pictures: Vec<PictureAnswer>,
+    /// Who waits for a view of the camera's next analysed frame (the technician's page).
+    views: Vec<ViewRequest>,
+}
+
+/// A view of a camera's next analysed frame, asked for by the technician's page
+/// ([`CameraEvents::view`]).
+#[derive(Debug)]
+pub struct ViewRequest {
+    /// The widest picture wanted, in pixels.
+    pub max_width: u32,
+    pub answer: tokio::sync::oneshot::Sender<Result<View, String>>,
 }
 
 /// Where a picture asked for goes: the JPEG, or why there is none.
@@ -122,6 +133,7 @@ impl Lane {
             events,
             order: Reorder::new(),
             pictures: Vec::new(),
+            views: Vec::new(),
         }
     }
 }
@@ -189,6 +201,22 @@ impl Lanes {
         match self.get(camera) {
             Some(entry) => {
                 entry.lock().pictures.push(answer);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Asks for a view of camera `camera`'s next analysed frame, made by the thread that
+    /// analyses it right after tracking it. Nothing is rendered unless asked. False for an
+    /// unknown camera.
+    pub fn request_view(&self, camera: usize, request: ViewRequest) -> bool {
+        match self.get(camera) {
+            Some(entry) => {
+                let mut lane = entry.lock();
+                // A page that went away leaves its request behind: keep the list short.
+                lane.views.retain(|v| !v.answer.is_closed());
+                lane.views.push(request);
                 true
             }
             None => false,
@@ -318,6 +346,7 @@ impl Context {
             events,
             order,
             pictures,
+            views,
         } = &mut *lane;
         order.push(ticket, result);
         let mut open = true;
@@ -331,7 +360,7 @@ impl Context {
                         let _ = answer.send(picture.clone());
                     }
                 }
-                open &= self.publish(camera, &entry.stats, events, finished);
+                open &= self.publish(camera, &entry.stats, events, views, finished);
             }
         }
         open
@@ -343,6 +372,7 @@ impl Context {
         camera: usize,
         stats: &CameraStats,
         events: &mut CameraEvents,
+        views: &mut Vec<ViewRequest>,
         finished: Finished,
     ) -> bool {
         let Finished {
@@ -363,6 +393,18 @@ impl Context {
         );
         if frame_events.tracks_moved {
             self.board.note_track_motion(camera, Instant::now());
+        }
+        for request in views.drain(..) {
+            let view = events
+                .view(
+                    &captured.frame,
+                    &detections.objects,
+                    &frame_events.track_ids,
+                    request.max_width,
+                    captured.captured_at,
+                )
+                .map_err(|e| e.to_string());
+            let _ = request.answer.send(view);
         }
         // Events go to the outbox, which numbers and keeps them; never blocks.
         self.outbox.offer(stats.name.as_str(), frame_events.events);

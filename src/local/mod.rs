@@ -1,6 +1,6 @@
-//! The agent's local endpoint: a small HTTP server on the loopback interface
-//! (`[local] listen`, default `127.0.0.1:9750`) that says how the agent is doing, for
-//! `watchpost status` and a Prometheus scraper on the device.
+//! The agent's local endpoint: a small HTTP server (`[local] listen`, default `127.0.0.1:9750`)
+//! that says how the agent is doing, for `watchpost status`, a Prometheus scraper and the
+//! technician's page.
 //!
 //! ```text
 //!  GET /status   JSON (status.rs: StatusReport): per camera state, fps in/analysed and latency
@@ -9,13 +9,30 @@
 //!  GET /metrics  Prometheus text format 0.0.4 (metrics.rs)
 //!  POST /reload  re-reads the configuration file already on disk and applies it live
 //!                (crate::agent::Control::reload): JSON ReloadAnswer, what changed now and
-//!                what waits for a restart, or the loader's lines; for `watchpost config set`
+//!                what waits for a restart, or the loader's lines; for `watchpost config set`;
+//!                from this device only
+//!  GET /login    the login form (access.rs); for a visitor already in, who they are and a
+//!                logout button
+//!  POST /login   form `password`, `next`: the `watchpost_session` cookie (HttpOnly,
+//!                SameSite=Strict) and 303 to `next`, or 401 with the form and the reason
+//!  POST /logout  ends the session, clears the cookie, 303 to /login (X-CSRF-Token)
+//!  GET /, /cameras/{name}, /assets/*, /api/…   the technician's page (page/mod.rs: its
+//!                routes, the camera view's pictures, saving zones and lines)
 //!  anything else 404; another method on a known path 405
 //! ```
 //!
-//! - `router.rs`: the routes; a later technicians' page (`GET /`) or remote command is one
-//!   more route and handler there. Commands that change anything will need authentication:
-//!   loopback only keeps other machines out, not other local users.
+//! Who may ask what (access.rs, on every route): this device (a loopback peer, or an SSH
+//! tunnel) needs no login; another machine needs the session cookie of a login with
+//! `[local] password_file` (which a `listen` off loopback requires), except for `/login`,
+//! `/assets/*` and, with `metrics_without_login`, `GET /metrics`; `POST /reload` is for this
+//! device only; every other request that is not `GET`/`HEAD` carries the visitor's CSRF token
+//! in `X-CSRF-Token`. Handlers read the [`Visitor`] from the request's extensions.
+//!
+//! - `router.rs`: the routes; a page or command is one more route and handler there.
+//! - `page/`: the technician's page: HTML, CSS and script embedded in the binary, and its
+//!   handlers.
+//! - `access.rs`: sessions, the login throttle, the access rules as a pure function
+//!   (`decide`), the middleware and the login routes.
 //! - `status.rs`: every JSON type the endpoint answers with, and their pure builders.
 //! - `metrics.rs`: the exposition, a pure function of counters.
 //! - `window.rs`: the counters of the last few seconds, sampled once a second, from which
@@ -24,23 +41,37 @@
 //!   edit commands ([`client::request_reload`]).
 //!
 //! ## Invariants
-//! - Loopback only (checked by the configuration): there is no authentication.
+//! - Loopback by default (checked by the configuration). Off loopback only with a password:
+//!   a peer that is not this device sees nothing but the login form, `/assets/*` (and
+//!   `/metrics` when configured) until it logs in; its wrong passwords are throttled
+//!   (3 free, then 1 s, 2 s, 4 s … at most 60 s). Loopback peers need no login: that is the
+//!   device itself or an SSH tunnel into it (other local users of the device are trusted,
+//!   as before).
+//! - No secret reaches a peer: the password is compared in constant time and never logged
+//!   or echoed; the reports (`status.rs`) carry no camera or broker password.
+//! - Plain HTTP: on the LAN the password and the cookie cross it in clear; an SSH tunnel to
+//!   loopback is the encrypted way in (no TLS yet).
 //! - Never on the frame path: handlers and the sampler read atomics
 //!   ([`crate::health::CameraStats`], [`crate::outbox::OutboxStats`]) and the broker's `watch`
 //!   channel, and format text; they take no lock the frame path waits on for longer than a
 //!   copy (a camera's last error). The server runs on the agent's tokio runtime, beside the
-//!   publisher; a request costs microseconds.
+//!   publisher; a request costs microseconds. The one exception is asked for: a page's view
+//!   request waits (at most 5 s) for the camera's next analysed frame, which the inference
+//!   thread renders once for it ([`crate::framepath::Views`]).
 //! - Bounded: the rate window holds a few samples; each request builds its answer and forgets
-//!   it.
+//!   it; at most 64 sessions (idle 12 h ends one) and 256 throttled peers, the oldest going.
 //! - A port that cannot be had is an error of [`LocalServer::start`]; the agent logs it and runs
 //!   without the endpoint (see [`crate::agent`]).
 
+mod access;
 pub mod client;
 pub mod metrics;
+mod page;
 mod router;
 pub mod status;
 pub mod window;
 
+pub use access::{AccessSettings, Visitor};
 pub use status::{
     AgentFacts, BrokerReport, CameraReport, ModelReport, OutboxReport, Percentiles, ProcessReport,
     ReloadAnswer, STATUS_SCHEMA, StatusReport,
@@ -102,6 +133,8 @@ pub struct Sources {
     /// The running configuration, for `POST /reload` and the changes waiting for a restart;
     /// `None`: `/reload` answers 503.
     pub control: Option<Control>,
+    /// Views of analysed frames for the technician's page; `None`: its pictures answer 503.
+    pub views: Option<crate::framepath::Views>,
 }
 
 /// The state the handlers read.
@@ -126,6 +159,16 @@ impl Shared {
             .into_iter()
             .map(|(id, c)| (id, c.name.to_string(), c.snapshot()))
             .collect()
+    }
+
+    /// The slot id of the live camera called `name`.
+    fn camera_id(&self, name: &str) -> Option<usize> {
+        self.sources
+            .cameras
+            .live()
+            .into_iter()
+            .find(|(_, c)| c.name.as_str() == name)
+            .map(|(id, _)| id)
     }
 
     fn window(&self) -> std::sync::MutexGuard<'_, RateWindow> {
@@ -217,12 +260,17 @@ pub struct LocalServer {
 }
 
 impl LocalServer {
-    /// Binds `listen` and serves on the current tokio runtime.
+    /// Binds `listen` and serves on the current tokio runtime; peers that are not this device
+    /// get in as `access` says (`access.rs`).
     ///
     /// # Errors
     /// [`LocalError::Bind`]: the address cannot be had (port taken, address not on this
     /// device).
-    pub async fn start(listen: SocketAddr, sources: Sources) -> Result<LocalServer, LocalError> {
+    pub async fn start(
+        listen: SocketAddr,
+        access: AccessSettings,
+        sources: Sources,
+    ) -> Result<LocalServer, LocalError> {
         let bind_error = |source| LocalError::Bind {
             addr: listen,
             source,
@@ -235,7 +283,8 @@ impl LocalServer {
         let stop = CancellationToken::new();
         let sampler = tokio::spawn(sample_until(Arc::clone(&shared), stop.clone()));
         let shutdown = stop.clone().cancelled_owned();
-        let app = router::router(shared);
+        let app = router::router(shared, Arc::new(access::Access::new(access)))
+            .into_make_service_with_connect_info::<SocketAddr>();
         let server = tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, app)
                 .with_graceful_shutdown(shutdown)
@@ -347,6 +396,7 @@ mod tests {
             },
             started: Instant::now(),
             control: None,
+            views: None,
         };
         (sources, camera, broker_tx)
     }
@@ -363,9 +413,13 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn serves_status_and_metrics_and_refuses_the_rest() {
         let (sources, camera, broker_tx) = sources();
-        let server = LocalServer::start("127.0.0.1:0".parse().unwrap(), sources)
-            .await
-            .unwrap();
+        let server = LocalServer::start(
+            "127.0.0.1:0".parse().unwrap(),
+            AccessSettings::default(),
+            sources,
+        )
+        .await
+        .unwrap();
         let addr = server.local_addr();
         camera.set_state(CameraState::Streaming);
         camera.count_frame_in(SystemTime::now());
@@ -414,6 +468,11 @@ mod tests {
                 ),
                 (
                     "GET / HTTP/1.0\r\n\r\n",
+                    "HTTP/1.0 200 OK",
+                    "<meta name=\"csrf-token\"",
+                ),
+                (
+                    "GET /nothing-here HTTP/1.0\r\n\r\n",
                     "HTTP/1.0 404 Not Found",
                     "GET /status",
                 ),
@@ -422,15 +481,26 @@ mod tests {
                     "HTTP/1.0 404 Not Found",
                     "",
                 ),
+                // What is not GET or HEAD needs the CSRF token first, even from loopback.
                 (
                     "POST /status HTTP/1.0\r\nContent-Length: 0\r\n\r\n",
-                    "HTTP/1.0 405 Method Not Allowed",
-                    "allow: GET,HEAD",
+                    "HTTP/1.0 403 Forbidden",
+                    "missing or wrong CSRF token",
                 ),
                 (
                     "DELETE /metrics HTTP/1.0\r\n\r\n",
-                    "HTTP/1.0 405 Method Not Allowed",
+                    "HTTP/1.0 403 Forbidden",
                     "",
+                ),
+                (
+                    "PUT /reload HTTP/1.0\r\nContent-Length: 0\r\n\r\n",
+                    "HTTP/1.0 405 Method Not Allowed",
+                    "allow: POST",
+                ),
+                (
+                    "GET /login HTTP/1.0\r\n\r\n",
+                    "HTTP/1.0 200 OK",
+                    "<meta name=\"csrf-token\"",
                 ),
             ];
             for (request, status, contains) in cases {
@@ -466,7 +536,9 @@ mod tests {
         let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = taken.local_addr().unwrap();
         let (sources, _camera, _broker) = sources();
-        let e = LocalServer::start(addr, sources).await.unwrap_err();
+        let e = LocalServer::start(addr, AccessSettings::default(), sources)
+            .await
+            .unwrap_err();
         assert_eq!(
             e.to_string(),
             format!(

@@ -1,28 +1,35 @@
 //! The routes of the local endpoint. One line per route; a new page or command is a new route
 //! and a handler here, reading [`Shared`].
 //!
+//! `/login` and `/logout` are `access.rs`'s; every route is behind its guard.
+//!
 //! Any other path is `404`; a known path with another method than its own (`GET` or `HEAD`;
 //! `POST` for `/reload`) is `405` with an `Allow` header (axum's method router).
 
 use std::sync::Arc;
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{get, post};
+use axum::{Router, middleware};
 
+use super::access::{self, Access};
 use super::metrics;
 use super::{ReloadAnswer, Shared};
 
-/// The endpoint's routes over `shared`.
-pub(crate) fn router(shared: Arc<Shared>) -> Router {
+/// The endpoint's routes over `shared`, every one (the fallback too) behind
+/// [`access::guard`], which puts the [`access::Visitor`] in the request's extensions.
+pub(crate) fn router(shared: Arc<Shared>, access: Arc<Access>) -> Router {
     Router::new()
         .route("/status", get(status))
         .route("/metrics", get(metrics))
         .route("/reload", post(reload))
+        .merge(super::page::routes())
         .fallback(not_found)
         .with_state(shared)
+        .merge(access::routes(Arc::clone(&access)))
+        .layer(middleware::from_fn_with_state(access, access::guard))
 }
 
 /// `GET /status`: [`super::StatusReport`] as JSON.
@@ -63,6 +70,6 @@ async fn reload(State(shared): State<Arc<Shared>>) -> Response {
 async fn not_found() -> (StatusCode, &'static str) {
     (
         StatusCode::NOT_FOUND,
-        "not found: this endpoint serves GET /status (JSON), GET /metrics (Prometheus) and POST /reload\n",
+        "not found: this endpoint serves the technician's page (GET /), GET /status (JSON), GET /metrics (Prometheus) and POST /reload\n",
     )
 }

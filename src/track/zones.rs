@@ -93,6 +93,11 @@ impl ZoneWatch {
         &self.name
     }
 
+    /// How many tracks are confirmed inside now.
+    pub fn occupancy(&self) -> usize {
+        self.tracks.values().filter(|t| t.inside).count()
+    }
+
     /// Feeds one position of `track_id` (anchor: bottom centre of its box, normalised) at
     /// `t_s` seconds; returns the events it causes (usually none), in order.
     pub fn update(

@@ -4,8 +4,10 @@
 #![allow(dead_code)]
 
 pub mod agent;
+pub mod browser;
 pub mod camera;
 pub mod central;
+pub mod http;
 pub mod mosquitto;
 pub mod publisher;
 pub mod tmpfs;

@@ -218,7 +218,7 @@ impl<'a> Checker<'a> {
         let outbox = self
             .optional_section("outbox")
             .and_then(|raw| self.outbox(raw, device.as_ref()));
-        let local = self.local_section();
+        let local = self.local_section(local::LocalPassword::Read);
         let commands = self.commands_section();
         let cameras = self.cameras();
 
@@ -611,8 +611,12 @@ colour = "red"
             out
         };
         // sync_interval_ms is refused unless sync = "interval": left commented at first. The
-        // example key file does not exist here (`commands_from_tables` checks keys).
-        let out = uncommented(&text, &["sync_interval_ms", "trusted_keys"]);
+        // example key file and page password file do not exist here (`commands_from_tables`
+        // checks keys, `local_from_table` the password file).
+        let out = uncommented(
+            &text,
+            &["sync_interval_ms", "trusted_keys", "password_file"],
+        );
         let config = parse(&out, &path).unwrap_or_else(|e| panic!("{e}\n{out}"));
         assert_eq!(config.tracking, TrackingConfig::default(), "{out}");
         assert_eq!(config.events, EventsConfig::default(), "{out}");
@@ -636,7 +640,7 @@ colour = "red"
         // With sync = "interval", its documented default interval.
         let with_interval = text.replacen("#sync = \"every_event\"", "#sync = \"interval\"", 1);
         assert_ne!(with_interval, text);
-        let out = uncommented(&with_interval, &["trusted_keys"]);
+        let out = uncommented(&with_interval, &["trusted_keys", "password_file"]);
         let config = parse(&out, &path).unwrap_or_else(|e| panic!("{e}\n{out}"));
         assert_eq!(
             config.outbox.sync,

@@ -1,0 +1,147 @@
+//! What the technician's page shows of one analysed frame ([`CameraEvents::view`]): the picture
+//! under the camera's privacy mode, the objects with their track ids, and the zones and lines
+//! with what they count. Made only when someone asks (`GET /api/cameras/{name}/view`), by the
+//! thread that analyses the frame, right after tracking it.
+
+use std::time::SystemTime;
+
+use serde::Serialize;
+
+use super::CameraEvents;
+use crate::config::SnapshotMode;
+use crate::detect::Object;
+use crate::imaging::{self, YuvFrame};
+
+/// One analysed frame as the page draws it. Coordinates are fractions of the frame, as in the
+/// configuration and the events.
+#[derive(Clone, Debug, Serialize)]
+pub struct View {
+    /// The frame's size in pixels.
+    pub width: usize,
+    pub height: usize,
+    /// `full`, `redacted` (persons pixelated) or `off` (no picture: boxes on a blank frame).
+    pub privacy: &'static str,
+    /// The JPEG, at most the width asked for; `None` when pictures are off.
+    #[serde(skip)]
+    pub jpeg: Option<Vec<u8>>,
+    pub objects: Vec<ViewObject>,
+    pub zones: Vec<ZoneView>,
+    pub lines: Vec<LineView>,
+    /// When the frame was captured.
+    #[serde(skip)]
+    pub captured_at: SystemTime,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ViewObject {
+    pub class: &'static str,
+    pub label: String,
+    pub score: f32,
+    /// `[x, y, w, h]`.
+    pub bbox: [f32; 4],
+    /// `None` for an object the tracker has not confirmed yet.
+    pub track_id: Option<u64>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ZoneView {
+    pub name: String,
+    pub points: Vec<[f32; 2]>,
+    pub classes: Vec<&'static str>,
+    /// Tracks inside now.
+    pub occupancy: usize,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct LineView {
+    pub name: String,
+    pub points: Vec<[f32; 2]>,
+    pub classes: Vec<&'static str>,
+    /// `[first, second]`: first = crossing from the left to the right side, looking from the
+    /// first point to the last.
+    pub direction_names: [String; 2],
+    /// Crossings each way since the camera's processing started.
+    pub crossings: [u64; 2],
+}
+
+/// Why [`CameraEvents::view`] could not make a view.
+#[derive(Debug, thiserror::Error)]
+#[error("the frame could not be rendered: {0}")]
+pub struct ViewError(#[from] imaging::ImageError);
+
+impl CameraEvents {
+    /// The view of the frame just analysed: `objects` with the `track_ids` the tracker gave
+    /// them (same order), the picture no wider than `max_width` with persons pixelated when
+    /// the camera is `redacted`, none when pictures are off.
+    ///
+    /// # Errors
+    /// The frame could not be converted or encoded.
+    pub fn view(
+        &self,
+        frame: &YuvFrame,
+        objects: &[Object],
+        track_ids: &[Option<u64>],
+        max_width: u32,
+        captured_at: SystemTime,
+    ) -> Result<View, ViewError> {
+        let (privacy, jpeg) = match self.snapshots {
+            SnapshotMode::Off => ("off", None),
+            mode => {
+                let bgr = frame.to_bgr()?;
+                let jpeg = imaging::snapshot_jpeg(
+                    &bgr,
+                    &self.boxes_to_pixelate(objects),
+                    &[],
+                    max_width,
+                    self.snapshot_quality,
+                )?;
+                let privacy = if mode == SnapshotMode::Redacted {
+                    "redacted"
+                } else {
+                    "full"
+                };
+                (privacy, Some(jpeg))
+            }
+        };
+        Ok(View {
+            width: frame.width,
+            height: frame.height,
+            privacy,
+            jpeg,
+            objects: objects
+                .iter()
+                .enumerate()
+                .map(|(i, o)| ViewObject {
+                    class: o.class,
+                    label: o.label.clone(),
+                    score: o.score,
+                    bbox: o.bbox,
+                    track_id: track_ids.get(i).copied().flatten(),
+                })
+                .collect(),
+            zones: self
+                .zones
+                .iter()
+                .map(|(zone, watch)| ZoneView {
+                    name: zone.name.to_string(),
+                    points: zone.polygon.points().iter().map(|p| [p.x, p.y]).collect(),
+                    classes: zone.classes.iter().map(|c| c.as_str()).collect(),
+                    occupancy: watch.occupancy(),
+                })
+                .collect(),
+            lines: self
+                .lines
+                .iter()
+                .zip(&self.crossings)
+                .map(|((line, _), crossings)| LineView {
+                    name: line.name.to_string(),
+                    points: line.polyline.points().iter().map(|p| [p.x, p.y]).collect(),
+                    classes: line.classes.iter().map(|c| c.as_str()).collect(),
+                    direction_names: line.direction_names.clone().map(|n| n.to_string()),
+                    crossings: *crossings,
+                })
+                .collect(),
+            captured_at,
+        })
+    }
+}

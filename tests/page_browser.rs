@@ -1,0 +1,372 @@
+//! The technician's page in a real browser (headless Chromium through chromedriver) against a
+//! running agent fed by the test RTSP server, a real mosquitto and the bundled model: the
+//! overview lists the camera, the camera view draws the model's boxes where the detections say,
+//! and a zone drawn by clicking four points is saved in the file, audited, and produces zone
+//! events. Screenshots go to `target/tmp/page-screenshots/` for a person to look at.
+
+mod common;
+
+use std::time::Duration;
+
+use fantoccini::Locator;
+use fantoccini::actions::{InputSource, MOUSE_BUTTON_LEFT, MouseActions, PointerAction};
+use serde_json::Value;
+
+use common::agent::{Agent, AgentSetup, clip_server, expect, topic};
+use common::browser::Browser;
+use common::http::lan_address;
+use common::mosquitto::{Mosquitto, Subscriber, free_port};
+use common::serial;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// The left edge's midpoint of every box drawn on the view's canvas, with the colour there and
+/// the colour its class is drawn in: `[[r, g, b], [r, g, b], class]` per object.
+const BOX_PIXELS: &str = r#"
+const view = window.watchpost.view;
+const canvas = document.getElementById("view");
+const ctx = canvas.getContext("2d");
+const colours = { person: [255, 59, 59], vehicle: [59, 157, 255], other: [255, 210, 59] };
+return view.objects.map((o) => {
+  // The pixel under the stroke whatever its sub-pixel position (the stroke is at least 2 px wide).
+  const x = Math.floor(o.bbox[0] * canvas.width);
+  const y = Math.floor((o.bbox[1] + o.bbox[3] / 2) * canvas.height);
+  const pixel = Array.from(ctx.getImageData(x, y, 1, 1).data.slice(0, 3));
+  return [pixel, colours[o.class] || colours.other, o.class];
+});
+"#;
+
+fn close(a: &Value, b: &Value) -> bool {
+    let (a, b) = (a.as_array().unwrap(), b.as_array().unwrap());
+    a.iter()
+        .zip(b)
+        .all(|(a, b)| (a.as_f64().unwrap() - b.as_f64().unwrap()).abs() <= 40.0)
+}
+
+#[test]
+fn the_technician_sees_the_camera_and_draws_a_zone_on_it() {
+    let _serial = serial();
+    let server = clip_server();
+    let broker = Mosquitto::start();
+    let port = free_port();
+    let mut setup = AgentSetup::one_camera(server.url("cam0"));
+    setup.tables = format!("[local]\nlisten = \"127.0.0.1:{port}\"\n");
+    let events = Subscriber::connect(broker.port(), &topic("cam0/events"));
+    let agent = Agent::start(&broker, &setup);
+    let base = format!("http://127.0.0.1:{port}");
+
+    runtime().block_on(async {
+        let browser = Browser::start("technician").await;
+        let c = &browser.client;
+
+        // The overview: the camera, streaming, with a live thumbnail.
+        c.goto(&format!("{base}/")).await.unwrap();
+        browser
+            .wait_for(
+                "the overview shows cam0 streaming with a thumbnail",
+                r#"const card = document.querySelector('article[data-camera="cam0"]');
+                   return !!card && !!card.querySelector(".state-streaming")
+                     && Number(card.querySelector("canvas").dataset.frames) > 0;"#,
+                WAIT,
+            )
+            .await;
+        let version = c
+            .find(Locator::Id("version"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert_eq!(version, env!("CARGO_PKG_VERSION"));
+        browser.screenshot("overview").await;
+
+        // The camera view: pictures keep coming, with the model's boxes drawn where the
+        // detections say.
+        c.goto(&format!("{base}/cameras/cam0")).await.unwrap();
+        browser
+            .wait_for(
+                "the camera view shows frames with objects",
+                r#"return !!window.watchpost && !!window.watchpost.view
+                     && window.watchpost.view.objects.length > 0
+                     && Number(document.getElementById("view").dataset.frames) >= 3;"#,
+                WAIT,
+            )
+            .await;
+        let pixels = c.execute(BOX_PIXELS, Vec::new()).await.unwrap();
+        let pixels = pixels.as_array().unwrap();
+        assert!(!pixels.is_empty());
+        for entry in pixels {
+            assert!(
+                close(&entry[0], &entry[1]),
+                "a {} box is not drawn where its detection says: {pixels:?}",
+                entry[2]
+            );
+        }
+        browser.screenshot("camera-view").await;
+        // With the boxes turned off, those pixels are the picture's again.
+        c.find(Locator::Id("show-boxes"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        let hidden = c.execute(BOX_PIXELS, Vec::new()).await.unwrap();
+        assert!(
+            hidden
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|entry| !close(&entry[0], &entry[1])),
+            "boxes still drawn with the toggle off: {hidden:?}"
+        );
+        c.find(Locator::Id("show-boxes"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+
+        // A zone drawn by clicking four points, named and saved.
+        let canvas = c.find(Locator::Id("view")).await.unwrap();
+        let (_, _, width, height) = canvas.rectangle().await.unwrap();
+        let corners = [[0.05, 0.05], [0.95, 0.05], [0.95, 0.95], [0.05, 0.95]];
+        for [fx, fy] in corners {
+            let click = MouseActions::new("mouse".to_owned())
+                .then(PointerAction::MoveToElement {
+                    element: canvas.clone(),
+                    duration: None,
+                    x: ((fx - 0.5) * width).round(),
+                    y: ((fy - 0.5) * height).round(),
+                })
+                .then(PointerAction::Down {
+                    button: MOUSE_BUTTON_LEFT,
+                })
+                .then(PointerAction::Up {
+                    button: MOUSE_BUTTON_LEFT,
+                });
+            c.perform_actions(click).await.unwrap();
+        }
+        let drawn = c
+            .execute("return window.watchpost.draft.points;", Vec::new())
+            .await
+            .unwrap();
+        assert_eq!(drawn.as_array().unwrap().len(), 4, "{drawn}");
+        c.find(Locator::Id("shape-name"))
+            .await
+            .unwrap()
+            .send_keys("yard")
+            .await
+            .unwrap();
+        browser.screenshot("zone-drawn").await;
+        c.find(Locator::Id("save-shape"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        browser
+            .wait_for(
+                "the page says the zone is saved",
+                r#"const r = document.getElementById("save-result");
+                   return r.className === "bad" ? "failed: " + r.textContent
+                     : r.textContent.includes("saved zone yard") && r.textContent;"#,
+                WAIT,
+            )
+            .await;
+        let said = c
+            .find(Locator::Id("save-result"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(said.contains("applied live"), "{said}");
+        // The picture shows the zone once the camera runs with it.
+        browser
+            .wait_for(
+                "the view draws the new zone",
+                r#"return window.watchpost.view.zones.some((z) => z.name === "yard");"#,
+                WAIT,
+            )
+            .await;
+        browser.screenshot("zone-saved").await;
+
+        // In the file, within a pixel of where the clicks were.
+        let text = std::fs::read_to_string(agent.config_path()).unwrap();
+        let file: toml::Table = text.parse().unwrap();
+        let zone = file["cameras"][0]["zones"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|z| z["name"].as_str() == Some("yard"))
+            .unwrap_or_else(|| panic!("no zone yard in the file:\n{text}"));
+        let points = zone["points"].as_array().unwrap();
+        assert_eq!(points.len(), 4, "{text}");
+        for (point, [fx, fy]) in points.iter().zip(corners) {
+            let x = point[0].as_float().unwrap();
+            let y = point[1].as_float().unwrap();
+            assert!(
+                (x - fx).abs() <= 1.5 / width && (y - fy).abs() <= 1.5 / height,
+                "clicked at [{fx}, {fy}], saved {point} (canvas {width}×{height} px)\n{text}"
+            );
+        }
+        // Audited with the page's user.
+        let audit = std::fs::read_to_string(agent.state_dir().join("audit.log")).unwrap();
+        assert!(
+            audit.contains("page shape save") && audit.contains("page@local"),
+            "{audit}"
+        );
+        browser.close().await;
+    });
+
+    // And the agent watches it: people in the clip enter the zone.
+    expect(
+        events.wait_for(
+            |m| {
+                let event = m.json();
+                event["type"] == "zone_enter" && event["zone"] == "yard"
+            },
+            WAIT,
+        ),
+        "a zone_enter event for the zone drawn on the page",
+        &agent,
+    );
+}
+
+/// Off loopback, the page asks for the password first; a wrong one is refused; with the right
+/// one the camera view works; no password reaches the page; a POST without the CSRF token is
+/// refused.
+#[test]
+fn from_the_network_the_page_needs_the_password() {
+    const PAGE_PASSWORD: &str = "night-shift-4d1";
+    const CAMERA_PASSWORD: &str = "rtsp-pass-8c2";
+    let _serial = serial();
+    let lan = lan_address();
+    let server = clip_server();
+    let broker = Mosquitto::start();
+    let port = free_port();
+    let secrets = tempfile::tempdir().unwrap();
+    let password_file = secrets.path().join("page-password");
+    std::fs::write(&password_file, format!("{PAGE_PASSWORD}\n")).unwrap();
+    let mut setup = AgentSetup::one_camera(server.url("cam0"));
+    setup.tables = format!(
+        "[local]\nlisten = \"0.0.0.0:{port}\"\npassword_file = \"{}\"\n",
+        password_file.display()
+    );
+    setup.camera_extra = format!("username = \"admin\"\npassword = \"{CAMERA_PASSWORD}\"\n");
+    let agent = Agent::start(&broker, &setup);
+    let base = format!("http://{lan}:{port}");
+
+    runtime().block_on(async {
+        let browser = Browser::start("login").await;
+        let c = &browser.client;
+        // The agent may still be starting: the login form comes once it listens.
+        browser
+            .wait_for(
+                "the login form",
+                &format!(
+                    r#"if (!document.getElementById("password")) {{
+                         window.location.href = "{base}/cameras/cam0"; return false; }}
+                       return true;"#
+                ),
+                WAIT,
+            )
+            .await;
+        let url = c.current_url().await.unwrap();
+        assert_eq!(url.path(), "/login", "{url}");
+        browser.screenshot("login").await;
+
+        c.find(Locator::Id("password"))
+            .await
+            .unwrap()
+            .send_keys("not-the-password")
+            .await
+            .unwrap();
+        c.find(Locator::Css("form button[type=submit]"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        browser
+            .wait_for(
+                "the wrong password refused",
+                r#"return document.body.innerText.includes("wrong password");"#,
+                WAIT,
+            )
+            .await;
+
+        c.find(Locator::Id("password"))
+            .await
+            .unwrap()
+            .send_keys(PAGE_PASSWORD)
+            .await
+            .unwrap();
+        c.find(Locator::Css("form button[type=submit]"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        browser
+            .wait_for(
+                "the camera view after the login",
+                r#"return !!window.watchpost && !!window.watchpost.view;"#,
+                WAIT,
+            )
+            .await;
+        let url = c.current_url().await.unwrap();
+        assert_eq!(url.path(), "/cameras/cam0", "{url}");
+        let user = c
+            .execute(r#"return document.querySelector(".user").textContent;"#, Vec::new())
+            .await
+            .unwrap();
+        assert_eq!(user, format!("page@{lan}").as_str());
+
+        // No password in what the page got.
+        for path in ["/", "/cameras/cam0", "/api/agent", "/status", "/api/cameras/cam0/view?width=320"] {
+            let body = c
+                .execute_async(
+                    r#"const done = arguments[arguments.length - 1];
+                       fetch(arguments[0]).then((r) => r.text()).then(done, (e) => done("failed: " + e));"#,
+                    vec![Value::from(path)],
+                )
+                .await
+                .unwrap();
+            let body = body.as_str().unwrap();
+            assert!(!body.starts_with("failed"), "{path}: {body}");
+            for secret in [PAGE_PASSWORD, CAMERA_PASSWORD] {
+                assert!(!body.contains(secret), "{path} shows a password:\n{body}");
+            }
+        }
+        // A state-changing request without the CSRF token is refused, and changes nothing.
+        let before = std::fs::read(agent.config_path()).unwrap();
+        let status = c
+            .execute_async(
+                r#"const done = arguments[arguments.length - 1];
+                   fetch("/api/cameras/cam0/shapes", { method: "POST",
+                     headers: { "Content-Type": "application/json" },
+                     body: JSON.stringify({ kind: "zone", name: "sneaky",
+                       points: [[0.1, 0.1], [0.9, 0.1], [0.5, 0.9]] }) })
+                     .then((r) => done(r.status), (e) => done("failed: " + e));"#,
+                Vec::new(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(status, 403);
+        assert_eq!(std::fs::read(agent.config_path()).unwrap(), before);
+        browser.close().await;
+    });
+    let log = agent.log();
+    for secret in [PAGE_PASSWORD, CAMERA_PASSWORD] {
+        assert!(!log.contains(secret), "the log shows a password:\n{log}");
+    }
+}
