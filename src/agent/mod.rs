@@ -264,10 +264,13 @@ pub async fn run(
                 },
                 started,
                 control: Some(control.clone()),
-                views: Some(crate::framepath::Views::new(
-                    Arc::clone(&board),
-                    Arc::clone(&lanes),
-                )),
+                views: detectors.first().map(|detector| {
+                    crate::framepath::Views::new(
+                        Arc::clone(&board),
+                        Arc::clone(&lanes),
+                        detector.spec().input.clone(),
+                    )
+                }),
             };
             let access = AccessSettings {
                 password: config.local.password.clone(),

@@ -2,6 +2,12 @@
 //! under the camera's privacy mode, the objects with their track ids, and the zones and lines
 //! with what they count. Made only when someone asks (`GET /api/cameras/{name}/view`), by the
 //! thread that analyses the frame, right after tracking it.
+//!
+//! The picture is the frame ([`ViewPicture::Frame`]) or, on request, what the model sees
+//! ([`ViewPicture::ModelInput`]): the frame scaled into the model's input with its letterbox
+//! bars, so the technician sees how few pixels a distant person is left with. Objects, zones
+//! and lines stay in fractions of the frame either way; [`ModelInputView`] says where the frame
+//! lies in the model's input.
 
 use std::time::SystemTime;
 
@@ -10,7 +16,52 @@ use serde::Serialize;
 use super::CameraEvents;
 use crate::config::SnapshotMode;
 use crate::detect::Object;
+use crate::detect::preprocess::{InputSpec, input_transform};
 use crate::imaging::{self, YuvFrame};
+
+/// Which picture a view carries.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ViewPicture {
+    /// The frame, no wider than this many pixels.
+    Frame { max_width: u32 },
+    /// The frame as the model with this input sees it: scaled (and letterboxed) to its input.
+    ModelInput(InputSpec),
+}
+
+impl ViewPicture {
+    /// Where a `frame_width` x `frame_height` frame lies in this picture, if it is a model's
+    /// input.
+    fn placement(&self, frame_width: usize, frame_height: usize) -> Option<ModelInputView> {
+        let ViewPicture::ModelInput(spec) = self else {
+            return None;
+        };
+        let transform = input_transform(frame_width, frame_height, spec);
+        Some(ModelInputView {
+            width: spec.width,
+            height: spec.height,
+            scale_x: transform.scale_x,
+            scale_y: transform.scale_y,
+            pad_x: transform.pad_x,
+            pad_y: transform.pad_y,
+        })
+    }
+}
+
+/// Where the frame lies in the model's input, for a [`ViewPicture::ModelInput`] view: a point
+/// `(x, y)` in fractions of the frame is at `(pad_x + x * frame_width * scale_x, pad_y + y *
+/// frame_height * scale_y)` in the input's pixels.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct ModelInputView {
+    /// The model's input size in pixels (the picture's size).
+    pub width: usize,
+    pub height: usize,
+    /// Input pixels per frame pixel.
+    pub scale_x: f32,
+    pub scale_y: f32,
+    /// The letterbox bars: left and top, in input pixels.
+    pub pad_x: f32,
+    pub pad_y: f32,
+}
 
 /// One analysed frame as the page draws it. Coordinates are fractions of the frame, as in the
 /// configuration and the events.
@@ -21,9 +72,12 @@ pub struct View {
     pub height: usize,
     /// `full`, `redacted` (persons pixelated) or `off` (no picture: boxes on a blank frame).
     pub privacy: &'static str,
-    /// The JPEG, at most the width asked for; `None` when pictures are off.
+    /// The JPEG, at most the width asked for or the model's input; `None` when pictures are
+    /// off.
     #[serde(skip)]
     pub jpeg: Option<Vec<u8>>,
+    /// Set for a view of what the model sees: where the frame lies in its input.
+    pub model_input: Option<ModelInputView>,
     pub objects: Vec<ViewObject>,
     pub zones: Vec<ZoneView>,
     pub lines: Vec<LineView>,
@@ -71,8 +125,8 @@ pub struct ViewError(#[from] imaging::ImageError);
 
 impl CameraEvents {
     /// The view of the frame just analysed: `objects` with the `track_ids` the tracker gave
-    /// them (same order), the picture no wider than `max_width` with persons pixelated when
-    /// the camera is `redacted`, none when pictures are off.
+    /// them (same order), the `picture` asked for with persons pixelated when the camera is
+    /// `redacted`, none when pictures are off.
     ///
     /// # Errors
     /// The frame could not be converted or encoded.
@@ -81,20 +135,31 @@ impl CameraEvents {
         frame: &YuvFrame,
         objects: &[Object],
         track_ids: &[Option<u64>],
-        max_width: u32,
+        picture: &ViewPicture,
         captured_at: SystemTime,
     ) -> Result<View, ViewError> {
         let (privacy, jpeg) = match self.snapshots {
             SnapshotMode::Off => ("off", None),
             mode => {
                 let bgr = frame.to_bgr()?;
-                let jpeg = imaging::snapshot_jpeg(
-                    &bgr,
-                    &self.boxes_to_pixelate(objects),
-                    &[],
-                    max_width,
-                    self.snapshot_quality,
-                )?;
+                let redact = self.boxes_to_pixelate(objects);
+                let jpeg = match picture {
+                    ViewPicture::Frame { max_width } => imaging::snapshot_jpeg(
+                        &bgr,
+                        &redact,
+                        &[],
+                        *max_width,
+                        self.snapshot_quality,
+                    )?,
+                    ViewPicture::ModelInput(spec) => imaging::model_input_jpeg(
+                        &bgr,
+                        &redact,
+                        &input_transform(frame.width, frame.height, spec),
+                        (spec.width, spec.height),
+                        spec.pad_value,
+                        self.snapshot_quality,
+                    )?,
+                };
                 let privacy = if mode == SnapshotMode::Redacted {
                     "redacted"
                 } else {
@@ -108,6 +173,7 @@ impl CameraEvents {
             height: frame.height,
             privacy,
             jpeg,
+            model_input: picture.placement(frame.width, frame.height),
             objects: objects
                 .iter()
                 .enumerate()

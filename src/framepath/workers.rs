@@ -17,7 +17,7 @@ use tokio::sync::mpsc::error::TrySendError;
 
 use super::{AnalysedFrame, FrameBoard, Taken};
 use crate::detect::{Detections, Detector};
-use crate::events::{CameraEvents, View};
+use crate::events::{CameraEvents, View, ViewPicture};
 use crate::health::{CameraStats, DropReason};
 use crate::ingest::CapturedFrame;
 use crate::outbox::EventSink;
@@ -119,8 +119,8 @@ pub struct Lane {
 /// ([`CameraEvents::view`]).
 #[derive(Debug)]
 pub struct ViewRequest {
-    /// The widest picture wanted, in pixels.
-    pub max_width: u32,
+    /// The picture wanted: the frame at some width, or the model's input.
+    pub picture: ViewPicture,
     pub answer: tokio::sync::oneshot::Sender<Result<View, String>>,
 }
 
@@ -394,17 +394,25 @@ impl Context {
         if frame_events.tracks_moved {
             self.board.note_track_motion(camera, Instant::now());
         }
-        for request in views.drain(..) {
+        // One rendering per picture asked for: viewers of the same picture share it.
+        while let Some(first) = views.pop() {
             let view = events
                 .view(
                     &captured.frame,
                     &detections.objects,
                     &frame_events.track_ids,
-                    request.max_width,
+                    &first.picture,
                     captured.captured_at,
                 )
                 .map_err(|e| e.to_string());
-            let _ = request.answer.send(view);
+            let (same, others): (Vec<_>, Vec<_>) = std::mem::take(views)
+                .into_iter()
+                .partition(|r| r.picture == first.picture);
+            *views = others;
+            for request in same {
+                let _ = request.answer.send(view.clone());
+            }
+            let _ = first.answer.send(view);
         }
         // Events go to the outbox, which numbers and keeps them; never blocks.
         self.outbox.offer(stats.name.as_str(), frame_events.events);

@@ -57,7 +57,8 @@
 //!   copy (a camera's last error). The server runs on the agent's tokio runtime, beside the
 //!   publisher; a request costs microseconds. The one exception is asked for: a page's view
 //!   request waits (at most 5 s) for the camera's next analysed frame, which the inference
-//!   thread renders once for it ([`crate::framepath::Views`]).
+//!   thread renders once for all requests waiting for the same picture
+//!   ([`crate::framepath::Views`]).
 //! - Bounded: the rate window holds a few samples; each request builds its answer and forgets
 //!   it; at most 64 sessions (idle 12 h ends one) and 256 throttled peers, the oldest going.
 //! - A port that cannot be had is an error of [`LocalServer::start`]; the agent logs it and runs

@@ -147,8 +147,9 @@ async fn agent(State(shared): State<Arc<Shared>>) -> Response {
             let state_dir = running.device.state_dir.clone();
             tokio::task::spawn_blocking(move || {
                 let bytes = std::fs::read(&path).ok()?;
-                let mut store = crate::config::version::VersionStore::open(&state_dir);
-                Some(store.observe(&bytes).0.to_string())
+                // A read: what the agent keeps when it loads the file, without writing it.
+                let store = crate::config::version::VersionStore::open(&state_dir);
+                Some(store.peek(&bytes).to_string())
             })
             .await
             .ok()
@@ -180,6 +181,9 @@ async fn agent(State(shared): State<Arc<Shared>>) -> Response {
 #[derive(Deserialize)]
 struct ViewQuery {
     width: Option<u32>,
+    /// `true`: what the model sees (the frame scaled into its input), `width` ignored.
+    #[serde(default)]
+    model_input: bool,
 }
 
 /// `GET /api/cameras/{name}/view`: the next analysed frame's [`crate::events::View`] as JSON,
@@ -200,7 +204,7 @@ async fn view(
         );
     };
     let width = query.width.unwrap_or(1280).clamp(64, MAX_VIEW_WIDTH);
-    let Some(receiver) = views.request(id, width) else {
+    let Some(receiver) = views.request(id, width, query.model_input) else {
         return not_found_camera(&shared, &name);
     };
     match tokio::time::timeout(VIEW_TIMEOUT, receiver).await {
