@@ -35,10 +35,12 @@ const view = window.watchpost.view;
 const canvas = document.getElementById("view");
 const ctx = canvas.getContext("2d");
 const colours = { person: [255, 59, 59], vehicle: [59, 157, 255], other: [255, 210, 59] };
+// Where the frame lies on the canvas (all of it, or the model's input within its bars).
+const p = window.watchpost.placement();
 return view.objects.map((o) => {
   // The pixel under the stroke whatever its sub-pixel position (the stroke is at least 2 px wide).
-  const x = Math.floor(o.bbox[0] * canvas.width);
-  const y = Math.floor((o.bbox[1] + o.bbox[3] / 2) * canvas.height);
+  const x = Math.floor(p.ox + o.bbox[0] * p.fw);
+  const y = Math.floor(p.oy + (o.bbox[1] + o.bbox[3] / 2) * p.fh);
   const pixel = Array.from(ctx.getImageData(x, y, 1, 1).data.slice(0, 3));
   return [pixel, colours[o.class] || colours.other, o.class];
 });
@@ -369,4 +371,183 @@ fn from_the_network_the_page_needs_the_password() {
     for secret in [PAGE_PASSWORD, CAMERA_PASSWORD] {
         assert!(!log.contains(secret), "the log shows a password:\n{log}");
     }
+}
+
+/// How busy the picture is inside the persons' boxes on the canvas (boxes hidden): the mean
+/// difference between horizontally neighbouring pixels, over the middle of each box, and how
+/// many boxes were measured.
+const PERSON_DETAIL: &str = r#"
+const view = window.watchpost.view;
+const canvas = document.getElementById("view");
+const ctx = canvas.getContext("2d");
+const p = window.watchpost.placement();
+let sum = 0, n = 0, boxes = 0;
+for (const o of view.objects) {
+  if (o.class !== "person") continue;
+  const [x, y, w, h] = [p.ox + o.bbox[0] * p.fw, p.oy + o.bbox[1] * p.fh, o.bbox[2] * p.fw, o.bbox[3] * p.fh];
+  const [x0, y0, bw, bh] = [Math.ceil(x + w * 0.2), Math.ceil(y + h * 0.2), Math.floor(w * 0.6), Math.floor(h * 0.6)];
+  if (bw < 8 || bh < 8) continue;
+  const data = ctx.getImageData(x0, y0, bw, bh).data;
+  for (let row = 0; row < bh; row++) {
+    for (let col = 0; col + 1 < bw; col++) {
+      const i = (row * bw + col) * 4;
+      sum += Math.abs(data[i + 1] - data[i + 5]);
+      n += 1;
+    }
+  }
+  boxes += 1;
+}
+return [n ? sum / n : null, boxes];
+"#;
+
+/// The camera view follows the camera's privacy as it is changed live: persons pixelated when
+/// `redacted`, their detail back when `annotated`, boxes on a blank frame when `off`; and on
+/// request it shows what the model sees, the boxes still where the detections say.
+#[test]
+fn the_camera_view_follows_the_privacy_mode_and_shows_what_the_model_sees() {
+    let _serial = serial();
+    let server = clip_server();
+    let broker = Mosquitto::start();
+    let port = free_port();
+    let mut setup = AgentSetup::one_camera(server.url("cam0"));
+    setup.tables =
+        format!("[local]\nlisten = \"127.0.0.1:{port}\"\n\n[events]\nsnapshots = \"redacted\"\n");
+    let agent = Agent::start(&broker, &setup);
+    let base = format!("http://127.0.0.1:{port}");
+    // Rewrites `[events] snapshots` and has the agent reload its file (live).
+    let set_snapshots = |from: &str, to: &str| {
+        let path = agent.config_path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let old = format!("snapshots = \"{from}\"");
+        assert!(text.contains(&old), "{text}");
+        std::fs::write(&path, text.replace(&old, &format!("snapshots = \"{to}\""))).unwrap();
+        agent.signal(libc::SIGHUP);
+    };
+
+    runtime().block_on(async {
+        let browser = Browser::start("privacy").await;
+        let b = &browser;
+        let c = &browser.client;
+        c.goto(&format!("{base}/cameras/cam0")).await.unwrap();
+        c.find(Locator::Id("show-boxes"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        // The mean detail inside persons over a few pictures, in the privacy mode `privacy`.
+        let detail = |privacy: &'static str| async move {
+            let mut all = Vec::new();
+            while all.len() < 4 {
+                let frames = b
+                    .wait_for(
+                        &format!("a {privacy} picture with a person"),
+                        &format!(
+                            r#"const v = window.watchpost && window.watchpost.view;
+                               return !!v && v.privacy === "{privacy}" && !!v.picture
+                                 && v.objects.some((o) => o.class === "person")
+                                 && Number(document.getElementById("view").dataset.frames);"#
+                        ),
+                        WAIT,
+                    )
+                    .await;
+                let measured = c.execute(PERSON_DETAIL, Vec::new()).await.unwrap();
+                if let Some(mean) = measured[0].as_f64() {
+                    all.push(mean);
+                }
+                // The next picture.
+                b
+                    .wait_for(
+                        "the next picture",
+                        &format!(
+                            r#"return Number(document.getElementById("view").dataset.frames) > {frames};"#
+                        ),
+                        WAIT,
+                    )
+                    .await;
+            }
+            all.iter().sum::<f64>() / all.len() as f64
+        };
+        let redacted = detail("redacted").await;
+        browser.screenshot("redacted").await;
+        set_snapshots("redacted", "annotated");
+        let full = detail("full").await;
+        browser.screenshot("full").await;
+        assert!(
+            full > 1.5 * redacted,
+            "persons are not pixelated when redacted: detail {redacted:.2} redacted, {full:.2} full"
+        );
+
+        // Pictures off: no picture, the boxes on a blank frame.
+        set_snapshots("annotated", "off");
+        c.find(Locator::Id("show-boxes"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        browser
+            .wait_for(
+                "a view without a picture, with objects",
+                r#"const v = window.watchpost.view;
+                   return v.privacy === "off" && v.picture === null && v.objects.length > 0;"#,
+                WAIT,
+            )
+            .await;
+        let blank = c
+            .execute(
+                r#"const ctx = document.getElementById("view").getContext("2d");
+                   return Array.from(ctx.getImageData(1, ctx.canvas.height - 2, 1, 1).data.slice(0, 3));"#,
+                Vec::new(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(blank, serde_json::json!([43, 43, 43]), "the blank frame");
+        let pixels = c.execute(BOX_PIXELS, Vec::new()).await.unwrap();
+        for entry in pixels.as_array().unwrap() {
+            assert!(close(&entry[0], &entry[1]), "boxes on the blank frame: {pixels}");
+        }
+        browser.screenshot("pictures-off").await;
+
+        // What the model sees: its input's size, the boxes still on the detections.
+        set_snapshots("off", "annotated");
+        c.find(Locator::Id("show-model-input"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        browser
+            .wait_for(
+                "the model's input with objects",
+                r#"const v = window.watchpost.view;
+                   const canvas = document.getElementById("view");
+                   return !!v.model_input && !!v.picture && v.objects.length > 0
+                     && canvas.width === v.model_input.width
+                     && canvas.height === v.model_input.height;"#,
+                WAIT,
+            )
+            .await;
+        let input = c
+            .execute("return window.watchpost.view.model_input;", Vec::new())
+            .await
+            .unwrap();
+        // The bundled model: 416×416, the frame stretched to fill it.
+        assert_eq!((input["width"].as_u64(), input["height"].as_u64()), (Some(416), Some(416)), "{input}");
+        let pixels = c.execute(BOX_PIXELS, Vec::new()).await.unwrap();
+        assert!(!pixels.as_array().unwrap().is_empty());
+        for entry in pixels.as_array().unwrap() {
+            assert!(close(&entry[0], &entry[1]), "boxes on the model's input: {pixels}");
+        }
+        let said = c
+            .find(Locator::Id("view-state"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(said.contains("what the model sees: its 416×416 input"), "{said}");
+        browser.screenshot("model-input").await;
+        browser.close().await;
+    });
 }
