@@ -29,7 +29,9 @@ use crate::track::tracker::{Track, Tracker};
 use crate::track::zones::{ZoneEventKind, ZoneWatch};
 
 mod view;
-pub use view::{LineView, ModelInputView, View, ViewError, ViewObject, ViewPicture, ZoneView};
+pub use view::{
+    LineView, ModelInputView, PendingView, View, ViewError, ViewObject, ViewPicture, ZoneView,
+};
 
 /// A picture that goes with an event.
 #[derive(Clone, Debug)]

@@ -123,10 +123,63 @@ pub struct LineView {
 #[error("the frame could not be rendered: {0}")]
 pub struct ViewError(#[from] imaging::ImageError);
 
+/// A view whose picture is still to be made: taken under the camera's lane lock (the objects,
+/// the zones' and lines' counts, what to pixelate; cheap), its picture rendered after the lock
+/// is released ([`PendingView::render`]), so the camera's next frames are not held up by it.
+pub struct PendingView {
+    view: View,
+    /// `None`: no picture (pictures are off).
+    picture: Option<PictureJob>,
+}
+
+struct PictureJob {
+    frame: YuvFrame,
+    picture: ViewPicture,
+    redact: Vec<[f32; 4]>,
+    quality: u8,
+}
+
+impl PendingView {
+    /// The view with its picture.
+    ///
+    /// # Errors
+    /// The frame could not be converted or encoded.
+    pub fn render(self) -> Result<View, ViewError> {
+        let PendingView { mut view, picture } = self;
+        let Some(job) = picture else {
+            return Ok(view);
+        };
+        let jpeg = match &job.picture {
+            ViewPicture::Frame { max_width } => imaging::snapshot_jpeg(
+                &imaging::to_bgr_at_least(&job.frame, *max_width as usize, 1)?,
+                &job.redact,
+                &[],
+                *max_width,
+                job.quality,
+            )?,
+            ViewPicture::ModelInput(spec) => {
+                // Never smaller than the frame's part of the model's input.
+                let bgr = imaging::to_bgr_at_least(&job.frame, spec.width, spec.height)?;
+                // The placement of the shrunk frame is the frame's, give or take rounding.
+                let transform = input_transform(bgr.width, bgr.height, spec);
+                imaging::model_input_jpeg(
+                    &bgr,
+                    &job.redact,
+                    &transform,
+                    (spec.width, spec.height),
+                    spec.pad_value,
+                    job.quality,
+                )?
+            }
+        };
+        view.jpeg = Some(jpeg);
+        Ok(view)
+    }
+}
+
 impl CameraEvents {
-    /// The view of the frame just analysed: `objects` with the `track_ids` the tracker gave
-    /// them (same order), the `picture` asked for with persons pixelated when the camera is
-    /// `redacted`, none when pictures are off.
+    /// The view of the frame just analysed, made at once: [`CameraEvents::pending_view`]
+    /// rendered.
     ///
     /// # Errors
     /// The frame could not be converted or encoded.
@@ -138,41 +191,44 @@ impl CameraEvents {
         picture: &ViewPicture,
         captured_at: SystemTime,
     ) -> Result<View, ViewError> {
-        let (privacy, jpeg) = match self.snapshots {
+        self.pending_view(frame, objects, track_ids, picture, captured_at)
+            .render()
+    }
+
+    /// The view of the frame just analysed: `objects` with the `track_ids` the tracker gave
+    /// them (same order), the zones and lines with their counts now, and the `picture` asked
+    /// for, to be rendered, with persons pixelated when the camera is `redacted`, none when
+    /// pictures are off.
+    pub fn pending_view(
+        &self,
+        frame: &YuvFrame,
+        objects: &[Object],
+        track_ids: &[Option<u64>],
+        picture: &ViewPicture,
+        captured_at: SystemTime,
+    ) -> PendingView {
+        let (privacy, job) = match self.snapshots {
             SnapshotMode::Off => ("off", None),
             mode => {
-                let bgr = frame.to_bgr()?;
-                let redact = self.boxes_to_pixelate(objects);
-                let jpeg = match picture {
-                    ViewPicture::Frame { max_width } => imaging::snapshot_jpeg(
-                        &bgr,
-                        &redact,
-                        &[],
-                        *max_width,
-                        self.snapshot_quality,
-                    )?,
-                    ViewPicture::ModelInput(spec) => imaging::model_input_jpeg(
-                        &bgr,
-                        &redact,
-                        &input_transform(frame.width, frame.height, spec),
-                        (spec.width, spec.height),
-                        spec.pad_value,
-                        self.snapshot_quality,
-                    )?,
-                };
                 let privacy = if mode == SnapshotMode::Redacted {
                     "redacted"
                 } else {
                     "full"
                 };
-                (privacy, Some(jpeg))
+                let job = PictureJob {
+                    frame: frame.clone(),
+                    picture: picture.clone(),
+                    redact: self.boxes_to_pixelate(objects),
+                    quality: self.snapshot_quality,
+                };
+                (privacy, Some(job))
             }
         };
-        Ok(View {
+        let view = View {
             width: frame.width,
             height: frame.height,
             privacy,
-            jpeg,
+            jpeg: None,
             model_input: picture.placement(frame.width, frame.height),
             objects: objects
                 .iter()
@@ -208,6 +264,7 @@ impl CameraEvents {
                 })
                 .collect(),
             captured_at,
-        })
+        };
+        PendingView { view, picture: job }
     }
 }

@@ -17,7 +17,7 @@ use tokio::sync::mpsc::error::TrySendError;
 
 use super::{AnalysedFrame, FrameBoard, Taken};
 use crate::detect::{Detections, Detector};
-use crate::events::{CameraEvents, View, ViewPicture};
+use crate::events::{CameraEvents, PendingView, View, ViewPicture};
 use crate::health::{CameraStats, DropReason};
 use crate::ingest::CapturedFrame;
 use crate::outbox::EventSink;
@@ -121,8 +121,11 @@ pub struct Lane {
 pub struct ViewRequest {
     /// The picture wanted: the frame at some width, or the model's input.
     pub picture: ViewPicture,
-    pub answer: tokio::sync::oneshot::Sender<Result<View, String>>,
+    pub answer: ViewAnswer,
 }
+
+/// Where a view asked for goes: the view, or why there is none.
+pub type ViewAnswer = tokio::sync::oneshot::Sender<Result<View, String>>;
 
 /// Where a picture asked for goes: the JPEG, or why there is none.
 pub type PictureAnswer = tokio::sync::oneshot::Sender<Result<Vec<u8>, String>>;
@@ -340,7 +343,8 @@ impl Context {
             return true;
         };
         // The lock orders the camera's results; tracking a frame takes well under a
-        // millisecond, a snapshot a few.
+        // millisecond, a snapshot a few. The page's views are rendered after it is released.
+        let mut rendering = Vec::new();
         let mut lane = entry.lock();
         let Lane {
             events,
@@ -360,13 +364,28 @@ impl Context {
                         let _ = answer.send(picture.clone());
                     }
                 }
-                open &= self.publish(camera, &entry.stats, events, views, finished);
+                open &= self.publish(
+                    camera,
+                    &entry.stats,
+                    events,
+                    views,
+                    finished,
+                    &mut rendering,
+                );
+            }
+        }
+        drop(lane);
+        for (pending, answers) in rendering {
+            let view = pending.render().map_err(|e| e.to_string());
+            for answer in answers {
+                let _ = answer.send(view.clone());
             }
         }
         open
     }
 
-    /// Tracking, events and publication of one frame, in its camera's order.
+    /// Tracking, events and publication of one frame, in its camera's order; the views asked
+    /// for, one per picture with everyone who waits for it, go to `rendering`.
     fn publish(
         &self,
         camera: usize,
@@ -374,6 +393,7 @@ impl Context {
         events: &mut CameraEvents,
         views: &mut Vec<ViewRequest>,
         finished: Finished,
+        rendering: &mut Vec<(PendingView, Vec<ViewAnswer>)>,
     ) -> bool {
         let Finished {
             captured,
@@ -396,23 +416,21 @@ impl Context {
         }
         // One rendering per picture asked for: viewers of the same picture share it.
         while let Some(first) = views.pop() {
-            let view = events
-                .view(
-                    &captured.frame,
-                    &detections.objects,
-                    &frame_events.track_ids,
-                    &first.picture,
-                    captured.captured_at,
-                )
-                .map_err(|e| e.to_string());
+            let pending = events.pending_view(
+                &captured.frame,
+                &detections.objects,
+                &frame_events.track_ids,
+                &first.picture,
+                captured.captured_at,
+            );
             let (same, others): (Vec<_>, Vec<_>) = std::mem::take(views)
                 .into_iter()
                 .partition(|r| r.picture == first.picture);
             *views = others;
-            for request in same {
-                let _ = request.answer.send(view.clone());
-            }
-            let _ = first.answer.send(view);
+            let answers = std::iter::once(first.answer)
+                .chain(same.into_iter().map(|r| r.answer))
+                .collect();
+            rendering.push((pending, answers));
         }
         // Events go to the outbox, which numbers and keeps them; never blocks.
         self.outbox.offer(stats.name.as_str(), frame_events.events);

@@ -496,6 +496,21 @@ fn pixelate(mat: &mut Mat, boxes: &[[f32; 4]]) -> Result<(), ImageError> {
     Ok(())
 }
 
+/// `frame` as a BGR picture at least `min_width` x `min_height` (or its full size if smaller):
+/// shrunk first by the largest whole factor that keeps it so ([`YuvFrame::shrunk`]), then
+/// converted, so a picture shown small costs a fraction of a full-size conversion.
+///
+/// # Errors
+/// As [`YuvFrame::to_bgr`].
+pub fn to_bgr_at_least(
+    frame: &YuvFrame,
+    min_width: usize,
+    min_height: usize,
+) -> Result<Frame, ImageError> {
+    let factor = (frame.width / min_width.max(1)).min(frame.height / min_height.max(1));
+    frame.shrunk(factor).to_bgr()
+}
+
 /// The frame as the model sees it: scaled by `transform` (bilinear, as the preprocessing
 /// does), placed at its padding in an `input_width` x `input_height` picture filled with
 /// `pad_value` (the letterbox bars), the `redact` boxes (fractions of the frame) pixelated

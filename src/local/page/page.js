@@ -553,7 +553,10 @@
         }
         try {
           const modelInput = $("show-model-input").checked;
-          const view = await getJson(base + "/view?width=1280" + (modelInput ? "&model_input=true" : ""));
+          // As wide as the picture is shown (at most 1280): a smaller picture costs the agent less.
+          const shown = canvas.getBoundingClientRect().width * (window.devicePixelRatio || 1);
+          const width = Math.min(1280, Math.max(320, Math.round(shown)));
+          const view = await getJson(base + "/view?width=" + width + (modelInput ? "&model_input=true" : ""));
           const image = view.picture ? await loadImage(view.picture) : null;
           current = { view, image };
           window.watchpost.view = view;
