@@ -5,7 +5,7 @@
 //! (what a user would otherwise write), on the same streams, one after the other.
 //!
 //! ```sh
-//! cargo bench --bench agent                            # everything, about 6 minutes
+//! cargo bench --bench agent                            # everything, about 9 minutes
 //! WATCHPOST_BENCH_SECONDS=30 cargo bench --bench agent # longer windows
 //! WATCHPOST_BENCH_ONLY=saturation,cpu,motion,startup,python,page cargo bench --bench agent
 //! ```
@@ -21,11 +21,12 @@
 //!   the same stream alone plus five inferences; 4 still cameras against 4 busy ones;
 //! - how long after a still scene starts moving its first frame is analysed;
 //! - start-up: from `watchpost run` to the first detection message;
-//! - the technician's page (`page`): the agent's CPU on one 1080p25 camera at `detect_fps = 5`
-//!   without a local endpoint, with one nobody watches (before and after the pages: about 1 ×),
-//!   with the camera view open and with the overview open, polled as `page.js` polls them: the
-//!   extra CPU against unwatched, per view and against one inference's CPU, views served per
-//!   second against asked, and the view latency against one inference.
+//! - the technician's page (`page`, under 3 minutes): the agent's CPU on one 1080p25 camera at
+//!   `detect_fps = 5` without a local endpoint, with one nobody watches (before and after the
+//!   pages; against no endpoint), with the camera view open, with the overview open, and with
+//!   only their `/status` polled, each polled as `page.js` polls it: the extra CPU against
+//!   unwatched, per view and against one inference's CPU, views served per second against
+//!   asked, the view latency against one inference, the detections' p99 latency.
 //!
 //! The raw model and saturation are measured for the bundled fp32 and int8 models side by side;
 //! the other parts run the model the agent takes by default on this machine.
