@@ -1099,13 +1099,9 @@ fn page_cost(context: &Context) {
         agent.stop();
         return;
     }
-    let view = |width: u32| Poll {
+    let view = |width: u32, every: Duration| Poll {
         path: format!("/api/cameras/cam0/view?width={width}"),
-        every: if width > 320 {
-            Duration::ZERO
-        } else {
-            Duration::from_secs(1)
-        },
+        every,
     };
     let figures = || Poll {
         path: "/status".to_owned(),
@@ -1117,7 +1113,7 @@ fn page_cost(context: &Context) {
         &observer,
         &agent,
         addr,
-        vec![view(1280), figures()],
+        vec![view(1280, Duration::ZERO), figures()],
         context.window,
     );
     // page.js, overview: a 320-wide thumbnail of each camera then a second's pause; the figures
@@ -1130,7 +1126,7 @@ fn page_cost(context: &Context) {
         &observer,
         &agent,
         addr,
-        vec![view(320), figures(), agent_facts],
+        vec![view(320, Duration::from_secs(1)), figures(), agent_facts],
         context.window,
     );
     // Both pages' figures alone: what the views cost apart from them.
