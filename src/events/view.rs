@@ -1,7 +1,8 @@
 //! What the technician's page shows of one analysed frame ([`CameraEvents::view`]): the picture
 //! under the camera's privacy mode, the objects with their track ids, and the zones and lines
 //! with what they count. Made only when someone asks (`GET /api/cameras/{name}/view`), by the
-//! thread that analyses the frame, right after tracking it.
+//! thread that analyses the frame: taken right after tracking it ([`CameraEvents::pending_view`]),
+//! its picture rendered once the camera's lane is free again ([`PendingView::render`]).
 //!
 //! The picture is the frame ([`ViewPicture::Frame`]) or, on request, what the model sees
 //! ([`ViewPicture::ModelInput`]): the frame scaled into the model's input with its letterbox

@@ -46,8 +46,10 @@
 //!   order, and their events reach the outbox.
 //! - Pictures for people cost nothing unless asked for: a `snapshot` command or the
 //!   technician's page ([`Views`]) leaves a request in the camera's lane, and the thread that
-//!   analyses its next frame renders it once, after tracking; a watched still camera is paced
-//!   as active meanwhile ([`FrameBoard::note_watched`]).
+//!   analyses its next frame renders it once, after tracking (a page's view: once per kind of
+//!   picture, after the frame's detections are published and the lane released, from a frame
+//!   shrunk to about the size shown); a watched still camera is paced as active meanwhile
+//!   ([`FrameBoard::note_watched`]), its scene still reported idle.
 //! - The motion gate ([`gate`]): a camera where nothing has moved for [`gate::IDLE_AFTER`] (no
 //!   motion in the picture, no track moving) is analysed at `idle_fps`; motion makes the very
 //!   frame that shows it due at once. Its tracks are held, not aged, across idle time.

@@ -211,8 +211,8 @@ impl Lanes {
     }
 
     /// Asks for a view of camera `camera`'s next analysed frame, made by the thread that
-    /// analyses it right after tracking it. Nothing is rendered unless asked. False for an
-    /// unknown camera.
+    /// analyses it once the frame is tracked and published (its picture rendered after the
+    /// lane is released). Nothing is rendered unless asked. False for an unknown camera.
     pub fn request_view(&self, camera: usize, request: ViewRequest) -> bool {
         match self.get(camera) {
             Some(entry) => {
