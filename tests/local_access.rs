@@ -264,14 +264,16 @@ fn a_peer_on_the_network_logs_in_and_sends_the_csrf_token() {
     );
 }
 
-#[test]
-fn run_refuses_to_listen_on_the_network_without_a_password_file() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("watchpost.toml");
+/// `watchpost run` on a configuration in `dir` whose `[local]` table (line 7 on) is `local`:
+/// it must refuse to start with exit code 2 and one line on stderr, which is returned.
+fn run_refused(dir: &std::path::Path, local: &str) -> String {
+    let path = dir.join("watchpost.toml");
     std::fs::write(
         &path,
-        "[device]\nsite = \"s\"\nid = \"d\"\n[mqtt]\nurl = \"mqtt://127.0.0.1:1\"\n[local]\n\
-         listen = \"0.0.0.0:9750\"\n[[cameras]]\nname = \"gate\"\nurl = \"rtsp://h/x\"\n",
+        format!(
+            "[device]\nsite = \"s\"\nid = \"d\"\n[mqtt]\nurl = \"mqtt://127.0.0.1:1\"\n[local]\n\
+             {local}[[cameras]]\nname = \"gate\"\nurl = \"rtsp://h/x\"\n"
+        ),
     )
     .unwrap();
     let output = assert_cmd::cargo::cargo_bin_cmd!("watchpost")
@@ -283,6 +285,13 @@ fn run_refuses_to_listen_on_the_network_without_a_password_file() {
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    stderr
+}
+
+#[test]
+fn run_refuses_to_listen_on_the_network_without_a_password_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let stderr = run_refused(dir.path(), "listen = \"0.0.0.0:9750\"\n");
     assert!(
         stderr.contains(":7: local.listen: `0.0.0.0:9750` is not a loopback address")
             && stderr.contains("set [local] password_file"),
@@ -423,26 +432,13 @@ fn run_refuses_a_certificate_and_key_that_do_not_belong_together() {
     let (cert, _key, _) = self_signed(dir.path(), "192.168.1.10".parse().unwrap());
     let other = rcgen::KeyPair::generate().unwrap();
     std::fs::write(dir.path().join("other.key"), other.serialize_pem()).unwrap();
-    let path = dir.path().join("watchpost.toml");
-    std::fs::write(
-        &path,
-        format!(
-            "[device]\nsite = \"s\"\nid = \"d\"\n[mqtt]\nurl = \"mqtt://127.0.0.1:1\"\n[local]\n\
-             tls_cert = \"{}\"\ntls_key = \"other.key\"\n[[cameras]]\nname = \"gate\"\n\
-             url = \"rtsp://h/x\"\n",
+    let stderr = run_refused(
+        dir.path(),
+        &format!(
+            "tls_cert = \"{}\"\ntls_key = \"other.key\"\n",
             cert.display()
         ),
-    )
-    .unwrap();
-    let output = assert_cmd::cargo::cargo_bin_cmd!("watchpost")
-        .args(["run", "--config"])
-        .arg(&path)
-        .timeout(Duration::from_secs(30))
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(2));
-    let stderr = String::from_utf8(output.stderr).unwrap();
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    );
     assert!(
         stderr.contains(":8: local.tls_key: `")
             && stderr.contains("other.key` is not the private key of the certificate in `"),

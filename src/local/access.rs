@@ -312,7 +312,7 @@ pub(crate) fn host_allowed(host: Option<&str>, allowed: &[String]) -> bool {
         return true;
     }
     let name = name.strip_suffix('.').unwrap_or(name).to_ascii_lowercase();
-    !name.is_empty() && (name == "localhost" || allowed.iter().any(|a| *a == name))
+    !name.is_empty() && (name == "localhost" || allowed.contains(&name))
 }
 
 /// What [`decide`] made of a request.
@@ -586,7 +586,10 @@ pub(crate) async fn guard(
     });
     match decision {
         Decision::MisdirectedHost => {
-            tracing::debug!(peer = %peer.ip().to_canonical(), "local endpoint: refused a request for another host name");
+            tracing::debug!(
+                peer = %peer.ip().to_canonical(),
+                "local endpoint: refused a request for another host name"
+            );
             (
                 StatusCode::MISDIRECTED_REQUEST,
                 "misdirected request: this endpoint answers to localhost, its IP addresses and \
@@ -773,12 +776,14 @@ async fn logout(
         tracing::info!(peer = %peer.ip().to_canonical(), "local endpoint: logged out");
     }
     let mut response = see_other("/login");
-    response.headers_mut().insert(
-        header::SET_COOKIE,
-        HeaderValue::from_static(
-            "watchpost_session=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0",
-        ),
-    );
+    let cleared = if access.secure_cookie {
+        "watchpost_session=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0; Secure"
+    } else {
+        "watchpost_session=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0"
+    };
+    response
+        .headers_mut()
+        .insert(header::SET_COOKIE, HeaderValue::from_static(cleared));
     response
 }
 
