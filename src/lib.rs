@@ -83,7 +83,10 @@
 //! - [`local`]: the agent's HTTP endpoint, loopback by default, off loopback only behind a
 //!   password login (`/status` JSON for `watchpost status`, `/metrics` for Prometheus,
 //!   `POST /reload`, and the technician's page: live views of the cameras with the model's
-//!   boxes, and a zone and line editor) and its client.
+//!   boxes, and a zone and line editor), over TLS when `[local] tls_cert` is set, and its
+//!   client.
+//! - `tls` (private): PEM certificates and keys and the rustls set-ups made of them (ring
+//!   provider), for the broker connection and the local endpoint alike.
 //! - [`demo`]: the in-process RTSP clip server (tests, bench, demo) and embedded broker.
 //! - [`geometry`]: boxes, IoU, points, polygons and polylines (side and crossing tests).
 //! - [`imaging`]: the frame types ([`imaging::YuvFrame`], a decoded video frame as the decoder
@@ -179,4 +182,5 @@ pub mod motion;
 pub mod outbox;
 pub mod probe;
 pub mod publish;
+mod tls;
 pub mod track;

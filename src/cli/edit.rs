@@ -83,10 +83,10 @@ const RELOAD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
 /// file it runs from, and says what it did (on stderr, after the change itself), so that a
 /// change takes effect without a restart. Says nothing when no agent answers.
 fn tell_agent(applied: &Applied) {
-    let Some(listen) = applied.config.local.listen else {
+    let Some(endpoint) = crate::local::client::Endpoint::of(&applied.config.local) else {
         return;
     };
-    match crate::local::client::request_reload(listen, RELOAD_TIMEOUT) {
+    match crate::local::client::request_reload(endpoint, RELOAD_TIMEOUT) {
         Ok(answer) if answer.applied() => {
             if answer.live.is_empty() && answer.at_restart.is_empty() {
                 eprintln!("the running agent re-read the file: nothing to change");
