@@ -325,16 +325,20 @@ impl ShapeKind for RemoveForm {
 
 /// The request's JSON body as a `T`, or 400 with what is wrong in it (serde's words: they
 /// quote no password, see [`Secret`]'s `Deserialize`).
-fn json_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, Response> {
-    serde_json::from_slice(body)
-        .map_err(|e| problem(StatusCode::BAD_REQUEST, &format!("the request: {e}")))
+fn json_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, Box<Response>> {
+    serde_json::from_slice(body).map_err(|e| {
+        Box::new(problem(
+            StatusCode::BAD_REQUEST,
+            &format!("the request: {e}"),
+        ))
+    })
 }
 
 /// A zone or line form and the shape it names; 400 or 422 otherwise.
-fn shape_form<T: DeserializeOwned + ShapeKind>(body: &[u8]) -> Result<(T, Shape), Response> {
+fn shape_form<T: DeserializeOwned + ShapeKind>(body: &[u8]) -> Result<(T, Shape), Box<Response>> {
     let form: T = json_body(body)?;
-    let shape =
-        parse_kind(form.kind()).map_err(|why| problem(StatusCode::UNPROCESSABLE_ENTITY, &why))?;
+    let shape = parse_kind(form.kind())
+        .map_err(|why| Box::new(problem(StatusCode::UNPROCESSABLE_ENTITY, &why)))?;
     Ok((form, shape))
 }
 
@@ -348,7 +352,7 @@ async fn save_shape(
 ) -> Response {
     let (form, shape) = match shape_form::<ShapeForm>(&body) {
         Ok(parsed) => parsed,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let done = format!("saved {} {} of camera {camera}", shape.what(), form.name);
     let name = form.name.clone();
@@ -404,7 +408,7 @@ async fn remove_shape(
 ) -> Response {
     let (form, shape) = match shape_form::<RemoveForm>(&body) {
         Ok(parsed) => parsed,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let done = format!("removed {} {} of camera {camera}", shape.what(), form.name);
     let camera_for_edit = camera.clone();
@@ -537,7 +541,7 @@ async fn probe_camera(
 ) -> Response {
     let form: CameraForm = match json_body(&body) {
         Ok(form) => form,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let target = match form.target() {
         Ok(target) => target,
@@ -665,7 +669,7 @@ async fn add_camera(
 ) -> Response {
     let form: CameraForm = match json_body(&body) {
         Ok(form) => form,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     if let Err(why) = TopicName::parse(&form.name) {
         return problem(StatusCode::UNPROCESSABLE_ENTITY, &format!("name: {why}"));
@@ -837,8 +841,10 @@ mod tests {
     #[test]
     fn the_camera_form_gives_a_target_without_credentials_in_its_url() {
         const SECRET: &str = "pa55-9f3e";
-        // (form, URL, user, password) or the start of the error
-        let cases: [(String, Result<(&str, Option<&str>, Option<&str>), &str>); 7] = [
+        /// The URL, user and password, or the start of the error.
+        type Expected =
+            Result<(&'static str, Option<&'static str>, Option<&'static str>), &'static str>;
+        let cases: [(String, Expected); 7] = [
             (
                 format!(
                     r#"{{"url": " rtsp://10.0.0.5/s1 ", "user": "admin", "password": "{SECRET}"}}"#
@@ -906,7 +912,7 @@ mod tests {
         }
         let response =
             json_body::<CameraForm>(br#"{"url": "rtsp://h/x", "password": 48213377}"#).unwrap_err();
-        let body = body_text(response);
+        let body = body_text(*response);
         assert!(body.contains("a password must be a string"), "{body}");
         assert!(!body.contains("48213377"), "{body}");
     }
