@@ -312,34 +312,15 @@ fn from_the_network_the_page_needs_the_password() {
         c.goto(&format!("{base}/cameras/new")).await.unwrap();
         browser.type_into("#name", "cam0").await;
         browser.type_into("#url", &server.url("cam1")).await;
-        browser.click("#save").await;
-        let refused = browser
-            .wait_for(
-                "a taken name refused",
-                r#"const r = document.getElementById("save-result");
-                   return r.className === "bad" && r.textContent;"#,
-                WAIT,
-            )
-            .await;
+        let refused = save_camera(&browser, "a taken name").await.unwrap_err();
         assert!(
-            refused
-                .as_str()
-                .unwrap()
-                .contains("already has a camera named `cam0`"),
+            refused.contains("already has a camera named `cam0`"),
             "{refused}"
         );
         assert_eq!(std::fs::read(agent.config_path()).unwrap(), before);
         browser.type_into("#name", "lan-cam").await;
-        browser.click("#save").await;
-        browser
-            .wait_for(
-                "the camera added from the network",
-                r#"const r = document.getElementById("save-result");
-                   return r.className === "bad" ? "failed: " + r.textContent
-                     : r.className === "good" && r.textContent;"#,
-                WAIT,
-            )
-            .await;
+        let said = save_camera(&browser, "the camera added from the network").await;
+        assert!(said.as_ref().is_ok_and(|s| s.starts_with("added camera lan-cam")), "{said:?}");
         let audit = std::fs::read_to_string(agent.state_dir().join("audit.log")).unwrap();
         assert!(
             audit.contains("page camera add") && audit.contains(&format!("page@{lan}")),
@@ -459,17 +440,8 @@ fn the_technician_adds_a_camera_after_probing_it() {
 
         // Saved as cam1: the page links to its view.
         browser.type_into("#name", "cam1").await;
-        browser.click("#save").await;
-        let said = browser
-            .wait_for(
-                "the camera saved",
-                r#"const r = document.getElementById("save-result");
-                   return r.className === "bad" ? "failed: " + r.textContent
-                     : r.className === "good" && r.textContent;"#,
-                WAIT,
-            )
-            .await;
-        let said = said.as_str().unwrap();
+        let said = save_camera(&browser, "the camera saved").await.unwrap();
+        let said = said.as_str();
         assert!(said.starts_with("added camera cam1"), "{said}");
         assert!(!said.contains(CAMERA_PASSWORD), "{said}");
         let link = c
@@ -561,4 +533,25 @@ async fn wait_for_probe(browser: &Browser, what: &str) -> String {
         .as_str()
         .unwrap()
         .to_owned()
+}
+
+/// Clicks "Add a camera"'s Save and waits for the answer: what the page says, `Err` when it
+/// says the camera was not saved.
+async fn save_camera(browser: &Browser, what: &str) -> Result<String, String> {
+    browser.click("#save").await;
+    let said = browser
+        .wait_for(
+            what,
+            r#"const r = document.getElementById("save-result");
+               return (r.className === "good" || r.className === "bad")
+                 && [r.className, r.textContent];"#,
+            WAIT,
+        )
+        .await;
+    let text = said[1].as_str().unwrap().to_owned();
+    if said[0] == "good" {
+        Ok(text)
+    } else {
+        Err(text)
+    }
 }

@@ -119,19 +119,30 @@ fn page(html: String) -> Response {
         .into_response()
 }
 
+/// `template` filled with the visitor's CSRF token and user name, the device's name, and
+/// `values`.
+fn visitor_page(
+    shared: &Shared,
+    visitor: &Visitor,
+    template: &str,
+    values: &[(&str, &str)],
+) -> Response {
+    let facts = &shared.sources.facts;
+    let device = format!("{}/{}", facts.site, facts.device);
+    let mut all = vec![
+        ("csrf", visitor.csrf.as_str()),
+        ("user", visitor.user.as_str()),
+        ("device", device.as_str()),
+    ];
+    all.extend_from_slice(values);
+    page(fill(template, &all))
+}
+
 async fn overview(
     State(shared): State<Arc<Shared>>,
     Extension(visitor): Extension<Visitor>,
 ) -> Response {
-    let facts = &shared.sources.facts;
-    page(fill(
-        OVERVIEW_HTML,
-        &[
-            ("csrf", &visitor.csrf),
-            ("user", &visitor.user),
-            ("device", &format!("{}/{}", facts.site, facts.device)),
-        ],
-    ))
+    visitor_page(&shared, &visitor, OVERVIEW_HTML, &[])
 }
 
 async fn camera_page(
@@ -142,16 +153,7 @@ async fn camera_page(
     if shared.camera_id(&name).is_none() {
         return not_found_camera(&shared, &name);
     }
-    let facts = &shared.sources.facts;
-    page(fill(
-        CAMERA_HTML,
-        &[
-            ("csrf", &visitor.csrf),
-            ("user", &visitor.user),
-            ("camera", &name),
-            ("device", &format!("{}/{}", facts.site, facts.device)),
-        ],
-    ))
+    visitor_page(&shared, &visitor, CAMERA_HTML, &[("camera", &name)])
 }
 
 /// `GET /cameras/new`: the "Add a camera" form.
@@ -159,15 +161,7 @@ async fn add_page(
     State(shared): State<Arc<Shared>>,
     Extension(visitor): Extension<Visitor>,
 ) -> Response {
-    let facts = &shared.sources.facts;
-    page(fill(
-        ADD_HTML,
-        &[
-            ("csrf", &visitor.csrf),
-            ("user", &visitor.user),
-            ("device", &format!("{}/{}", facts.site, facts.device)),
-        ],
-    ))
+    visitor_page(&shared, &visitor, ADD_HTML, &[])
 }
 
 async fn asset(Path(file): Path<String>) -> Response {
