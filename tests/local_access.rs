@@ -57,17 +57,11 @@ fn a_peer_on_the_network_logs_in_and_sends_the_csrf_token() {
     let server = clip_server();
     let broker = Mosquitto::start();
     let port = free_port();
-    let secrets = tempfile::tempdir().unwrap();
-    let password_file = secrets.path().join("page-password");
-    std::fs::write(&password_file, format!("{PAGE_PASSWORD}\n")).unwrap();
-    let setup = AgentSetup {
-        tables: format!(
-            "[local]\nlisten = \"0.0.0.0:{port}\"\npassword_file = \"{}\"\n",
-            password_file.display()
-        ),
+    let mut setup = AgentSetup {
         camera_extra: format!("username = \"admin\"\npassword = \"{CAMERA_PASSWORD}\"\n"),
         ..AgentSetup::one_camera(server.url("cam0"))
     };
+    let _secrets = setup.listen_on_the_network(port, PAGE_PASSWORD);
     let agent = Agent::start(&broker, &setup);
     let local: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let remote = SocketAddr::new(lan, port);

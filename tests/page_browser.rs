@@ -2,7 +2,8 @@
 //! running agent fed by the test RTSP server, a real mosquitto and the bundled model: the
 //! overview lists the camera, the camera view draws the model's boxes where the detections say,
 //! and a zone drawn by clicking four points is saved in the file, audited, and produces zone
-//! events. Screenshots go to `target/tmp/page-screenshots/` for a person to look at.
+//! events; a camera is probed and added from "Add a camera", and streams. Screenshots go to
+//! `target/tmp/page-screenshots/` for a person to look at.
 
 mod common;
 
@@ -80,13 +81,7 @@ fn the_technician_sees_the_camera_and_draws_a_zone_on_it() {
                 WAIT,
             )
             .await;
-        let version = c
-            .find(Locator::Id("version"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let version = browser.text("#version").await;
         assert_eq!(version, env!("CARGO_PKG_VERSION"));
         browser.screenshot("overview").await;
 
@@ -114,12 +109,7 @@ fn the_technician_sees_the_camera_and_draws_a_zone_on_it() {
         }
         browser.screenshot("camera-view").await;
         // With the boxes turned off, those pixels are the picture's again.
-        c.find(Locator::Id("show-boxes"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        browser.click("#show-boxes").await;
         let hidden = c.execute(BOX_PIXELS, Vec::new()).await.unwrap();
         assert!(
             hidden
@@ -129,12 +119,7 @@ fn the_technician_sees_the_camera_and_draws_a_zone_on_it() {
                 .any(|entry| !close(&entry[0], &entry[1])),
             "boxes still drawn with the toggle off: {hidden:?}"
         );
-        c.find(Locator::Id("show-boxes"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        browser.click("#show-boxes").await;
 
         // A zone drawn by clicking four points, named and saved.
         let canvas = c.find(Locator::Id("view")).await.unwrap();
@@ -161,19 +146,9 @@ fn the_technician_sees_the_camera_and_draws_a_zone_on_it() {
             .await
             .unwrap();
         assert_eq!(drawn.as_array().unwrap().len(), 4, "{drawn}");
-        c.find(Locator::Id("shape-name"))
-            .await
-            .unwrap()
-            .send_keys("yard")
-            .await
-            .unwrap();
+        browser.type_into("#shape-name", "yard").await;
         browser.screenshot("zone-drawn").await;
-        c.find(Locator::Id("save-shape"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        browser.click("#save-shape").await;
         browser
             .wait_for(
                 "the page says the zone is saved",
@@ -183,13 +158,7 @@ fn the_technician_sees_the_camera_and_draws_a_zone_on_it() {
                 WAIT,
             )
             .await;
-        let said = c
-            .find(Locator::Id("save-result"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let said = browser.text("#save-result").await;
         assert!(said.contains("applied live"), "{said}");
         // The picture shows the zone once the camera runs with it.
         browser
@@ -255,14 +224,8 @@ fn from_the_network_the_page_needs_the_password() {
     let server = clip_server();
     let broker = Mosquitto::start();
     let port = free_port();
-    let secrets = tempfile::tempdir().unwrap();
-    let password_file = secrets.path().join("page-password");
-    std::fs::write(&password_file, format!("{PAGE_PASSWORD}\n")).unwrap();
     let mut setup = AgentSetup::one_camera(server.url("cam0"));
-    setup.tables = format!(
-        "[local]\nlisten = \"0.0.0.0:{port}\"\npassword_file = \"{}\"\n",
-        password_file.display()
-    );
+    let _secrets = setup.listen_on_the_network(port, PAGE_PASSWORD);
     setup.camera_extra = format!("username = \"admin\"\npassword = \"{CAMERA_PASSWORD}\"\n");
     let agent = Agent::start(&broker, &setup);
     let base = format!("http://{lan}:{port}");
@@ -286,18 +249,8 @@ fn from_the_network_the_page_needs_the_password() {
         assert_eq!(url.path(), "/login", "{url}");
         browser.screenshot("login").await;
 
-        c.find(Locator::Id("password"))
-            .await
-            .unwrap()
-            .send_keys("not-the-password")
-            .await
-            .unwrap();
-        c.find(Locator::Css("form button[type=submit]"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        browser.type_into("#password", "not-the-password").await;
+        browser.click("form button[type=submit]").await;
         browser
             .wait_for(
                 "the wrong password refused",
@@ -306,18 +259,8 @@ fn from_the_network_the_page_needs_the_password() {
             )
             .await;
 
-        c.find(Locator::Id("password"))
-            .await
-            .unwrap()
-            .send_keys(PAGE_PASSWORD)
-            .await
-            .unwrap();
-        c.find(Locator::Css("form button[type=submit]"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        browser.type_into("#password", PAGE_PASSWORD).await;
+        browser.click("form button[type=submit]").await;
         browser
             .wait_for(
                 "the camera view after the login",
@@ -365,11 +308,253 @@ fn from_the_network_the_page_needs_the_password() {
             .unwrap();
         assert_eq!(status, 403);
         assert_eq!(std::fs::read(agent.config_path()).unwrap(), before);
+
+        // A camera added from the network: a name already taken is refused in clear words;
+        // another is added, audited with the peer's user.
+        c.goto(&format!("{base}/cameras/new")).await.unwrap();
+        browser.type_into("#name", "cam0").await;
+        browser.type_into("#url", &server.url("cam1")).await;
+        let refused = save_camera(&browser, "a taken name").await.unwrap_err();
+        assert!(
+            refused.contains("already has a camera named `cam0`"),
+            "{refused}"
+        );
+        assert_eq!(std::fs::read(agent.config_path()).unwrap(), before);
+        browser.type_into("#name", "lan-cam").await;
+        let said = save_camera(&browser, "the camera added from the network").await;
+        assert!(said.as_ref().is_ok_and(|s| s.starts_with("added camera lan-cam")), "{said:?}");
+        let audit = std::fs::read_to_string(agent.state_dir().join("audit.log")).unwrap();
+        assert!(
+            audit.contains("page camera add") && audit.contains(&format!("page@{lan}")),
+            "{audit}"
+        );
         browser.close().await;
     });
     let log = agent.log();
     for secret in [PAGE_PASSWORD, CAMERA_PASSWORD] {
         assert!(!log.contains(secret), "the log shows a password:\n{log}");
+    }
+}
+
+/// "Add a camera": a wrong URL gets `camera probe`'s word for it, the right one (with its user
+/// and password) a picture and the stream's facts; saved, the camera is in the file without
+/// its password (which is in `cam1-password`, 0600), audited, and streams on the overview.
+#[test]
+fn the_technician_adds_a_camera_after_probing_it() {
+    const CAMERA_USER: &str = "viewer";
+    const CAMERA_PASSWORD: &str = "clip-pass-5e1";
+    let _serial = serial();
+    let server = clip_server().with_auth(CAMERA_USER, CAMERA_PASSWORD);
+    let broker = Mosquitto::start();
+    let port = free_port();
+    // The configuration needs a camera: one that does not run, so that the test costs little.
+    let mut setup = AgentSetup::one_camera(server.url("cam0"));
+    setup.camera_extra = "enabled = false\n".to_owned();
+    setup.tables = format!("[local]\nlisten = \"127.0.0.1:{port}\"\n");
+    let agent = Agent::start(&broker, &setup);
+    let base = format!("http://127.0.0.1:{port}");
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+
+    runtime().block_on(async {
+        let browser = Browser::start("add-camera").await;
+        let c = &browser.client;
+        browser
+            .wait_for(
+                "the overview",
+                &format!(
+                    r#"if (!document.getElementById("add-camera")) {{
+                         window.location.href = "{base}/"; return false; }}
+                       return true;"#
+                ),
+                WAIT,
+            )
+            .await;
+        browser.click("#add-camera").await;
+        browser
+            .wait_for(
+                "the Add a camera page",
+                r#"return !!document.getElementById("probe");"#,
+                WAIT,
+            )
+            .await;
+        assert_eq!(c.current_url().await.unwrap().path(), "/cameras/new");
+
+        // Nothing listens there: `camera probe`'s word and sentence.
+        browser
+            .type_into("#url", &format!("rtsp://127.0.0.1:{closed}/stream1"))
+            .await;
+        browser.click("#probe").await;
+        let kind = wait_for_probe(&browser, "the closed port probed").await;
+        assert_eq!(kind, "refused");
+        let message = browser.text("#probe-message").await;
+        assert!(
+            message.contains(&format!("127.0.0.1:{closed} refused the connection")),
+            "{message}"
+        );
+        browser.screenshot("probe-refused").await;
+
+        // The right URL without the password: 401's word.
+        browser.type_into("#url", &server.url("cam1")).await;
+        browser.type_into("#camera-user", CAMERA_USER).await;
+        browser.click("#probe").await;
+        let kind = wait_for_probe(&browser, "the probe without a password").await;
+        assert_eq!(kind, "unauthorized");
+
+        // With it: the picture and the stream's facts.
+        browser.type_into("#password", CAMERA_PASSWORD).await;
+        browser.click("#probe").await;
+        let kind = wait_for_probe(&browser, "the probe with the password").await;
+        assert_eq!(kind, "works", "{}", browser.text("#probe-message").await);
+        browser
+            .wait_for(
+                "the probe's picture decoded",
+                r#"const img = document.getElementById("snapshot");
+                   return !img.hidden && img.complete && img.naturalWidth > 0 && img.naturalWidth;"#,
+                WAIT,
+            )
+            .await;
+        let width = c
+            .execute(
+                r#"return document.getElementById("snapshot").naturalWidth;"#,
+                Vec::new(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(width, 640);
+        let facts = browser.text("#probe-facts").await;
+        assert!(
+            facts.contains("H.264") && facts.contains("640x360"),
+            "{facts}"
+        );
+        let page_text = c
+            .execute("return document.documentElement.outerHTML;", Vec::new())
+            .await
+            .unwrap();
+        // The field holds it; nothing the agent sent back does.
+        assert_eq!(
+            page_text.as_str().unwrap().matches(CAMERA_PASSWORD).count(),
+            0
+        );
+        browser.screenshot("probe-works").await;
+
+        // Saved as cam1: the page links to its view.
+        browser.type_into("#name", "cam1").await;
+        let said = save_camera(&browser, "the camera saved").await.unwrap();
+        let said = said.as_str();
+        assert!(said.starts_with("added camera cam1"), "{said}");
+        assert!(!said.contains(CAMERA_PASSWORD), "{said}");
+        let link = c
+            .execute(
+                r#"return document.getElementById("camera-link").getAttribute("href");"#,
+                Vec::new(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(link, "/cameras/cam1");
+        browser.screenshot("camera-saved").await;
+
+        // Its view is there, and the overview soon shows it streaming.
+        browser.click("#camera-link").await;
+        browser
+            .wait_for(
+                "cam1's view",
+                r#"return document.body.dataset.camera === "cam1";"#,
+                WAIT,
+            )
+            .await;
+        c.goto(&format!("{base}/")).await.unwrap();
+        browser
+            .wait_for(
+                "the overview shows cam1 streaming",
+                r#"const card = document.querySelector('article[data-camera="cam1"]');
+                   return !!card && !!card.querySelector(".state-streaming");"#,
+                WAIT,
+            )
+            .await;
+        browser.screenshot("overview-with-cam1").await;
+        browser.close().await;
+    });
+
+    // In the file: the URL and user, and a password file beside it that holds the password.
+    let text = std::fs::read_to_string(agent.config_path()).unwrap();
+    assert!(!text.contains(CAMERA_PASSWORD), "{text}");
+    let file: toml::Table = text.parse().unwrap();
+    let camera = file["cameras"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"].as_str() == Some("cam1"))
+        .unwrap_or_else(|| panic!("no camera cam1 in the file:\n{text}"));
+    assert_eq!(camera["url"].as_str(), Some(server.url("cam1").as_str()));
+    assert_eq!(camera["username"].as_str(), Some(CAMERA_USER));
+    let password_file = agent.dir.path().join("cam1-password");
+    assert_eq!(
+        camera["password_file"].as_str(),
+        Some(password_file.to_str().unwrap()),
+        "{text}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&password_file).unwrap(),
+        format!("{CAMERA_PASSWORD}\n")
+    );
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(&password_file).unwrap().permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600);
+    // Audited with the page's user, the password as ***.
+    let audit = std::fs::read_to_string(agent.state_dir().join("audit.log")).unwrap();
+    assert!(
+        audit.contains("page camera add") && audit.contains("page@local"),
+        "{audit}"
+    );
+    let log = agent.log();
+    for (what, text) in [("audit log", &audit), ("agent log", &log)] {
+        assert!(
+            !text.contains(CAMERA_PASSWORD),
+            "the {what} shows the password:\n{text}"
+        );
+    }
+}
+
+/// Waits until the probe started last has answered; the word it shows (`works`, or `camera
+/// probe`'s kind: `refused`, `unauthorized`, …).
+async fn wait_for_probe(browser: &Browser, what: &str) -> String {
+    browser
+        .wait_for(
+            what,
+            r#"const probe = document.getElementById("probe");
+               const state = document.getElementById("probe-state");
+               return !probe.disabled && state.hidden
+                 && document.getElementById("probe-kind").textContent;"#,
+            WAIT,
+        )
+        .await
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// Clicks "Add a camera"'s Save and waits for the answer: what the page says, `Err` when it
+/// says the camera was not saved.
+async fn save_camera(browser: &Browser, what: &str) -> Result<String, String> {
+    browser.click("#save").await;
+    let said = browser
+        .wait_for(
+            what,
+            r#"const r = document.getElementById("save-result");
+               return (r.className === "good" || r.className === "bad")
+                 && [r.className, r.textContent];"#,
+            WAIT,
+        )
+        .await;
+    let text = said[1].as_str().unwrap().to_owned();
+    if said[0] == "good" {
+        Ok(text)
+    } else {
+        Err(text)
     }
 }
 
@@ -429,12 +614,7 @@ fn the_camera_view_follows_the_privacy_mode_and_shows_what_the_model_sees() {
         let b = &browser;
         let c = &browser.client;
         c.goto(&format!("{base}/cameras/cam0")).await.unwrap();
-        c.find(Locator::Id("show-boxes"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        browser.click("#show-boxes").await;
         // The mean detail inside persons over a few pictures, in the privacy mode `privacy`.
         let detail = |privacy: &'static str| async move {
             let mut all = Vec::new();
@@ -480,12 +660,7 @@ fn the_camera_view_follows_the_privacy_mode_and_shows_what_the_model_sees() {
 
         // Pictures off: no picture, the boxes on a blank frame.
         set_snapshots("annotated", "off");
-        c.find(Locator::Id("show-boxes"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        browser.click("#show-boxes").await;
         browser
             .wait_for(
                 "a view without a picture, with objects",
@@ -511,12 +686,7 @@ fn the_camera_view_follows_the_privacy_mode_and_shows_what_the_model_sees() {
 
         // What the model sees: its input's size, the boxes still on the detections.
         set_snapshots("off", "annotated");
-        c.find(Locator::Id("show-model-input"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        browser.click("#show-model-input").await;
         browser
             .wait_for(
                 "the model's input with objects",
@@ -539,13 +709,7 @@ fn the_camera_view_follows_the_privacy_mode_and_shows_what_the_model_sees() {
         for entry in pixels.as_array().unwrap() {
             assert!(close(&entry[0], &entry[1]), "boxes on the model's input: {pixels}");
         }
-        let said = c
-            .find(Locator::Id("view-state"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let said = browser.text("#view-state").await;
         assert!(said.contains("what the model sees: its 416×416 input"), "{said}");
         browser.screenshot("model-input").await;
         browser.close().await;

@@ -18,7 +18,8 @@
 //!                and the reason
 //!  POST /logout  ends the session, clears the cookie, 303 to /login (X-CSRF-Token)
 //!  GET /, /cameras/{name}, /assets/*, /api/…   the technician's page (page/mod.rs: its
-//!                routes, the camera view's pictures, saving zones and lines)
+//!                routes, the camera view's pictures, saving zones and lines, probing and
+//!                adding a camera)
 //!  anything else 404; another method on a known path 405
 //! ```
 //!

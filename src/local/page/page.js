@@ -603,4 +603,7 @@
 
   if (document.body.dataset.page === "overview") overviewPage();
   if (document.body.dataset.page === "camera") cameraPage();
+
+  // For the page's other scripts (add.js).
+  window.watchpostPage = { getJson, postJson };
 })();
