@@ -249,12 +249,7 @@ async fn view(
     };
     match tokio::time::timeout(VIEW_TIMEOUT, receiver).await {
         Ok(Ok(Ok(view))) => {
-            let picture = view.jpeg.as_ref().map(|jpeg| {
-                format!(
-                    "data:image/jpeg;base64,{}",
-                    base64::engine::general_purpose::STANDARD.encode(jpeg)
-                )
-            });
+            let picture = view.jpeg.as_deref().map(jpeg_data_url);
             let mut body = serde_json::to_value(&view).unwrap_or_default();
             body["camera"] = json!(name);
             body["picture"] = json!(picture);
