@@ -447,19 +447,23 @@ mod tests {
         }
     }
 
+    /// A person whose box's left edge is at `x`, in the middle of the picture's height.
+    fn person_at(x: f32) -> Object {
+        Object {
+            class: "person",
+            label: "person".into(),
+            score: 0.8,
+            bbox: [x, 0.4, 0.06, 0.3],
+        }
+    }
+
     /// A person walking from the left of the picture to the right, 5 frames a second.
     fn walk(events: &EventsConfig) -> Vec<Event> {
         let frame = YuvFrame::solid(64, 36, [90, 128, 128]);
         let mut camera = CameraEvents::new(&camera_with_line(), &TrackingConfig::default(), events);
         let mut all = Vec::new();
         for step in 0..20 {
-            let x = 0.2 + 0.03 * step as f32;
-            let person = Object {
-                class: "person",
-                label: "person".into(),
-                score: 0.8,
-                bbox: [x, 0.4, 0.06, 0.3],
-            };
+            let person = person_at(0.2 + 0.03 * step as f32);
             let out = camera.analyse(
                 &frame,
                 &[person],
@@ -801,12 +805,7 @@ mod tests {
         // After each leg: (crossings [in, out], occupancy of the right half).
         let mut after_legs = Vec::new();
         for (step, x) in path.enumerate() {
-            let person = Object {
-                class: "person",
-                label: "person".into(),
-                score: 0.8,
-                bbox: [x, 0.4, 0.06, 0.3],
-            };
+            let person = person_at(x);
             let out = camera.analyse(
                 &frame,
                 std::slice::from_ref(&person),
