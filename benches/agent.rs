@@ -5,9 +5,9 @@
 //! (what a user would otherwise write), on the same streams, one after the other.
 //!
 //! ```sh
-//! cargo bench --bench agent                            # everything, about 6 minutes
+//! cargo bench --bench agent                            # everything, about 9 minutes
 //! WATCHPOST_BENCH_SECONDS=30 cargo bench --bench agent # longer windows
-//! WATCHPOST_BENCH_ONLY=saturation,cpu,motion,startup,python cargo bench --bench agent
+//! WATCHPOST_BENCH_ONLY=saturation,cpu,motion,startup,python,page cargo bench --bench agent
 //! ```
 //!
 //! Prints, each as a ratio where one fits (these machines are shared and noisy: compare ratios,
@@ -20,7 +20,13 @@
 //! - CPU per 1080p25 camera at `detect_fps = 5` (software decoding) against GStreamer decoding
 //!   the same stream alone plus five inferences; 4 still cameras against 4 busy ones;
 //! - how long after a still scene starts moving its first frame is analysed;
-//! - start-up: from `watchpost run` to the first detection message.
+//! - start-up: from `watchpost run` to the first detection message;
+//! - the technician's page (`page`, under 3 minutes): the agent's CPU on one 1080p25 camera at
+//!   `detect_fps = 5` without a local endpoint, with one nobody watches (before and after the
+//!   pages; against no endpoint), with the camera view open, with the overview open, and with
+//!   only their `/status` polled, each polled as `page.js` polls it: the extra CPU against
+//!   unwatched, per view and against one inference's CPU, views served per second against
+//!   asked, the view latency against one inference, the detections' p99 latency.
 //!
 //! The raw model and saturation are measured for the bundled fp32 and int8 models side by side;
 //! the other parts run the model the agent takes by default on this machine.
@@ -29,6 +35,7 @@
 //! busy and still clips are encoded from it once (x264) into `target/bench-clips/`.
 
 use std::io::BufRead;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -339,14 +346,23 @@ struct AgentRun {
 }
 
 impl AgentRun {
-    fn start(broker_port: u16, cameras: &[CameraSpec], threads: usize, model: &str) -> AgentRun {
+    /// `local`: where its local endpoint (`/status`, the technician's page) listens; `None` for
+    /// none.
+    fn start(
+        broker_port: u16,
+        cameras: &[CameraSpec],
+        threads: usize,
+        model: &str,
+        local: Option<SocketAddr>,
+    ) -> AgentRun {
         let dir = tempfile::tempdir().unwrap();
+        let listen = local.map(|a| a.to_string()).unwrap_or_default();
         let mut text = format!(
             "[device]\nsite = \"bench\"\nid = \"box\"\nstate_dir = \"{}\"\n\n\
              [mqtt]\nurl = \"mqtt://127.0.0.1:{broker_port}\"\n\n\
              [detection]\nmodel = \"{model}\"\ninference_threads = {threads}\n\
              max_frame_age_ms = 1000\n\n\
-             [health]\ninterval_s = 1\n\n[local]\nlisten = \"\"\n",
+             [health]\ninterval_s = 1\n\n[local]\nlisten = \"{listen}\"\n",
             dir.path().join("state").display()
         );
         for (i, camera) in cameras.iter().enumerate() {
@@ -375,7 +391,7 @@ impl AgentRun {
             url: server.url("cam0"),
             detect_fps: 5.0,
         };
-        AgentRun::start(broker_port, &[camera], cores(), model)
+        AgentRun::start(broker_port, &[camera], cores(), model, None)
     }
 
     fn pid(&self) -> u32 {
@@ -389,6 +405,9 @@ impl AgentRun {
 
 /// What one measured window of an agent run gave.
 struct Window {
+    /// When the window began and ended.
+    from: Instant,
+    until: Instant,
     /// CPU cores the harness itself (RTSP server, broker, subscriber: this process) used.
     harness_cores: f64,
     analysed_fps: f64,
@@ -398,17 +417,17 @@ struct Window {
     peak_rss: u64,
 }
 
-/// Runs the agent on `cameras`, waits for every camera's first result (or `settle` when the
-/// scene is still), then measures `window`.
-fn measure_agent(
+/// An agent run on `cameras`, watched by a subscriber, once every camera has given its first
+/// result (or the health says frames are analysed, when the scene is still). `None` when
+/// nothing came within 60 s.
+fn start_agent(
     broker: &EmbeddedBroker,
     cameras: &[CameraSpec],
     model: &str,
-    warmup: Duration,
-    window: Duration,
-) -> Option<Window> {
+    local: Option<SocketAddr>,
+) -> Option<(Observer, AgentRun)> {
     let observer = Observer::start(broker.port());
-    let agent = AgentRun::start(broker.port(), cameras, cores(), model);
+    let agent = AgentRun::start(broker.port(), cameras, cores(), model, local);
     let n = cameras.len();
     let started = observer.wait_until(Duration::from_secs(60), |seen| {
         let cameras: std::collections::BTreeSet<&str> =
@@ -420,7 +439,12 @@ fn measure_agent(
         agent.stop();
         return None;
     }
-    std::thread::sleep(warmup);
+    Some((observer, agent))
+}
+
+/// Measures a running agent over `window`: its CPU from `/proc`, the harness's, and from what
+/// `observer` received meanwhile, the analysed rate and latency.
+fn measure_window(observer: &Observer, agent: &AgentRun, window: Duration) -> Window {
     let from = Instant::now();
     let harness_before = cpu_s(std::process::id());
     let cpu_cores = cores_used(agent.pid(), window).unwrap_or(f64::NAN);
@@ -430,7 +454,6 @@ fn measure_agent(
         _ => f64::NAN,
     };
     let peak_rss = peak_rss(agent.pid()).unwrap_or(0);
-    agent.stop();
     observer.with(|seen| {
         let latencies: Vec<f64> = seen
             .detections
@@ -444,15 +467,33 @@ fn measure_agent(
             .filter(|h| h.0 > from + Duration::from_millis(1100) && h.0 <= until)
             .map(|h| h.1)
             .collect();
-        Some(Window {
+        Window {
+            from,
+            until,
             harness_cores,
             analysed_fps: health.iter().sum::<f64>() / health.len().max(1) as f64,
             latency_p50: percentile(&latencies, 0.5),
             latency_p99: percentile(&latencies, 0.99),
             cpu_cores,
             peak_rss,
-        })
+        }
     })
+}
+
+/// Runs the agent on `cameras` (no local endpoint), waits for its first results, then `warmup`,
+/// then measures `window`.
+fn measure_agent(
+    broker: &EmbeddedBroker,
+    cameras: &[CameraSpec],
+    model: &str,
+    warmup: Duration,
+    window: Duration,
+) -> Option<Window> {
+    let (observer, agent) = start_agent(broker, cameras, model, None)?;
+    std::thread::sleep(warmup);
+    let measured = measure_window(&observer, &agent, window);
+    agent.stop();
+    Some(measured)
 }
 
 // -- GStreamer alone and Python ------------------------------------------------------------------
@@ -862,6 +903,276 @@ fn startup(context: &Context) {
     println!();
 }
 
+// -- the technician's page -----------------------------------------------------------------------
+
+/// What a page polls, as `page.js` does: `GET path`, then a pause of `every` (at least a second
+/// after an error), again and again.
+struct Poll {
+    path: String,
+    every: Duration,
+}
+
+/// One answer a page got.
+struct Fetched {
+    /// Which of the page's polls asked.
+    poll: usize,
+    sent: Instant,
+    took: Duration,
+    /// The size of the answer's JPEG picture; `None` when it had none or failed.
+    jpeg_bytes: Option<usize>,
+}
+
+impl Fetched {
+    fn answered(&self) -> Instant {
+        self.sent + self.took
+    }
+}
+
+/// The bytes of the JPEG in a view's `picture` (a `data:` URL in base64).
+fn picture_bytes(view: &str) -> Option<usize> {
+    let view: serde_json::Value = serde_json::from_str(view).ok()?;
+    let base64 = view["picture"]
+        .as_str()?
+        .strip_prefix("data:image/jpeg;base64,")?;
+    Some(base64.len() / 4 * 3)
+}
+
+/// A page open in a browser: each of its polls on its own thread, like `page.js`'s loops, through
+/// the library's own client (the one `watchpost status` uses).
+struct Page {
+    stopped: Arc<std::sync::atomic::AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<Vec<Fetched>>>,
+}
+
+impl Page {
+    fn open(addr: SocketAddr, polls: Vec<Poll>) -> Page {
+        let stopped = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let threads = polls
+            .into_iter()
+            .enumerate()
+            .map(|(poll, Poll { path, every })| {
+                let stopped = Arc::clone(&stopped);
+                std::thread::spawn(move || {
+                    let is_stopped = || stopped.load(std::sync::atomic::Ordering::Relaxed);
+                    let mut fetched = Vec::new();
+                    while !is_stopped() {
+                        let sent = Instant::now();
+                        let answer =
+                            watchpost::local::client::get(addr, &path, Duration::from_secs(10));
+                        fetched.push(Fetched {
+                            poll,
+                            sent,
+                            took: sent.elapsed(),
+                            jpeg_bytes: answer.as_deref().ok().and_then(picture_bytes),
+                        });
+                        let pause = if answer.is_ok() {
+                            every
+                        } else {
+                            every.max(Duration::from_secs(1))
+                        };
+                        let until = Instant::now() + pause;
+                        while Instant::now() < until && !is_stopped() {
+                            std::thread::sleep(Duration::from_millis(20));
+                        }
+                    }
+                    fetched
+                })
+            })
+            .collect();
+        Page { stopped, threads }
+    }
+
+    fn close(self) -> Vec<Fetched> {
+        self.stopped
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        self.threads
+            .into_iter()
+            .flat_map(|t| t.join().unwrap_or_default())
+            .collect()
+    }
+}
+
+/// Measures `agent` over `window` while `polls` are made of its endpoint at `addr` (from a
+/// second before the window to its end): the window and the answers to the first poll (the
+/// views) sent within it.
+fn watched(
+    observer: &Observer,
+    agent: &AgentRun,
+    addr: SocketAddr,
+    polls: Vec<Poll>,
+    window: Duration,
+) -> (Window, Vec<Fetched>) {
+    let page = Page::open(addr, polls);
+    std::thread::sleep(Duration::from_secs(1));
+    let measured = measure_window(observer, agent, window);
+    let views = page
+        .close()
+        .into_iter()
+        .filter(|f| f.poll == 0 && f.sent >= measured.from && f.answered() <= measured.until)
+        .collect();
+    (measured, views)
+}
+
+/// One watched condition against the unwatched agent (its CPU and detections' p99 latency), per
+/// view and against the raw model.
+fn print_watched(
+    what: &str,
+    (window, views): &(Window, Vec<Fetched>),
+    unwatched: (f64, f64),
+    raw: &RawModel,
+) {
+    let (unwatched_cores, unwatched_p99) = unwatched;
+    let seconds = (window.until - window.from).as_secs_f64();
+    let served: Vec<usize> = views.iter().filter_map(|f| f.jpeg_bytes).collect();
+    let extra = window.cpu_cores - unwatched_cores;
+    let cpu = format!(
+        "{:.3} cores = {extra:+.3} = {:+.2} × unwatched; detections p99 {:.0} ms (unwatched \
+         {unwatched_p99:.0})",
+        window.cpu_cores,
+        extra / unwatched_cores,
+        window.latency_p99,
+    );
+    if served.is_empty() {
+        println!("  {what}: {cpu}");
+        return;
+    }
+    let cpu_ms_per_view = extra * seconds * 1e3 / served.len() as f64;
+    let latencies: Vec<f64> = views.iter().map(|f| f.took.as_secs_f64() * 1e3).collect();
+    let (p50, p99) = (percentile(&latencies, 0.5), percentile(&latencies, 0.99));
+    println!(
+        "  {what}: {cpu}; {:.1} views/s served of {:.1} asked (the camera analyses {:.1}/s), \
+         {:.0} KiB of JPEG each; {cpu_ms_per_view:.1} ms of CPU per view = {:.2} × one \
+         inference's CPU; view latency p50 {p50:.0} ms, p99 {p99:.0} ms = {:.1} ×, {:.1} × one \
+         inference",
+        served.len() as f64 / seconds,
+        views.len() as f64 / seconds,
+        window.analysed_fps,
+        served.iter().sum::<usize>() as f64 / served.len() as f64 / 1024.0,
+        cpu_ms_per_view / (raw.cpu_s_per_inference * 1e3),
+        p50 / raw.one_thread_ms,
+        p99 / raw.one_thread_ms,
+    );
+}
+
+/// The technician's page's CPU cost: one busy 1080p25 camera at `detect_fps = 5`, the agent
+/// without a local endpoint, then with one: nobody watching, the camera view open, the overview
+/// open, only the pages' figures (`/status`) polled, nobody watching again.
+fn page_cost(context: &Context) {
+    let Some((busy, _)) = clips_1080p() else {
+        println!("Technician's page: the clips could not be encoded (x264enc missing?)\n");
+        return;
+    };
+    let started = Instant::now();
+    let server = ClipServer::start(&busy, 0).expect("RTSP server");
+    let cameras = [CameraSpec {
+        url: server.url("cam0"),
+        detect_fps: 5.0,
+    }];
+    let warmup = Duration::from_secs(8);
+    // The raw model again, just before: the machine's speed drifts over a run.
+    let raw = raw_model(context.model);
+    println!(
+        "Technician's page, 1 camera 1080p25 at detect_fps 5, {} (raw model just before: one \
+         inference {:.1} ms, {:.1} ms of CPU):",
+        context.model,
+        raw.one_thread_ms,
+        raw.cpu_s_per_inference * 1e3
+    );
+    let without = measure_agent(
+        &context.broker,
+        &cameras,
+        context.model,
+        warmup,
+        context.window,
+    );
+    // A free loopback port: bound, then left for the agent.
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free loopback port");
+    let Some((observer, agent)) = start_agent(&context.broker, &cameras, context.model, Some(addr))
+    else {
+        return;
+    };
+    std::thread::sleep(warmup);
+    if let Err(e) = watchpost::local::client::get(addr, "/status", Duration::from_secs(5)) {
+        println!("  the local endpoint does not answer: {e}\n");
+        agent.stop();
+        return;
+    }
+    let view = |width: u32, every: Duration| Poll {
+        path: format!("/api/cameras/cam0/view?width={width}"),
+        every,
+    };
+    let figures = || Poll {
+        path: "/status".to_owned(),
+        every: Duration::from_secs(1),
+    };
+    let unwatched = measure_window(&observer, &agent, context.window);
+    // page.js, camera view: the next view as soon as one is drawn; the figures every second.
+    let camera_page = watched(
+        &observer,
+        &agent,
+        addr,
+        vec![view(1280, Duration::ZERO), figures()],
+        context.window,
+    );
+    // page.js, overview: a 320-wide thumbnail of each camera then a second's pause; the figures
+    // every second, the agent's facts every 10 s.
+    let agent_facts = Poll {
+        path: "/api/agent".to_owned(),
+        every: Duration::from_secs(10),
+    };
+    let overview = watched(
+        &observer,
+        &agent,
+        addr,
+        vec![view(320, Duration::from_secs(1)), figures(), agent_facts],
+        context.window,
+    );
+    // Both pages' figures alone: what the views cost apart from them.
+    let figures_only = watched(&observer, &agent, addr, vec![figures()], context.window);
+    let unwatched_after = measure_window(&observer, &agent, context.window);
+    agent.stop();
+
+    let base = (
+        (unwatched.cpu_cores + unwatched_after.cpu_cores) / 2.0,
+        unwatched.latency_p99.max(unwatched_after.latency_p99),
+    );
+    match &without {
+        Some(w) => println!(
+            "  no local endpoint: {:.3} cores; endpoint on, nobody watching: {:.3} before and \
+             {:.3} after the pages = {:.2} × without an endpoint",
+            w.cpu_cores,
+            unwatched.cpu_cores,
+            unwatched_after.cpu_cores,
+            base.0 / w.cpu_cores
+        ),
+        None => println!(
+            "  endpoint on, nobody watching: {:.3} before and {:.3} after the pages (the run \
+             without an endpoint failed)",
+            unwatched.cpu_cores, unwatched_after.cpu_cores
+        ),
+    }
+    print_watched(
+        "camera view (page.js: views of width 1280 back to back, /status every second)",
+        &camera_page,
+        base,
+        &raw,
+    );
+    print_watched(
+        "overview (page.js: a 320-wide thumbnail then 1 s, /status every second, /api/agent \
+         every 10 s)",
+        &overview,
+        base,
+        &raw,
+    );
+    print_watched("/status every second alone", &figures_only, base, &raw);
+    println!(
+        "  (the section took {:.0} s)\n",
+        started.elapsed().as_secs_f64()
+    );
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; `cargo test --benches` runs this too, so do nothing then.
     if !std::env::args().any(|a| a == "--bench") {
@@ -917,5 +1228,8 @@ fn main() {
     }
     if wants("startup") {
         startup(&context);
+    }
+    if wants("page") {
+        page_cost(&context);
     }
 }

@@ -83,15 +83,18 @@
 //! - [`local`]: the agent's HTTP endpoint, loopback by default, off loopback only behind a
 //!   password login (`/status` JSON for `watchpost status`, `/metrics` for Prometheus,
 //!   `POST /reload`, and the technician's page: live views of the cameras with the model's
-//!   boxes, and a zone and line editor) and its client.
+//!   boxes, a zone and line editor, and "Add a camera", probed as `camera probe` does), over
+//!   TLS when `[local] tls_cert` is set, and its client.
+//! - `tls` (private): PEM certificates and keys and the rustls set-ups made of them (ring
+//!   provider), for the broker connection and the local endpoint alike.
 //! - [`demo`]: the in-process RTSP clip server (tests, bench, demo) and embedded broker.
 //! - [`geometry`]: boxes, IoU, points, polygons and polylines (side and crossing tests).
 //! - [`imaging`]: the frame types ([`imaging::YuvFrame`], a decoded video frame as the decoder
 //!   gave it; [`imaging::Frame`], a BGR picture), picture decode/encode, drawing. The only
 //!   module that knows OpenCV.
-//! - [`probe`]: the technician's camera check (`camera probe`, `camera draw`): DNS and TCP
-//!   pre-checks, the camera's pipeline as ingest builds it, on one thread, a pure diagnosis of
-//!   what failed.
+//! - [`probe`]: the technician's camera check (`camera probe`, `camera draw`, the page's
+//!   "Add a camera"): DNS and TCP pre-checks, the camera's pipeline as ingest builds it, on one
+//!   thread, a pure diagnosis of what failed, and the one way its result is told.
 //! - [`install`]: where installed files (bundled models, the demo clip) are looked for.
 //! - [`cli`]: the `watchpost` command line; thin, calls into the modules above.
 //!
@@ -179,4 +182,5 @@ pub mod motion;
 pub mod outbox;
 pub mod probe;
 pub mod publish;
+mod tls;
 pub mod track;

@@ -2,8 +2,11 @@
 //! with `[local] listen = "0.0.0.0:PORT"` and a password file, the in-process RTSP server, a
 //! real mosquitto): a peer on the LAN (this machine's own LAN address) must log in, is locked
 //! out after wrong passwords, and must send the CSRF token with what changes; the device itself
-//! (127.0.0.1) needs no login; no password appears in any answer. And an agent told to listen
-//! on the network without a password file refuses to start.
+//! (127.0.0.1) needs no login; no password appears in any answer; a `Host` header naming
+//! another site is refused. Over TLS (`tls_cert`, `tls_key`): the login works over HTTPS with a
+//! `Secure` cookie, plain HTTP gets no answer, and `watchpost status` reaches it. And an agent
+//! told to listen on the network without a password file, or with a certificate it cannot use,
+//! refuses to start.
 
 mod common;
 
@@ -11,7 +14,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use common::agent::{Agent, AgentSetup, clip_server, expect};
-use common::http::{Response, lan_address, request};
+use common::http::{Response, https_request, lan_address, request};
 use common::mosquitto::{Mosquitto, free_port};
 use common::wait_for;
 
@@ -54,17 +57,11 @@ fn a_peer_on_the_network_logs_in_and_sends_the_csrf_token() {
     let server = clip_server();
     let broker = Mosquitto::start();
     let port = free_port();
-    let secrets = tempfile::tempdir().unwrap();
-    let password_file = secrets.path().join("page-password");
-    std::fs::write(&password_file, format!("{PAGE_PASSWORD}\n")).unwrap();
-    let setup = AgentSetup {
-        tables: format!(
-            "[local]\nlisten = \"0.0.0.0:{port}\"\npassword_file = \"{}\"\n",
-            password_file.display()
-        ),
+    let mut setup = AgentSetup {
         camera_extra: format!("username = \"admin\"\npassword = \"{CAMERA_PASSWORD}\"\n"),
         ..AgentSetup::one_camera(server.url("cam0"))
     };
+    let _secrets = setup.listen_on_the_network(port, PAGE_PASSWORD);
     let agent = Agent::start(&broker, &setup);
     let local: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let remote = SocketAddr::new(lan, port);
@@ -82,6 +79,14 @@ fn a_peer_on_the_network_logs_in_and_sends_the_csrf_token() {
     assert_no_secret("local /status", &status);
     let metrics = request(local, "GET", "/metrics", &[], "");
     assert_eq!(metrics.status, 200, "{metrics:?}");
+    // A page whose name was re-pointed at 127.0.0.1 (DNS rebinding) names itself in `Host`.
+    let rebound = request(local, "GET", "/status", &[("Host", "evil.example")], "");
+    assert_eq!(rebound.status, 421, "{rebound:?}");
+    assert!(rebound.body.contains("allowed_hosts"), "{rebound:?}");
+    assert!(!rebound.body.contains("\"cameras\""), "{rebound:?}");
+    let own_host = format!("127.0.0.1:{port}");
+    let by_ip = request(local, "GET", "/status", &[("Host", own_host.as_str())], "");
+    assert_eq!(by_ip.status, 200, "{by_ip:?}");
 
     // From the LAN, not logged in.
     let html = [("Accept", "text/html,application/xhtml+xml,*/*;q=0.8")];
@@ -253,14 +258,16 @@ fn a_peer_on_the_network_logs_in_and_sends_the_csrf_token() {
     );
 }
 
-#[test]
-fn run_refuses_to_listen_on_the_network_without_a_password_file() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("watchpost.toml");
+/// `watchpost run` on a configuration in `dir` whose `[local]` table (line 7 on) is `local`:
+/// it must refuse to start with exit code 2 and one line on stderr, which is returned.
+fn run_refused(dir: &std::path::Path, local: &str) -> String {
+    let path = dir.join("watchpost.toml");
     std::fs::write(
         &path,
-        "[device]\nsite = \"s\"\nid = \"d\"\n[mqtt]\nurl = \"mqtt://127.0.0.1:1\"\n[local]\n\
-         listen = \"0.0.0.0:9750\"\n[[cameras]]\nname = \"gate\"\nurl = \"rtsp://h/x\"\n",
+        format!(
+            "[device]\nsite = \"s\"\nid = \"d\"\n[mqtt]\nurl = \"mqtt://127.0.0.1:1\"\n[local]\n\
+             {local}[[cameras]]\nname = \"gate\"\nurl = \"rtsp://h/x\"\n"
+        ),
     )
     .unwrap();
     let output = assert_cmd::cargo::cargo_bin_cmd!("watchpost")
@@ -272,9 +279,164 @@ fn run_refuses_to_listen_on_the_network_without_a_password_file() {
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    stderr
+}
+
+#[test]
+fn run_refuses_to_listen_on_the_network_without_a_password_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let stderr = run_refused(dir.path(), "listen = \"0.0.0.0:9750\"\n");
     assert!(
         stderr.contains(":7: local.listen: `0.0.0.0:9750` is not a loopback address")
             && stderr.contains("set [local] password_file"),
         "{stderr}"
     );
+}
+
+/// A self-signed certificate for `localhost`, 127.0.0.1 and `lan`, and its key, as PEM files in
+/// `dir`: (cert path, key path, the certificate as a trust root).
+fn self_signed(
+    dir: &std::path::Path,
+    lan: std::net::IpAddr,
+) -> (
+    std::path::PathBuf,
+    std::path::PathBuf,
+    rustls::RootCertStore,
+) {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec![
+        "localhost".to_owned(),
+        "127.0.0.1".to_owned(),
+        lan.to_string(),
+    ])
+    .unwrap()
+    .self_signed(&key)
+    .unwrap();
+    let (cert_path, key_path) = (dir.join("page.pem"), dir.join("page.key"));
+    std::fs::write(&cert_path, cert.pem()).unwrap();
+    std::fs::write(&key_path, key.serialize_pem()).unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert.der().clone()).unwrap();
+    (cert_path, key_path, roots)
+}
+
+#[test]
+fn over_tls_the_login_works_with_a_secure_cookie_and_plain_http_gets_nothing() {
+    let lan = lan_address();
+    let server = clip_server();
+    let broker = Mosquitto::start();
+    let port = free_port();
+    let secrets = tempfile::tempdir().unwrap();
+    let password_file = secrets.path().join("page-password");
+    std::fs::write(&password_file, format!("{PAGE_PASSWORD}\n")).unwrap();
+    let (cert, key, roots) = self_signed(secrets.path(), lan);
+    let setup = AgentSetup {
+        tables: format!(
+            "[local]\nlisten = \"0.0.0.0:{port}\"\npassword_file = \"{}\"\ntls_cert = \"{}\"\n\
+             tls_key = \"{}\"\n",
+            password_file.display(),
+            cert.display(),
+            key.display()
+        ),
+        ..AgentSetup::one_camera(server.url("cam0"))
+    };
+    let agent = Agent::start(&broker, &setup);
+    let remote = SocketAddr::new(lan, port);
+    let lan_name = lan.to_string();
+    let https = |method: &str, path: &str, headers: &[(&str, &str)], body: &str| {
+        https_request(
+            remote,
+            roots.clone(),
+            &lan_name,
+            method,
+            path,
+            headers,
+            body,
+        )
+    };
+
+    // `watchpost status` on the device speaks TLS to it, trusting the configured certificate.
+    let status = expect(
+        wait_for(Duration::from_secs(30), Duration::from_millis(200), || {
+            let output = assert_cmd::cargo::cargo_bin_cmd!("watchpost")
+                .args(["status", "--config"])
+                .arg(agent.config_path())
+                .timeout(Duration::from_secs(20))
+                .output()
+                .unwrap();
+            output.status.success().then_some(output)
+        }),
+        "`watchpost status` answers over TLS",
+        &agent,
+    );
+    let table = String::from_utf8(status.stdout).unwrap();
+    assert!(table.contains("cam0"), "{table}");
+
+    // Plain HTTP on the TLS port: no HTTP answer, and the server goes on.
+    let mut plain = std::net::TcpStream::connect(remote).unwrap();
+    plain
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    std::io::Write::write_all(
+        &mut plain,
+        format!("GET /status HTTP/1.1\r\nHost: {remote}\r\n\r\n").as_bytes(),
+    )
+    .unwrap();
+    let mut answer = Vec::new();
+    let _ = std::io::Read::read_to_end(&mut plain, &mut answer);
+    assert!(
+        !answer.starts_with(b"HTTP/"),
+        "plain HTTP got an HTTP answer: {}",
+        String::from_utf8_lossy(&answer)
+    );
+
+    // From the LAN over HTTPS: not logged in, then the login with a Secure cookie.
+    let refused = https("GET", "/status", &[], "");
+    assert_eq!(refused.status, 401, "{refused:?}");
+    let form_type = [("Content-Type", "application/x-www-form-urlencoded")];
+    let login = https(
+        "POST",
+        "/login",
+        &form_type,
+        &format!("password={PAGE_PASSWORD}&next=%2Fstatus"),
+    );
+    assert_eq!(login.status, 303, "{login:?}");
+    let set_cookie = login.header("set-cookie").expect("a session cookie");
+    assert!(
+        set_cookie.starts_with("watchpost_session=")
+            && set_cookie.contains("Secure")
+            && set_cookie.contains("HttpOnly"),
+        "{set_cookie}"
+    );
+    let cookie = session_pair(set_cookie);
+    let status = https("GET", "/status", &[("Cookie", cookie.as_str())], "");
+    assert_eq!(status.status, 200, "{status:?}");
+    assert!(status.body.contains("\"cam0\""), "{}", status.body);
+    for (i, response) in [&refused, &login, &status].into_iter().enumerate() {
+        assert_no_secret(&format!("answer {i}"), response);
+    }
+    let log = agent.log();
+    assert!(log.contains(&format!("https://0.0.0.0:{port}")), "{log}");
+    assert!(!log.contains("PRIVATE KEY"), "{log}");
+}
+
+#[test]
+fn run_refuses_a_certificate_and_key_that_do_not_belong_together() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, _key, _) = self_signed(dir.path(), "192.168.1.10".parse().unwrap());
+    let other = rcgen::KeyPair::generate().unwrap();
+    std::fs::write(dir.path().join("other.key"), other.serialize_pem()).unwrap();
+    let stderr = run_refused(
+        dir.path(),
+        &format!(
+            "tls_cert = \"{}\"\ntls_key = \"other.key\"\n",
+            cert.display()
+        ),
+    );
+    assert!(
+        stderr.contains(":8: local.tls_key: `")
+            && stderr.contains("other.key` is not the private key of the certificate in `"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("PRIVATE KEY"), "{stderr}");
 }

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use common::mosquitto::{BrokerOptions, Message, Mosquitto, Subscriber, TestCa, TlsFiles};
 use common::publisher::{Running, publisher_config};
-use watchpost::config::ClientCertFiles;
+use watchpost::config::CertKeyFiles;
 
 const WAIT: Duration = Duration::from_secs(15);
 /// How long a refused publisher is watched to see that it keeps retrying and never connects
@@ -62,9 +62,9 @@ struct Pki {
     /// For 127.0.0.1 and localhost, signed by `ca`.
     server: TlsFiles,
     /// Common name `box-1`, signed by `ca`.
-    client: ClientCertFiles,
+    client: CertKeyFiles,
     /// Common name `box-1`, signed by `other_ca`.
-    stranger: ClientCertFiles,
+    stranger: CertKeyFiles,
 }
 
 fn pki() -> Pki {
@@ -79,8 +79,8 @@ fn pki() -> Pki {
         ca,
         other_ca,
         server,
-        client: ClientCertFiles { cert, key },
-        stranger: ClientCertFiles {
+        client: CertKeyFiles { cert, key },
+        stranger: CertKeyFiles {
             cert: stranger_cert,
             key: stranger_key,
         },
@@ -193,7 +193,7 @@ fn mutual_tls_needs_the_right_client_certificate() {
             .unwrap()
             .starts_with("-----BEGIN EC PRIVATE KEY-----")
     );
-    config.mqtt.client_cert = Some(ClientCertFiles {
+    config.mqtt.client_cert = Some(CertKeyFiles {
         cert: pki.client.cert.clone(),
         key: sec1,
     });

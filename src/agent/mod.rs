@@ -264,14 +264,19 @@ pub async fn run(
                 },
                 started,
                 control: Some(control.clone()),
-                views: Some(crate::framepath::Views::new(
-                    Arc::clone(&board),
-                    Arc::clone(&lanes),
-                )),
+                views: detectors.first().map(|detector| {
+                    crate::framepath::Views::new(
+                        Arc::clone(&board),
+                        Arc::clone(&lanes),
+                        detector.spec().input.clone(),
+                    )
+                }),
             };
             let access = AccessSettings {
                 password: config.local.password.clone(),
                 metrics_without_login: config.local.metrics_without_login,
+                allowed_hosts: config.local.allowed_hosts.clone(),
+                tls: config.local.tls.clone(),
             };
             running.local = start_local(listen, access, sources).await;
         }
@@ -346,13 +351,25 @@ async fn start_local(
     } else {
         ""
     };
+    let scheme = if access.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     match LocalServer::start(listen, access, sources).await {
         Ok(server) => {
             tracing::info!(
-                "local endpoint on http://{}: GET /status, GET /metrics{login}",
+                "local endpoint on {scheme}://{}: GET /status, GET /metrics{login}",
                 server.local_addr()
             );
             Some(server)
+        }
+        Err(e @ crate::local::LocalError::Tls { .. }) => {
+            tracing::warn!(
+                "{e}; running without it (`watchpost status` and /metrics will not answer): \
+                 fix the files and restart the agent (`watchpost config validate` checks them)"
+            );
+            None
         }
         Err(e) => {
             tracing::warn!(

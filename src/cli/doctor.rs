@@ -7,7 +7,6 @@
 //! thread.
 
 use std::io::Write as _;
-use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant, SystemTime};
@@ -154,7 +153,7 @@ pub(crate) fn run(args: DoctorArgs) -> anyhow::Result<ExitCode> {
         model_checks(&mut doctor, config);
         broker_checks(&mut doctor, &config.mqtt)?;
         doctor.report(outbox_check(&config.outbox));
-        doctor.report(local_check(config.local.listen));
+        doctor.report(local_check(client::Endpoint::of(&config.local)));
     }
     doctor.report(clock_check(SystemTime::now(), built_after()));
     doctor.report(ntp_check(run_timedatectl()));
@@ -711,18 +710,19 @@ fn outbox_bytes(dir: &Path) -> u64 {
 }
 
 /// The local endpoint's port: the running agent answers there, or it is free for it.
-fn local_check(listen: Option<SocketAddr>) -> Check {
-    let Some(addr) = listen else {
+fn local_check(endpoint: Option<client::Endpoint>) -> Check {
+    let Some(endpoint) = endpoint else {
         return Check::warn(
             "local endpoint",
             "off ([local] listen = \"\")",
             "`watchpost status` and /metrics need it: set [local] listen = \"127.0.0.1:9750\"",
         );
     };
+    let addr = endpoint.addr;
     let what = format!("local endpoint {addr}");
     let taken_hint = "the agent would run without its local endpoint: stop the other program \
                       or set [local] listen to another port";
-    match client::get(addr, "/status", Duration::from_secs(2)) {
+    match client::get(endpoint, "/status", Duration::from_secs(2)) {
         Ok(body) => match serde_json::from_str::<StatusReport>(&body) {
             Ok(report) if report.schema == STATUS_SCHEMA => Check::pass(
                 what,
@@ -739,6 +739,12 @@ fn local_check(listen: Option<SocketAddr>) -> Check {
                 taken_hint,
             ),
         },
+        Err(e @ (FetchError::Certificate { .. } | FetchError::Tls { .. })) => Check::warn(
+            what,
+            e.to_string(),
+            "the agent and this command use [local] tls_cert: check the file, and restart the \
+             agent after changing it",
+        ),
         Err(FetchError::NotAnswering { .. }) => match std::net::TcpListener::bind(addr) {
             Ok(_) => Check::pass(what, "free for the agent (no agent is running)"),
             Err(e) => Check::warn(what, format!("cannot be had: {e}"), taken_hint),

@@ -6,14 +6,14 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::process::ExitCode;
 
-use crate::config::audit::StagedFile;
 use crate::config::change::{self, ChangeError};
 use crate::config::edit::EditError;
 
 use super::report::report_config_error;
 
 pub(super) use crate::config::change::{
-    Applied, Request as EditRequest, mode_and_owner, parse_as_staged,
+    Applied, Request as EditRequest, mode_and_owner, parse_as_staged, stage_camera_password,
+    stage_password,
 };
 
 /// Makes a change the one way ([`change::apply`]), printing what went wrong: problems with the
@@ -83,10 +83,10 @@ const RELOAD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
 /// file it runs from, and says what it did (on stderr, after the change itself), so that a
 /// change takes effect without a restart. Says nothing when no agent answers.
 fn tell_agent(applied: &Applied) {
-    let Some(listen) = applied.config.local.listen else {
+    let Some(endpoint) = crate::local::client::Endpoint::of(&applied.config.local) else {
         return;
     };
-    match crate::local::client::request_reload(listen, RELOAD_TIMEOUT) {
+    match crate::local::client::request_reload(endpoint, RELOAD_TIMEOUT) {
         Ok(answer) if answer.applied() => {
             if answer.live.is_empty() && answer.at_restart.is_empty() {
                 eprintln!("the running agent re-read the file: nothing to change");
@@ -114,39 +114,6 @@ fn tell_agent(applied: &Applied) {
             "could not tell the running agent ({e}): `systemctl reload watchpost` applies the \
              change"
         ),
-    }
-}
-
-/// Stages `password` as a password file at `target`.
-///
-/// Readable by its owner only (0600), except where the configuration is shared with a service
-/// group: run as root on a `config_file` whose group is not root's and which that group may
-/// read (the package's `/etc/watchpost/watchpost.toml` is `root:watchpost` 0640, so that the
-/// service, which runs as `watchpost`, can read it), the password file gets the same owner and
-/// group and 0640, or the service could not read its own passwords. A password file is never
-/// more open than the configuration that names it.
-pub(super) fn stage_password(
-    target: &Path,
-    password: &str,
-    config_file: &Path,
-) -> anyhow::Result<StagedFile> {
-    let (mode, owner) = password_mode_and_owner(config_file);
-    Ok(StagedFile::stage(
-        target,
-        format!("{password}\n").as_bytes(),
-        mode,
-        owner,
-    )?)
-}
-
-/// The mode and owner of a new password file for `config_file` (see [`stage_password`]).
-fn password_mode_and_owner(config_file: &Path) -> (u32, Option<(u32, u32)>) {
-    if !super::is_root() {
-        return (0o600, None);
-    }
-    match mode_and_owner(config_file, 0o600) {
-        (mode, Some((uid, gid))) if gid != 0 => (0o600 | (mode & 0o040), Some((uid, gid))),
-        (_, owner) => (0o600, owner),
     }
 }
 

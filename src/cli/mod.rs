@@ -148,11 +148,7 @@ pub(crate) fn print_error(e: &anyhow::Error) {
     eprintln!("watchpost: error: {}", one_line(&format!("{e:#}")));
 }
 
-/// Whether this process runs as root (may give files away, may write anywhere).
-pub(crate) fn is_root() -> bool {
-    // SAFETY: geteuid cannot fail and touches no memory of ours.
-    unsafe { libc::geteuid() == 0 }
-}
+pub(crate) use crate::config::change::is_root;
 
 /// Keeps a message on one line.
 pub(crate) fn one_line(message: &str) -> String {

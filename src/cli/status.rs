@@ -18,7 +18,7 @@ use super::args::ConfigFile;
 use super::report::{bytes, duration};
 use crate::config::{self, ConfigError, LocalConfig};
 use crate::health::DropReason;
-use crate::local::client::{self, FetchError};
+use crate::local::client::{self, Endpoint, FetchError};
 use crate::local::{CameraReport, STATUS_SCHEMA, StatusReport};
 
 /// How long to wait for the agent's answer.
@@ -86,22 +86,19 @@ fn parse_url(text: &str) -> Result<SocketAddr, String> {
 
 /// Where the agent should be listening, and a note on where that came from when it is a guess.
 enum Target {
-    At(SocketAddr, Option<String>),
+    At(Endpoint, Option<String>),
     Off(PathBuf),
 }
 
 fn target(args: &StatusArgs) -> Result<Target, ExitCode> {
     if let Some(addr) = args.url {
-        return Ok(Target::At(addr, None));
+        return Ok(Target::At(addr.into(), None));
     }
     let (path, explicit) = (args.config.path().to_owned(), args.config.given());
     match config::load_local(&path) {
-        Ok(LocalConfig {
-            listen: Some(addr), ..
-        }) => Ok(Target::At(addr, None)),
-        Ok(LocalConfig { listen: None, .. }) => Ok(Target::Off(path)),
+        Ok(local) => Ok(Endpoint::of(&local).map_or(Target::Off(path), |e| Target::At(e, None))),
         Err(ConfigError::Read { source, .. }) if !explicit => Ok(Target::At(
-            LocalConfig::DEFAULT_LISTEN,
+            LocalConfig::DEFAULT_LISTEN.into(),
             Some(format!(
                 "(the default address: {} cannot be read: {})",
                 path.display(),
@@ -113,8 +110,8 @@ fn target(args: &StatusArgs) -> Result<Target, ExitCode> {
 }
 
 pub(crate) fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
-    let (addr, note) = match target(&args) {
-        Ok(Target::At(addr, note)) => (addr, note),
+    let (endpoint, note) = match target(&args) {
+        Ok(Target::At(endpoint, note)) => (endpoint, note),
         Ok(Target::Off(path)) => {
             return Err(anyhow!(
                 "the local endpoint is turned off in {} ([local] listen = \"\"): set \
@@ -124,7 +121,8 @@ pub(crate) fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
         }
         Err(code) => return Ok(code),
     };
-    let body = match client::get(addr, "/status", TIMEOUT) {
+    let addr = endpoint.addr;
+    let body = match client::get(endpoint, "/status", TIMEOUT) {
         Ok(body) => body,
         Err(e @ FetchError::NotAnswering { .. }) => {
             let note = note.map(|n| format!(" {n}")).unwrap_or_default();

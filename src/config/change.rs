@@ -13,8 +13,8 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use super::audit::{self, Change, CommitError, StagedFile};
-use super::edit::EditError;
-use super::{Config, ConfigError, Files, OsFiles};
+use super::edit::{EditError, NewCamera};
+use super::{Config, ConfigError, Files, OsFiles, Secret, TopicName};
 
 /// One change to a configuration file.
 #[derive(Debug)]
@@ -218,6 +218,70 @@ pub fn commit(request: Request, prepared: Prepared) -> Result<Applied, ChangeErr
         changes,
         text: new_text,
     })
+}
+
+/// Gets `camera` ready to be added by `request`, the way `watchpost camera add` and the page's
+/// "Add a camera" both do it: `password` (taken out of the URL, asked, or typed in the page)
+/// goes into a new file `NAME-password` beside the configuration ([`stage_password`]),
+/// written with the change, which the camera's `password_file` names; the configuration never
+/// holds it. The path of that file, or `None` for a name that makes no file name (the loader
+/// refuses such a camera anyway, with its own message).
+///
+/// # Errors
+/// The password file cannot be written ([`CommitError::Stage`]).
+pub fn stage_camera_password(
+    request: &mut Request,
+    camera: &mut NewCamera,
+    password: &Secret,
+) -> Result<Option<PathBuf>, CommitError> {
+    if TopicName::parse(&camera.name).is_err() {
+        return Ok(None);
+    }
+    let config_file = std::fs::canonicalize(&request.file).unwrap_or(request.file.clone());
+    let folder = config_file.parent().unwrap_or(Path::new("/"));
+    let target = folder.join(format!("{}-password", camera.name));
+    request
+        .secrets
+        .push(stage_password(&target, password.expose(), &config_file)?);
+    camera.password_file = Some(target.to_string_lossy().into_owned());
+    Ok(Some(target))
+}
+
+/// Stages `password` as a password file at `target`.
+///
+/// Readable by its owner only (0600), except where the configuration is shared with a service
+/// group: run as root on a `config_file` whose group is not root's and which that group may
+/// read (the package's `/etc/watchpost/watchpost.toml` is `root:watchpost` 0640, so that the
+/// service, which runs as `watchpost`, can read it), the password file gets the same owner and
+/// group and 0640, or the service could not read its own passwords. A password file is never
+/// more open than the configuration that names it.
+///
+/// # Errors
+/// [`CommitError::Stage`].
+pub fn stage_password(
+    target: &Path,
+    password: &str,
+    config_file: &Path,
+) -> Result<StagedFile, CommitError> {
+    let (mode, owner) = password_mode_and_owner(config_file);
+    StagedFile::stage(target, format!("{password}\n").as_bytes(), mode, owner)
+}
+
+/// The mode and owner of a new password file for `config_file` (see [`stage_password`]).
+fn password_mode_and_owner(config_file: &Path) -> (u32, Option<(u32, u32)>) {
+    if !is_root() {
+        return (0o600, None);
+    }
+    match mode_and_owner(config_file, 0o600) {
+        (mode, Some((uid, gid))) if gid != 0 => (0o600 | (mode & 0o040), Some((uid, gid))),
+        (_, owner) => (0o600, owner),
+    }
+}
+
+/// Whether this process runs as root (may give files away, may write anywhere).
+pub fn is_root() -> bool {
+    // SAFETY: geteuid cannot fail and touches no memory of ours.
+    unsafe { libc::geteuid() == 0 }
 }
 
 /// The permissions and owner of `file` if it exists (a new version keeps them), else `mode`

@@ -126,7 +126,8 @@ impl CommandsConfig {
 ///
 /// Invariant (checked by [`parse`]): `listen` has a port other than 0, and is a loopback address
 /// (127.0.0.0/8 or `::1`) unless `password_file` is set: a peer that is not this device must
-/// log in with that password.
+/// log in with that password. `tls`, when set, names a certificate and the key that belongs to
+/// it (checked by [`parse`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LocalConfig {
     /// Where the endpoint listens (default [`LocalConfig::DEFAULT_LISTEN`]); `None` = no
@@ -141,6 +142,14 @@ pub struct LocalConfig {
     /// `metrics_without_login = true`: `GET /metrics` from a peer that is not this device needs
     /// no login (for a scraper on the LAN). Default false.
     pub metrics_without_login: bool,
+    /// `tls_cert` and `tls_key` (both or neither): the endpoint speaks HTTPS with this
+    /// certificate, and `watchpost status` and the edit commands trust exactly it. Read and
+    /// checked to belong together by [`parse`] (only looked up by [`load_local`]). The paths are
+    /// shown by `config show`; the key's content never is.
+    pub tls: Option<CertKeyFiles>,
+    /// `allowed_hosts`: host names (lower case, no port) a request's `Host` header may name
+    /// besides `localhost` and IP addresses (against DNS rebinding; see `local/access.rs`).
+    pub allowed_hosts: Vec<String>,
 }
 
 impl LocalConfig {
@@ -157,6 +166,8 @@ impl Default for LocalConfig {
             password_file: None,
             password: None,
             metrics_without_login: false,
+            tls: None,
+            allowed_hosts: Vec::new(),
         }
     }
 }
@@ -236,7 +247,7 @@ pub struct MqttConfig {
     pub ca_file: Option<PathBuf>,
     /// Client certificate and key for mutual TLS (`client_cert` and `client_key`); only with
     /// `mqtts://`.
-    pub client_cert: Option<ClientCertFiles>,
+    pub client_cert: Option<CertKeyFiles>,
     /// Check the broker's certificate (default). `false` (only with `mqtts://`) accepts any
     /// certificate: the traffic is encrypted but the broker is not authenticated, and the
     /// publisher warns at every connection.
@@ -252,10 +263,12 @@ impl MqttConfig {
     }
 }
 
-/// A client certificate for mutual TLS: PEM files that existed when the configuration was read.
+/// A certificate and its private key, PEM files that existed when the configuration was read:
+/// the agent's client certificate for mutual TLS to the broker (`[mqtt]`), or the local
+/// endpoint's server certificate (`[local]`).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ClientCertFiles {
-    /// The certificate chain, the client's own certificate first.
+pub struct CertKeyFiles {
+    /// The certificate chain, the agent's own certificate first.
     pub cert: PathBuf,
     /// Its private key (PKCS#8, PKCS#1 or SEC1).
     pub key: PathBuf,

@@ -110,6 +110,21 @@ pub fn render(config: &Config) -> String {
         "metrics_without_login",
         local.metrics_without_login.to_string(),
     );
+    // The paths, never the key in them.
+    match &local.tls {
+        Some(files) => {
+            out.value("tls_cert", path(&files.cert));
+            out.value("tls_key", path(&files.key));
+        }
+        None => {
+            out.unset("tls_cert", "none (plain HTTP)");
+            out.unset("tls_key", "none (plain HTTP)");
+        }
+    }
+    out.value(
+        "allowed_hosts",
+        list(local.allowed_hosts.iter().map(|h| string(h))),
+    );
 
     out.table("commands");
     out.value("enabled", commands.enabled.to_string());

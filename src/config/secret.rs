@@ -34,6 +34,50 @@ impl serde::Serialize for Secret {
     }
 }
 
+/// A password in a request (the page's "Add a camera"): a JSON string. Anything else is refused
+/// with an error that does not quote what was sent (serde's own would).
+impl<'de> serde::Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Secret, D::Error> {
+        struct Text;
+
+        impl serde::de::Visitor<'_> for Text {
+            type Value = Secret;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a password (a string)")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, value: &str) -> Result<Secret, E> {
+                Ok(Secret::new(value))
+            }
+
+            fn visit_string<E: serde::de::Error>(self, value: String) -> Result<Secret, E> {
+                Ok(Secret(value))
+            }
+
+            fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Secret, E> {
+                Err(E::custom("a password must be a string"))
+            }
+
+            fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<Secret, E> {
+                Err(E::custom("a password must be a string"))
+            }
+
+            fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<Secret, E> {
+                Err(E::custom("a password must be a string"))
+            }
+
+            fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Secret, E> {
+                Err(E::custom("a password must be a string"))
+            }
+        }
+
+        // `deserialize_any`: a format that is asked for a string builds its own error, quoting
+        // what it found.
+        deserializer.deserialize_any(Text)
+    }
+}
+
 /// Why a password file gave no password.
 #[derive(Debug, thiserror::Error)]
 pub enum PasswordFileError {
@@ -113,5 +157,26 @@ mod tests {
         assert_eq!(format!("{s:?}"), "Secret(***)");
         assert_eq!(serde_json::to_string(&s).unwrap(), "\"***\"");
         assert_eq!(s.expose(), "hunter2");
+    }
+
+    #[test]
+    fn read_from_json_strings_only_and_never_quoted_in_errors() {
+        let s: Secret = serde_json::from_str(r#""hunter2""#).unwrap();
+        assert_eq!(s.expose(), "hunter2");
+        let s: Secret = serde_json::from_str(r#""a\"b""#).unwrap();
+        assert_eq!(s.expose(), "a\"b");
+        for sent in [
+            "74638291",
+            "-74638291",
+            "74638.291",
+            "true",
+            "[\"74638291\"]",
+        ] {
+            let e = serde_json::from_str::<Secret>(sent)
+                .unwrap_err()
+                .to_string();
+            assert!(!e.contains("74638") && !e.contains("true"), "{sent}: {e}");
+            assert!(e.contains("string"), "{sent}: {e}");
+        }
     }
 }

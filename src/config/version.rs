@@ -90,19 +90,26 @@ impl VersionStore {
     /// checksum is the same, else the next number, kept on disk. A version that cannot be
     /// written is still returned (and the error with it, for the log).
     pub fn observe(&mut self, bytes: &[u8]) -> (ConfigVersion, Option<std::io::Error>) {
-        let checksum = ConfigVersion::checksum_of(bytes);
-        if let Some(current) = &self.current
-            && current.checksum == checksum
-        {
-            return (current.clone(), None);
+        let version = self.peek(bytes);
+        if self.current.as_ref() == Some(&version) {
+            return (version, None);
         }
-        let version = ConfigVersion {
-            number: self.current.as_ref().map_or(1, |c| c.number + 1),
-            checksum,
-        };
         let error = self.write(&version).err();
         self.current = Some(version.clone());
         (version, error)
+    }
+
+    /// What [`VersionStore::observe`] would answer for `bytes`, without keeping anything: for
+    /// readers (the technician's page) that must not write.
+    pub fn peek(&self, bytes: &[u8]) -> ConfigVersion {
+        let checksum = ConfigVersion::checksum_of(bytes);
+        match &self.current {
+            Some(current) if current.checksum == checksum => current.clone(),
+            current => ConfigVersion {
+                number: current.as_ref().map_or(1, |c| c.number + 1),
+                checksum,
+            },
+        }
     }
 
     fn write(&self, version: &ConfigVersion) -> std::io::Result<()> {
@@ -145,6 +152,27 @@ mod tests {
         assert_eq!(version.checksum.len(), CHECKSUM_DIGITS);
         // SHA-256("a") starts ca978112ca1bbdca.
         assert_eq!(version.checksum, "ca978112ca1bbdca");
+    }
+
+    #[test]
+    fn a_peek_answers_like_observe_but_keeps_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = VersionStore::open(dir.path());
+        assert_eq!(store.peek(b"a").number, 1);
+        assert!(
+            !VersionStore::file(dir.path()).exists(),
+            "a peek writes no file"
+        );
+        store.observe(b"a");
+        let kept = std::fs::read(VersionStore::file(dir.path())).unwrap();
+        let store = VersionStore::open(dir.path());
+        assert_eq!(
+            store.peek(b"a").to_string(),
+            format!("1-{}", ConfigVersion::checksum_of(b"a"))
+        );
+        assert_eq!(store.peek(b"b").number, 2);
+        assert_eq!(store.peek(b"b").number, 2, "still 2: nothing kept");
+        assert_eq!(std::fs::read(VersionStore::file(dir.path())).unwrap(), kept);
     }
 
     #[test]

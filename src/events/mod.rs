@@ -29,7 +29,9 @@ use crate::track::tracker::{Track, Tracker};
 use crate::track::zones::{ZoneEventKind, ZoneWatch};
 
 mod view;
-pub use view::{LineView, View, ViewError, ViewObject, ZoneView};
+pub use view::{
+    LineView, ModelInputView, PendingView, View, ViewError, ViewObject, ViewPicture, ZoneView,
+};
 
 /// A picture that goes with an event.
 #[derive(Clone, Debug)]
@@ -445,19 +447,23 @@ mod tests {
         }
     }
 
+    /// A person whose box's left edge is at `x`, in the middle of the picture's height.
+    fn person_at(x: f32) -> Object {
+        Object {
+            class: "person",
+            label: "person".into(),
+            score: 0.8,
+            bbox: [x, 0.4, 0.06, 0.3],
+        }
+    }
+
     /// A person walking from the left of the picture to the right, 5 frames a second.
     fn walk(events: &EventsConfig) -> Vec<Event> {
         let frame = YuvFrame::solid(64, 36, [90, 128, 128]);
         let mut camera = CameraEvents::new(&camera_with_line(), &TrackingConfig::default(), events);
         let mut all = Vec::new();
         for step in 0..20 {
-            let x = 0.2 + 0.03 * step as f32;
-            let person = Object {
-                class: "person",
-                label: "person".into(),
-                score: 0.8,
-                bbox: [x, 0.4, 0.06, 0.3],
-            };
+            let person = person_at(0.2 + 0.03 * step as f32);
             let out = camera.analyse(
                 &frame,
                 &[person],
@@ -551,5 +557,276 @@ mod tests {
                 (made, _) => panic!("{snapshots:?} metadata_only={metadata_only}: {made:?}"),
             }
         }
+    }
+
+    /// A 160x90 frame of fine stripes (2 pixels wide, dark and light): pixelation flattens
+    /// them.
+    fn striped_frame() -> YuvFrame {
+        let (width, height) = (160, 90);
+        let luma = (0..width * height)
+            .map(|i| if (i % width) / 2 % 2 == 0 { 40 } else { 210 })
+            .collect();
+        let (cw, ch) = (width / 2, height / 2);
+        let planes = imaging::OwnedPlanes {
+            planes: vec![luma, vec![128; cw * ch], vec![128; cw * ch]],
+            strides: vec![width, cw, cw],
+        };
+        YuvFrame::new(
+            width,
+            height,
+            imaging::YuvFormat::I420,
+            crate::detect::preprocess::YuvColour {
+                matrix: crate::detect::preprocess::YuvMatrix::Bt601,
+                range: crate::detect::preprocess::YuvRange::Full,
+                chroma_h_cosited: false,
+                chroma_v_cosited: false,
+            },
+            std::sync::Arc::new(planes),
+        )
+        .unwrap()
+    }
+
+    /// How much neighbouring pixels differ, on average, in the box `[x, y, w, h]` (pixels) of
+    /// the picture: the stripes make it large, pixelation small.
+    fn busyness(picture: &imaging::Frame, [x, y, w, h]: [usize; 4]) -> f64 {
+        let mut sum = 0.0;
+        let mut n = 0.0;
+        for row in y..y + h {
+            for col in x..x + w - 1 {
+                let a = picture.pixel(col, row).unwrap()[1];
+                let b = picture.pixel(col + 1, row).unwrap()[1];
+                sum += f64::from(a.abs_diff(b));
+                n += 1.0;
+            }
+        }
+        sum / n
+    }
+
+    fn model_input_spec() -> crate::detect::preprocess::InputSpec {
+        crate::detect::preprocess::InputSpec {
+            width: 96,
+            height: 96,
+            layout: crate::detect::preprocess::TensorLayout::Nchw,
+            color_order: crate::detect::preprocess::ColorOrder::Bgr,
+            mean: [0.0; 3],
+            std: [1.0; 3],
+            resize: crate::detect::preprocess::ResizeMode::Letterbox,
+            pad_value: 114,
+        }
+    }
+
+    #[test]
+    fn a_view_follows_the_privacy_mode_and_the_picture_asked_for() {
+        let frame = striped_frame();
+        // A person on the left half, a vehicle on the right half.
+        let objects = [
+            Object {
+                class: "person",
+                label: "person".into(),
+                score: 0.9,
+                bbox: [0.1, 0.2, 0.3, 0.6],
+            },
+            Object {
+                class: "vehicle",
+                label: "car".into(),
+                score: 0.8,
+                bbox: [0.6, 0.2, 0.3, 0.6],
+            },
+        ];
+        let frame_picture = ViewPicture::Frame { max_width: 80 };
+        let model_input = ViewPicture::ModelInput(model_input_spec());
+        // (snapshots, metadata_only, picture asked, privacy, picture size, person flattened)
+        let cases = [
+            (
+                SnapshotMode::Annotated,
+                false,
+                &frame_picture,
+                "full",
+                Some((80, 45)),
+                false,
+            ),
+            (
+                SnapshotMode::Redacted,
+                false,
+                &frame_picture,
+                "redacted",
+                Some((80, 45)),
+                true,
+            ),
+            (SnapshotMode::Off, false, &frame_picture, "off", None, false),
+            (
+                SnapshotMode::Annotated,
+                true,
+                &frame_picture,
+                "off",
+                None,
+                false,
+            ),
+            (
+                SnapshotMode::Annotated,
+                false,
+                &model_input,
+                "full",
+                Some((96, 96)),
+                false,
+            ),
+            (
+                SnapshotMode::Redacted,
+                false,
+                &model_input,
+                "redacted",
+                Some((96, 96)),
+                true,
+            ),
+            (SnapshotMode::Off, false, &model_input, "off", None, false),
+        ];
+        for (snapshots, metadata_only, picture, privacy, size, flattened) in cases {
+            let what = format!("{snapshots:?} metadata_only={metadata_only} {picture:?}");
+            let config = EventsConfig {
+                snapshots,
+                metadata_only,
+                ..EventsConfig::default()
+            };
+            let camera =
+                CameraEvents::new(&camera_with_line(), &TrackingConfig::default(), &config);
+            let view = camera
+                .view(
+                    &frame,
+                    &objects,
+                    &[Some(7), None],
+                    picture,
+                    SystemTime::now(),
+                )
+                .unwrap();
+            assert_eq!(view.privacy, privacy, "{what}");
+            assert_eq!((view.width, view.height), (160, 90), "{what}");
+            assert_eq!(
+                view.objects.len(),
+                2,
+                "{what}: boxes are kept whatever the privacy"
+            );
+            assert_eq!(view.objects[0].track_id, Some(7), "{what}");
+            assert_eq!(view.objects[1].track_id, None, "{what}");
+            assert_eq!(view.lines.len(), 1, "{what}");
+            let decoded = view
+                .jpeg
+                .as_ref()
+                .map(|j| imaging::decode_image(j).unwrap());
+            assert_eq!(
+                decoded.as_ref().map(|d| (d.width, d.height)),
+                size,
+                "{what}"
+            );
+            // The boxes' insides in the picture's pixels: the frame lies at (left, top),
+            // `scale` picture pixels per frame pixel.
+            let (left, top, scale) = match &view.model_input {
+                None => (0.0, 0.0, 0.5),
+                Some(input) => {
+                    assert_eq!((input.width, input.height), (96, 96), "{what}");
+                    // 160x90 into 96x96: scaled 0.6 to 96x54, bars of 21 above and below.
+                    assert!((input.scale_x - 0.6).abs() < 0.01, "{what}: {input:?}");
+                    assert_eq!((input.pad_x, input.pad_y), (0.0, 21.0), "{what}");
+                    (input.pad_x, input.pad_y, input.scale_x)
+                }
+            };
+            assert_eq!(
+                view.model_input.is_some(),
+                matches!(picture, ViewPicture::ModelInput(_)),
+                "{what}"
+            );
+            let Some(decoded) = decoded else { continue };
+            let inside = |[x, y, w, h]: [f32; 4]| {
+                let px = |v: f32, at: f32| (at + v * 160.0 * scale).round() as usize;
+                let py = |v: f32, at: f32| (at + v * 90.0 * scale).round() as usize;
+                // A margin of 3 pixels keeps the box's edges out.
+                [
+                    px(x, left) + 3,
+                    py(y, top) + 3,
+                    px(w, 0.0) - 6,
+                    py(h, 0.0) - 6,
+                ]
+            };
+            let person = busyness(&decoded, inside(objects[0].bbox));
+            let vehicle = busyness(&decoded, inside(objects[1].bbox));
+            assert!(
+                vehicle > 20.0,
+                "{what}: the car's stripes are kept ({vehicle})"
+            );
+            if flattened {
+                assert!(
+                    person < vehicle / 4.0,
+                    "{what}: person {person}, car {vehicle}"
+                );
+            } else {
+                assert!(
+                    person > vehicle / 2.0,
+                    "{what}: person {person}, car {vehicle}"
+                );
+            }
+            if let Some(input) = &view.model_input {
+                // The letterbox bars have the model's padding value.
+                let bar = decoded.pixel(48, (input.pad_y / 2.0) as usize).unwrap();
+                assert!(
+                    bar.iter().all(|c| c.abs_diff(114) <= 4),
+                    "{what}: bar {bar:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_view_counts_crossings_each_way_and_zone_occupancy() {
+        let mut config = camera_with_line();
+        config.zones.push(ZoneConfig {
+            name: TopicName::parse("right").unwrap(),
+            polygon: crate::geometry::Polygon::new(vec![
+                Point::new(0.5, 0.0),
+                Point::new(1.0, 0.0),
+                Point::new(1.0, 1.0),
+                Point::new(0.5, 1.0),
+            ])
+            .unwrap(),
+            classes: vec![CoarseClass::Person],
+            loiter: None,
+            inertia: None,
+        });
+        let frame = YuvFrame::solid(64, 36, [90, 128, 128]);
+        let mut camera = CameraEvents::new(
+            &config,
+            &TrackingConfig::default(),
+            &EventsConfig::default(),
+        );
+        let picture = ViewPicture::Frame { max_width: 64 };
+        // A person walks right across the line, back left, and right again.
+        let path = (0..20)
+            .map(|s| 0.2 + 0.03 * s as f32)
+            .chain((0..20).map(|s| 0.77 - 0.03 * s as f32))
+            .chain((0..20).map(|s| 0.2 + 0.03 * s as f32));
+        // After each leg: (crossings [in, out], occupancy of the right half).
+        let mut after_legs = Vec::new();
+        for (step, x) in path.enumerate() {
+            let person = person_at(x);
+            let out = camera.analyse(
+                &frame,
+                std::slice::from_ref(&person),
+                step as f64 * 0.2,
+                SystemTime::now(),
+                false,
+            );
+            if step % 20 == 19 {
+                let view = camera
+                    .view(
+                        &frame,
+                        std::slice::from_ref(&person),
+                        &out.track_ids,
+                        &picture,
+                        SystemTime::now(),
+                    )
+                    .unwrap();
+                after_legs.push((view.lines[0].crossings, view.zones[0].occupancy));
+            }
+        }
+        // Screen-left to screen-right on a line drawn top to bottom is `out` (the second).
+        assert_eq!(after_legs, vec![([0, 1], 1), ([1, 1], 0), ([1, 2], 1)]);
     }
 }

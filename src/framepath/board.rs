@@ -57,10 +57,10 @@ impl Slot {
     /// Why a frame of this camera that was not analysed was not: not due (by the camera's own
     /// pace) or due but no thread could take it.
     fn skip_reason(&self, now: Instant) -> DropReason {
-        match (self.due(now), self.gate.activity(now)) {
+        match (self.due(now), self.gate.paced_as_active(now)) {
             (Some(due), _) if now >= due => DropReason::Busy,
-            (_, Activity::Idle) => DropReason::Idle,
-            (_, Activity::Active) => DropReason::RateLimit,
+            (_, false) => DropReason::Idle,
+            (_, true) => DropReason::RateLimit,
         }
     }
 }
@@ -273,9 +273,13 @@ impl FrameBoard {
     }
 
     /// Someone watches `camera` on the technician's page at `at`: it is paced as an active
-    /// scene for a while, so a still camera shows live pictures instead of waiting for motion.
+    /// scene for a while, so a still camera shows live pictures instead of waiting for motion;
+    /// its scene's activity (status, metrics) stays what the picture and tracks say.
     pub fn note_watched(&self, camera: usize, at: Instant) {
-        self.note_track_motion(camera, at);
+        let mut state = self.lock();
+        if let Some(slot) = state.slots.get_mut(camera) {
+            slot.gate.watched(at);
+        }
     }
 
     /// Finds the next frame to analyse at `now`, dropping frames that are too old on the way.
@@ -779,6 +783,38 @@ mod tests {
         }
         assert!((49..=51).contains(&taken), "{taken} frames in 10 s");
         assert_eq!(drops(&b, 0, DropReason::Idle), 0);
+    }
+
+    #[test]
+    fn a_watched_still_camera_is_paced_as_active_but_reported_idle() {
+        let b = gated(0.0);
+        let t0 = Instant::now();
+        // Still for 10 s: idle, nothing analysed after IDLE_AFTER. Then watched (the page asks
+        // every 0.5 s) for 10 s: analysed at 5 fps, its scene still idle.
+        let unwatched = still_camera(&b, t0, 10, 16);
+        assert!(
+            unwatched.iter().all(|(at, _)| *at < IDLE_AFTER),
+            "{unwatched:?}"
+        );
+        let t1 = t0 + Duration::from_secs(10);
+        let mut taken = 0;
+        for k in 0..250u64 {
+            let now = t1 + Duration::from_millis(k * 40);
+            if k % 12 == 0 {
+                b.note_watched(0, now);
+            }
+            b.offer_at(frame_of(0, 1000 + k, now, 16), now);
+            if b.try_take_at(now).is_some() {
+                taken += 1;
+                b.done(0);
+            }
+        }
+        assert!((49..=51).contains(&taken), "{taken} frames in 10 s watched");
+        assert_eq!(stats_of(&b, 0).activity(), Activity::Idle);
+        // Nobody watches any more: idle again after IDLE_AFTER.
+        let t2 = t1 + Duration::from_secs(10);
+        let after = still_camera(&b, t2, 10, 16);
+        assert!(after.iter().all(|(at, _)| *at < IDLE_AFTER), "{after:?}");
     }
 
     #[test]

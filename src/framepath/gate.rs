@@ -61,6 +61,8 @@ pub struct Gate {
     last_motion: Instant,
     /// A confirmed track moved (or was confirmed).
     last_track_motion: Instant,
+    /// Someone last watched the camera on the technician's page.
+    last_watched: Option<Instant>,
 }
 
 impl Gate {
@@ -69,6 +71,7 @@ impl Gate {
             pacing,
             last_motion: now,
             last_track_motion: now,
+            last_watched: None,
         }
     }
 
@@ -86,7 +89,22 @@ impl Gate {
         self.last_track_motion = self.last_track_motion.max(at);
     }
 
-    /// Whether the camera idles at `now`.
+    /// Someone watched the camera at `at`: it is paced as active for [`IDLE_AFTER`], though
+    /// its scene may still be idle ([`Gate::activity`]).
+    pub fn watched(&mut self, at: Instant) {
+        self.last_watched = Some(self.last_watched.map_or(at, |last| last.max(at)));
+    }
+
+    /// Whether the camera is analysed at its `detect_fps` at `now`: its scene is active, or
+    /// someone watches it.
+    pub fn paced_as_active(&self, now: Instant) -> bool {
+        self.activity(now) == Activity::Active
+            || self
+                .last_watched
+                .is_some_and(|at| now.saturating_duration_since(at) < IDLE_AFTER)
+    }
+
+    /// Whether the camera's scene idles at `now` (nothing moved in the picture or its tracks).
     pub fn activity(&self, now: Instant) -> Activity {
         let last = self.last_motion.max(self.last_track_motion);
         if self.pacing.motion_gate && now.saturating_duration_since(last) >= IDLE_AFTER {
@@ -97,21 +115,19 @@ impl Gate {
     }
 
     /// When the camera may next be analysed, at `now`: `active_due` (its `detect_fps` cadence)
-    /// while active; `idle_interval` after the last analysed frame while idle; `None` while
-    /// idle with `idle_fps = 0`.
+    /// while active or watched; `idle_interval` after the last analysed frame while idle;
+    /// `None` while idle with `idle_fps = 0`.
     pub fn due(
         &self,
         now: Instant,
         active_due: Instant,
         last_taken: Option<Instant>,
     ) -> Option<Instant> {
-        match self.activity(now) {
-            Activity::Active => Some(active_due),
-            Activity::Idle => {
-                let interval = self.pacing.idle_interval?;
-                Some(last_taken.map_or(active_due, |taken| (taken + interval).max(active_due)))
-            }
+        if self.paced_as_active(now) {
+            return Some(active_due);
         }
+        let interval = self.pacing.idle_interval?;
+        Some(last_taken.map_or(active_due, |taken| (taken + interval).max(active_due)))
     }
 }
 

@@ -46,8 +46,10 @@
 //!   order, and their events reach the outbox.
 //! - Pictures for people cost nothing unless asked for: a `snapshot` command or the
 //!   technician's page ([`Views`]) leaves a request in the camera's lane, and the thread that
-//!   analyses its next frame renders it once, after tracking; a watched still camera is paced
-//!   as active meanwhile ([`FrameBoard::note_watched`]).
+//!   analyses its next frame renders it once, after tracking (a page's view: once per kind of
+//!   picture, after the frame's detections are published and the lane released, from a frame
+//!   shrunk to about the size shown); a watched still camera is paced as active meanwhile
+//!   ([`FrameBoard::note_watched`]), its scene still reported idle.
 //! - The motion gate ([`gate`]): a camera where nothing has moved for [`gate::IDLE_AFTER`] (no
 //!   motion in the picture, no track moving) is analysed at `idle_fps`; motion makes the very
 //!   frame that shows it due at once. Its tracks are held, not aged, across idle time.
@@ -63,6 +65,7 @@ pub use workers::{Lane, LaneEntry, Lanes, ViewRequest, WorkerPool, spawn_workers
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::detect::Object;
+use crate::events::ViewPicture;
 use crate::ingest::CaptureClock;
 
 #[cfg(doc)]
@@ -93,25 +96,41 @@ pub struct AnalysedFrame {
 pub struct Views {
     board: std::sync::Arc<FrameBoard>,
     lanes: std::sync::Arc<Lanes>,
+    /// The model's input, for views of what the model sees.
+    model_input: crate::detect::preprocess::InputSpec,
 }
 
 impl Views {
-    pub fn new(board: std::sync::Arc<FrameBoard>, lanes: std::sync::Arc<Lanes>) -> Views {
-        Views { board, lanes }
+    pub fn new(
+        board: std::sync::Arc<FrameBoard>,
+        lanes: std::sync::Arc<Lanes>,
+        model_input: crate::detect::preprocess::InputSpec,
+    ) -> Views {
+        Views {
+            board,
+            lanes,
+            model_input,
+        }
     }
 
-    /// Asks for a view of camera `camera`'s next analysed frame, no wider than `max_width`;
-    /// a still camera is woken meanwhile ([`FrameBoard::note_watched`]). `None` for an unknown
-    /// camera.
+    /// Asks for a view of camera `camera`'s next analysed frame: the frame no wider than
+    /// `max_width`, or with `model_input` what the model sees of it; a still camera is woken
+    /// meanwhile ([`FrameBoard::note_watched`]). `None` for an unknown camera.
     pub fn request(
         &self,
         camera: usize,
         max_width: u32,
+        model_input: bool,
     ) -> Option<tokio::sync::oneshot::Receiver<Result<crate::events::View, String>>> {
         let (answer, receiver) = tokio::sync::oneshot::channel();
+        let picture = if model_input {
+            ViewPicture::ModelInput(self.model_input.clone())
+        } else {
+            ViewPicture::Frame { max_width }
+        };
         if !self
             .lanes
-            .request_view(camera, ViewRequest { max_width, answer })
+            .request_view(camera, ViewRequest { picture, answer })
         {
             return None;
         }

@@ -17,7 +17,7 @@ use tokio::sync::mpsc::error::TrySendError;
 
 use super::{AnalysedFrame, FrameBoard, Taken};
 use crate::detect::{Detections, Detector};
-use crate::events::{CameraEvents, View};
+use crate::events::{CameraEvents, PendingView, View, ViewPicture};
 use crate::health::{CameraStats, DropReason};
 use crate::ingest::CapturedFrame;
 use crate::outbox::EventSink;
@@ -119,10 +119,13 @@ pub struct Lane {
 /// ([`CameraEvents::view`]).
 #[derive(Debug)]
 pub struct ViewRequest {
-    /// The widest picture wanted, in pixels.
-    pub max_width: u32,
-    pub answer: tokio::sync::oneshot::Sender<Result<View, String>>,
+    /// The picture wanted: the frame at some width, or the model's input.
+    pub picture: ViewPicture,
+    pub answer: ViewAnswer,
 }
+
+/// Where a view asked for goes: the view, or why there is none.
+pub type ViewAnswer = tokio::sync::oneshot::Sender<Result<View, String>>;
 
 /// Where a picture asked for goes: the JPEG, or why there is none.
 pub type PictureAnswer = tokio::sync::oneshot::Sender<Result<Vec<u8>, String>>;
@@ -208,8 +211,8 @@ impl Lanes {
     }
 
     /// Asks for a view of camera `camera`'s next analysed frame, made by the thread that
-    /// analyses it right after tracking it. Nothing is rendered unless asked. False for an
-    /// unknown camera.
+    /// analyses it once the frame is tracked and published (its picture rendered after the
+    /// lane is released). Nothing is rendered unless asked. False for an unknown camera.
     pub fn request_view(&self, camera: usize, request: ViewRequest) -> bool {
         match self.get(camera) {
             Some(entry) => {
@@ -340,7 +343,8 @@ impl Context {
             return true;
         };
         // The lock orders the camera's results; tracking a frame takes well under a
-        // millisecond, a snapshot a few.
+        // millisecond, a snapshot a few. The page's views are rendered after it is released.
+        let mut rendering = Vec::new();
         let mut lane = entry.lock();
         let Lane {
             events,
@@ -360,13 +364,28 @@ impl Context {
                         let _ = answer.send(picture.clone());
                     }
                 }
-                open &= self.publish(camera, &entry.stats, events, views, finished);
+                open &= self.publish(
+                    camera,
+                    &entry.stats,
+                    events,
+                    views,
+                    finished,
+                    &mut rendering,
+                );
+            }
+        }
+        drop(lane);
+        for (pending, answers) in rendering {
+            let view = pending.render().map_err(|e| e.to_string());
+            for answer in answers {
+                let _ = answer.send(view.clone());
             }
         }
         open
     }
 
-    /// Tracking, events and publication of one frame, in its camera's order.
+    /// Tracking, events and publication of one frame, in its camera's order; the views asked
+    /// for, one per picture with everyone who waits for it, go to `rendering`.
     fn publish(
         &self,
         camera: usize,
@@ -374,6 +393,7 @@ impl Context {
         events: &mut CameraEvents,
         views: &mut Vec<ViewRequest>,
         finished: Finished,
+        rendering: &mut Vec<(PendingView, Vec<ViewAnswer>)>,
     ) -> bool {
         let Finished {
             captured,
@@ -394,17 +414,23 @@ impl Context {
         if frame_events.tracks_moved {
             self.board.note_track_motion(camera, Instant::now());
         }
-        for request in views.drain(..) {
-            let view = events
-                .view(
-                    &captured.frame,
-                    &detections.objects,
-                    &frame_events.track_ids,
-                    request.max_width,
-                    captured.captured_at,
-                )
-                .map_err(|e| e.to_string());
-            let _ = request.answer.send(view);
+        // One rendering per picture asked for: viewers of the same picture share it.
+        while let Some(first) = views.pop() {
+            let pending = events.pending_view(
+                &captured.frame,
+                &detections.objects,
+                &frame_events.track_ids,
+                &first.picture,
+                captured.captured_at,
+            );
+            let (same, others): (Vec<_>, Vec<_>) = std::mem::take(views)
+                .into_iter()
+                .partition(|r| r.picture == first.picture);
+            *views = others;
+            let answers = std::iter::once(first.answer)
+                .chain(same.into_iter().map(|r| r.answer))
+                .collect();
+            rendering.push((pending, answers));
         }
         // Events go to the outbox, which numbers and keeps them; never blocks.
         self.outbox.offer(stats.name.as_str(), frame_events.events);

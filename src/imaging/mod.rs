@@ -16,7 +16,7 @@ use opencv::core::{
 use opencv::{imgcodecs, imgproc};
 
 use crate::detect::Object;
-use crate::detect::preprocess::BgrImage;
+use crate::detect::preprocess::{BgrImage, InputTransform};
 
 mod video;
 
@@ -365,27 +365,8 @@ pub fn snapshot_jpeg(
         imgproc::resize(&mat, &mut scaled, size, 0.0, 0.0, imgproc::INTER_AREA)?;
         mat = scaled;
     }
+    pixelate(&mut mat, redact)?;
     let (w, h) = (mat.cols(), mat.rows());
-    for bbox in redact {
-        let rect = to_pixels(w, h, *bbox);
-        // Pixelate: down to blocks of about 1/6 of the box width, back up without smoothing.
-        let region = Mat::roi(&mat, rect)?.try_clone()?;
-        let blocks =
-            opencv::core::Size::new((rect.width / 6).clamp(1, 8), (rect.height / 6).clamp(1, 16));
-        let mut small = Mat::default();
-        imgproc::resize(&region, &mut small, blocks, 0.0, 0.0, imgproc::INTER_AREA)?;
-        let mut coarse = Mat::default();
-        imgproc::resize(
-            &small,
-            &mut coarse,
-            rect.size(),
-            0.0,
-            0.0,
-            imgproc::INTER_NEAREST,
-        )?;
-        let mut target = Mat::roi_mut(&mut mat, rect)?;
-        coarse.copy_to(&mut target)?;
-    }
     let (thickness, font_scale) = stroke_sizes(h as usize);
     for overlay in overlays {
         match overlay {
@@ -487,6 +468,92 @@ pub fn snapshot_jpeg(
         }
     }
     mat_to_jpeg(&mat, quality)
+}
+
+/// Pixelates the `boxes` (fractions of the picture) of `mat` beyond recognition: each down to
+/// blocks of about 1/6 of its width, then back up without smoothing.
+fn pixelate(mat: &mut Mat, boxes: &[[f32; 4]]) -> Result<(), ImageError> {
+    let (w, h) = (mat.cols(), mat.rows());
+    for bbox in boxes {
+        let rect = to_pixels(w, h, *bbox);
+        let region = Mat::roi(mat, rect)?.try_clone()?;
+        let blocks =
+            opencv::core::Size::new((rect.width / 6).clamp(1, 8), (rect.height / 6).clamp(1, 16));
+        let mut small = Mat::default();
+        imgproc::resize(&region, &mut small, blocks, 0.0, 0.0, imgproc::INTER_AREA)?;
+        let mut coarse = Mat::default();
+        imgproc::resize(
+            &small,
+            &mut coarse,
+            rect.size(),
+            0.0,
+            0.0,
+            imgproc::INTER_NEAREST,
+        )?;
+        let mut target = Mat::roi_mut(mat, rect)?;
+        coarse.copy_to(&mut target)?;
+    }
+    Ok(())
+}
+
+/// `frame` as a BGR picture at least `min_width` x `min_height` (or its full size if smaller):
+/// shrunk first by the largest whole factor that keeps it so ([`YuvFrame::shrunk`]), then
+/// converted, so a picture shown small costs a fraction of a full-size conversion.
+///
+/// # Errors
+/// As [`YuvFrame::to_bgr`].
+pub fn to_bgr_at_least(
+    frame: &YuvFrame,
+    min_width: usize,
+    min_height: usize,
+) -> Result<Frame, ImageError> {
+    let factor = (frame.width / min_width.max(1)).min(frame.height / min_height.max(1));
+    frame.shrunk(factor).to_bgr()
+}
+
+/// The frame as the model sees it: scaled by `transform` (bilinear, as the preprocessing
+/// does), placed at its padding in an `input_width` x `input_height` picture filled with
+/// `pad_value` (the letterbox bars), the `redact` boxes (fractions of the frame) pixelated
+/// first; encoded as JPEG of `quality`.
+///
+/// # Errors
+/// Only OpenCV failures, which do not happen for a valid frame and transform.
+pub fn model_input_jpeg(
+    frame: &Frame,
+    redact: &[[f32; 4]],
+    transform: &InputTransform,
+    (input_width, input_height): (usize, usize),
+    pad_value: u8,
+    quality: u8,
+) -> Result<Vec<u8>, ImageError> {
+    let mut mat = frame.to_mat()?;
+    pixelate(&mut mat, redact)?;
+    let (pad_x, pad_y) = (transform.pad_x as i32, transform.pad_y as i32);
+    let resized_width = ((frame.width as f32 * transform.scale_x).round() as i32)
+        .clamp(1, (input_width as i32 - pad_x).max(1));
+    let resized_height = ((frame.height as f32 * transform.scale_y).round() as i32)
+        .clamp(1, (input_height as i32 - pad_y).max(1));
+    let mut resized = Mat::default();
+    imgproc::resize(
+        &mat,
+        &mut resized,
+        opencv::core::Size::new(resized_width, resized_height),
+        0.0,
+        0.0,
+        imgproc::INTER_LINEAR,
+    )?;
+    let mut input = Mat::new_rows_cols_with_default(
+        input_height as i32,
+        input_width as i32,
+        opencv::core::CV_8UC3,
+        Scalar::all(f64::from(pad_value)),
+    )?;
+    let mut target = Mat::roi_mut(
+        &mut input,
+        CvRect::new(pad_x, pad_y, resized_width, resized_height),
+    )?;
+    resized.copy_to(&mut target)?;
+    mat_to_jpeg(&input, quality)
 }
 
 #[cfg(test)]

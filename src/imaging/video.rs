@@ -160,6 +160,54 @@ impl YuvFrame {
             .map_err(|e| ImageError::Planes(e.to_string()))?;
         Frame::from_bgr(self.width, self.height, self.width * 3, data)
     }
+
+    /// The frame shrunk `factor` times each way (`width / factor` x `height / factor`, at
+    /// least 1 x 1), each sample the mean of the `factor` x `factor` block it stands for: a
+    /// cheap first step before converting a frame only shown small (the technician's page).
+    /// I420 whatever the frame's format; a factor below 2 is a copy-free clone.
+    pub fn shrunk(&self, factor: usize) -> YuvFrame {
+        if factor < 2 {
+            return self.clone();
+        }
+        let image = self.view();
+        let (width, height) = ((self.width / factor).max(1), (self.height / factor).max(1));
+        let shrink = |plane: &Plane<'_>, (src_w, src_h): (usize, usize), (w, h): (usize, usize)| {
+            let mut out = Vec::with_capacity(w * h);
+            for oy in 0..h {
+                let rows = (oy * factor).min(src_h - 1)..((oy + 1) * factor).min(src_h);
+                for ox in 0..w {
+                    let cols = (ox * factor).min(src_w - 1)..((ox + 1) * factor).min(src_w);
+                    let mut sum = 0u32;
+                    for y in rows.clone() {
+                        let row = &plane.data[y * plane.stride..];
+                        for x in cols.clone() {
+                            sum += u32::from(row[x * plane.step]);
+                        }
+                    }
+                    let n = (rows.len() * cols.len()).max(1) as u32;
+                    out.push(((sum + n / 2) / n) as u8);
+                }
+            }
+            out
+        };
+        let chroma_src = (self.width.div_ceil(2), self.height.div_ceil(2));
+        let chroma = (width.div_ceil(2), height.div_ceil(2));
+        let storage = OwnedPlanes {
+            planes: vec![
+                shrink(&image.y, (self.width, self.height), (width, height)),
+                shrink(&image.u, chroma_src, chroma),
+                shrink(&image.v, chroma_src, chroma),
+            ],
+            strides: vec![width, chroma.0, chroma.0],
+        };
+        YuvFrame {
+            width,
+            height,
+            format: YuvFormat::I420,
+            colour: self.colour,
+            storage: Arc::new(storage),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -286,5 +334,53 @@ mod tests {
             YuvFrame::new(0, 4, YuvFormat::I420, colour, Arc::new(ok())),
             Err(ImageError::Empty)
         ));
+    }
+
+    #[test]
+    fn a_shrunk_frame_averages_blocks_in_every_format() {
+        // (format, width, height, factor, shrunk size)
+        let cases = [
+            (YuvFormat::I420, 64, 36, 2, (32, 18)),
+            (YuvFormat::Nv12, 64, 36, 3, (21, 12)),
+            (YuvFormat::Yv12, 30, 20, 4, (7, 5)),
+            (YuvFormat::Nv21, 10, 6, 1, (10, 6)),
+            (YuvFormat::I420, 4, 4, 9, (1, 1)),
+        ];
+        for (format, width, height, factor, size) in cases {
+            let frame = solid(
+                format,
+                width,
+                height,
+                width + 6,
+                [120, 90, 170],
+                YuvRange::Limited,
+            );
+            let small = frame.shrunk(factor);
+            assert_eq!((small.width, small.height), size, "{format:?} / {factor}");
+            let (a, b) = (frame.to_bgr().unwrap(), small.to_bgr().unwrap());
+            assert_eq!(
+                a.pixel(0, 0),
+                b.pixel(0, 0),
+                "{format:?}: the colour is kept"
+            );
+        }
+        // Stripes one pixel wide average to their mean.
+        let luma = (0..8 * 4)
+            .map(|i| if i % 2 == 0 { 40 } else { 200 })
+            .collect();
+        let storage = OwnedPlanes {
+            planes: vec![luma, vec![128; 8], vec![128; 8]],
+            strides: vec![8, 4, 4],
+        };
+        let frame = YuvFrame::new(
+            8,
+            4,
+            YuvFormat::I420,
+            colour(YuvRange::Full),
+            Arc::new(storage),
+        )
+        .unwrap();
+        let small = frame.shrunk(2);
+        assert_eq!(small.view().y.data[..8], [120; 8]);
     }
 }

@@ -4,6 +4,9 @@
 //!
 //! ```text
 //!  peer            path                         needs
+//!  any             anything                     first, a `Host` header (if any) naming
+//!                                               `localhost`, an IP address or one of
+//!                                               `[local] allowed_hosts`, else 421
 //!  loopback        anything                     nothing (the box itself, or an SSH tunnel);
 //!                                               Visitor { user: "page@local", csrf: per process }
 //!  other           GET /login, POST /login,     nothing
@@ -22,13 +25,20 @@
 //! into the page (`<meta name="csrf-token">`) for its scripts to send back as `X-CSRF-Token`,
 //! `visitor.user` into the audit log.
 //!
+//! The `Host` rule is against DNS rebinding: a web page in the technician's own browser whose
+//! name an attacker re-points at 127.0.0.1 would otherwise be a loopback peer, which needs no
+//! login. Its requests carry the attacker's name in `Host`, never an IP address or
+//! `localhost`. A request without `Host` (HTTP/1.0 tools) is served: browsers always send one.
+//!
+//! With TLS (`[local] tls_cert`) the session cookie is also `Secure`.
+//!
 //! Invariants: the password is compared in constant time and never logged, echoed or put in
 //! an error; wrong passwords are logged with the peer's address. Sessions and the throttle are
 //! bounded maps ([`MAX_SESSIONS`], [`MAX_THROTTLED_PEERS`]; when full, the oldest goes).
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -44,7 +54,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand_core::RngCore as _;
 use sha2::{Digest, Sha256};
 
-use crate::config::Secret;
+use crate::config::{CertKeyFiles, Secret};
 
 /// The session cookie's name.
 pub(crate) const SESSION_COOKIE: &str = "watchpost_session";
@@ -278,9 +288,38 @@ pub(crate) fn safe_next(next: Option<&str>) -> &str {
     }
 }
 
+/// Whether a request's `Host` header (`None`: it has none) names this endpoint in a way no
+/// other web site can: `localhost`, an IPv4 address, an IPv6 address in brackets, or one of
+/// `allowed` (lower case, as the configuration keeps them); any port, a final dot and the case
+/// do not matter. A request without `Host` is not a browser's: allowed.
+pub(crate) fn host_allowed(host: Option<&str>, allowed: &[String]) -> bool {
+    let Some(host) = host else {
+        return true;
+    };
+    let port_ok = |port: &str| !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit());
+    if let Some(rest) = host.strip_prefix('[') {
+        return rest.split_once(']').is_some_and(|(ip, after)| {
+            ip.parse::<Ipv6Addr>().is_ok()
+                && (after.is_empty() || after.strip_prefix(':').is_some_and(port_ok))
+        });
+    }
+    let name = match host.split_once(':') {
+        Some((name, port)) if port_ok(port) => name,
+        Some(_) => return false,
+        None => host,
+    };
+    if name.parse::<Ipv4Addr>().is_ok() {
+        return true;
+    }
+    let name = name.strip_suffix('.').unwrap_or(name).to_ascii_lowercase();
+    !name.is_empty() && (name == "localhost" || allowed.contains(&name))
+}
+
 /// What [`decide`] made of a request.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Decision {
+    /// 421: the `Host` header names something else than this endpoint ([`host_allowed`]).
+    MisdirectedHost,
     /// Served; the visitor, `None` on an open path for a peer not logged in.
     Serve(Option<Visitor>),
     /// 303 to `/login?next=<the path>`.
@@ -308,10 +347,17 @@ pub(crate) struct Asked<'a> {
     pub accepts_html: bool,
     /// `[local] metrics_without_login`.
     pub metrics_without_login: bool,
+    /// The `Host` header (a value that is not text: `""`); `None`: none.
+    pub host: Option<&'a str>,
+    /// `[local] allowed_hosts`.
+    pub allowed_hosts: &'a [String],
 }
 
 /// The access rules of the module's table, for one request.
 pub(crate) fn decide(asked: &Asked<'_>) -> Decision {
+    if !host_allowed(asked.host, asked.allowed_hosts) {
+        return Decision::MisdirectedHost;
+    }
     let reading = asked.method == Method::GET || asked.method == Method::HEAD;
     if asked.path == "/reload" {
         return if asked.loopback {
@@ -362,6 +408,9 @@ pub(crate) enum LoginRefused {
 pub(crate) struct Access {
     password: Option<Secret>,
     metrics_without_login: bool,
+    allowed_hosts: Vec<String>,
+    /// The endpoint speaks TLS: the session cookie is `Secure`.
+    secure_cookie: bool,
     loopback: Visitor,
     sessions: Mutex<Sessions>,
     throttle: Mutex<LoginThrottle>,
@@ -372,6 +421,8 @@ impl std::fmt::Debug for Access {
         f.debug_struct("Access")
             .field("password", &self.password)
             .field("metrics_without_login", &self.metrics_without_login)
+            .field("allowed_hosts", &self.allowed_hosts)
+            .field("secure_cookie", &self.secure_cookie)
             .finish_non_exhaustive()
     }
 }
@@ -383,6 +434,12 @@ pub struct AccessSettings {
     pub password: Option<Secret>,
     /// `GET /metrics` needs no login.
     pub metrics_without_login: bool,
+    /// Host names a request's `Host` header may name besides `localhost` and IP addresses
+    /// (lower case, no port: `[local] allowed_hosts`).
+    pub allowed_hosts: Vec<String>,
+    /// The certificate and key to serve HTTPS with (`[local] tls_cert`, `tls_key`); `None`:
+    /// plain HTTP.
+    pub tls: Option<CertKeyFiles>,
 }
 
 impl Access {
@@ -390,6 +447,8 @@ impl Access {
         Access {
             password: settings.password,
             metrics_without_login: settings.metrics_without_login,
+            allowed_hosts: settings.allowed_hosts,
+            secure_cookie: settings.tls.is_some(),
             loopback: Visitor {
                 user: page_user(None),
                 csrf: new_token(),
@@ -520,8 +579,24 @@ pub(crate) async fn guard(
             .and_then(|value| value.to_str().ok()),
         accepts_html: accepts_html(headers),
         metrics_without_login: access.metrics_without_login,
+        host: headers
+            .get(header::HOST)
+            .map(|value| value.to_str().unwrap_or("")),
+        allowed_hosts: &access.allowed_hosts,
     });
     match decision {
+        Decision::MisdirectedHost => {
+            tracing::debug!(
+                peer = %peer.ip().to_canonical(),
+                "local endpoint: refused a request for another host name"
+            );
+            (
+                StatusCode::MISDIRECTED_REQUEST,
+                "misdirected request: this endpoint answers to localhost, its IP addresses and \
+                 the names in [local] allowed_hosts only\n",
+            )
+                .into_response()
+        }
         Decision::Serve(visitor) => {
             if let Some(visitor) = visitor {
                 request.extensions_mut().insert(visitor);
@@ -668,7 +743,9 @@ async fn login(
     match access.login(ip, &form.password, Instant::now()) {
         Ok((token, visitor)) => {
             tracing::info!(peer = %ip, user = %visitor.user, "local endpoint: logged in");
-            let cookie = format!("{SESSION_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/");
+            let secure = if access.secure_cookie { "; Secure" } else { "" };
+            let cookie =
+                format!("{SESSION_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/{secure}");
             let mut response = see_other(next);
             if let Ok(cookie) = HeaderValue::from_str(&cookie) {
                 response.headers_mut().insert(header::SET_COOKIE, cookie);
@@ -699,12 +776,14 @@ async fn logout(
         tracing::info!(peer = %peer.ip().to_canonical(), "local endpoint: logged out");
     }
     let mut response = see_other("/login");
-    response.headers_mut().insert(
-        header::SET_COOKIE,
-        HeaderValue::from_static(
-            "watchpost_session=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0",
-        ),
-    );
+    let cleared = if access.secure_cookie {
+        "watchpost_session=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0; Secure"
+    } else {
+        "watchpost_session=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0"
+    };
+    response
+        .headers_mut()
+        .insert(header::SET_COOKIE, HeaderValue::from_static(cleared));
     response
 }
 
@@ -834,7 +913,7 @@ mod tests {
     fn login_checks_the_password_and_says_why_not() {
         let access = Access::new(AccessSettings {
             password: Some(Secret::new("hunter2-page")),
-            metrics_without_login: false,
+            ..AccessSettings::default()
         });
         let t0 = Instant::now();
         let peer = ip(7);
@@ -1122,8 +1201,103 @@ mod tests {
                 csrf,
                 accepts_html,
                 metrics_without_login,
+                host: Some("127.0.0.1:9750"),
+                allowed_hosts: &[],
             };
             assert_eq!(decide(&asked), expected, "{method} {path} {csrf:?}");
+        }
+
+        // The Host header comes first, for anyone (a rebound name reaches us as a loopback
+        // peer). (Host, who, method, path, expected)
+        let allowed = ["post-7.lan".to_owned()];
+        let host_cases: Vec<(Option<&str>, Who, &Method, &str, Decision)> = vec![
+            (None, L, &get, "/status", serve_local.clone()),
+            (
+                Some("127.0.0.1:9750"),
+                L,
+                &get,
+                "/status",
+                serve_local.clone(),
+            ),
+            (Some("127.0.0.1"), L, &get, "/status", serve_local.clone()),
+            (Some("192.168.1.10:9750"), In, &get, "/", serve_in.clone()),
+            (Some("[::1]:9750"), L, &get, "/status", serve_local.clone()),
+            (Some("[::1]"), L, &get, "/status", serve_local.clone()),
+            (Some("[fe80::1]:9750"), Out, &get, "/login", Serve(None)),
+            (
+                Some("localhost:9750"),
+                L,
+                &get,
+                "/status",
+                serve_local.clone(),
+            ),
+            (Some("LocalHost."), L, &get, "/status", serve_local.clone()),
+            (Some("post-7.lan:9750"), In, &get, "/", serve_in.clone()),
+            (Some("POST-7.LAN"), Out, &get, "/status", LoginRequired),
+            (Some("evil.example"), L, &get, "/status", MisdirectedHost),
+            (
+                Some("evil.example:9750"),
+                L,
+                &post,
+                "/reload",
+                MisdirectedHost,
+            ),
+            (Some("evil.example"), Out, &get, "/login", MisdirectedHost),
+            (
+                Some("evil.example"),
+                In,
+                &get,
+                "/assets/page.js",
+                MisdirectedHost,
+            ),
+            (
+                Some("localhost.evil.example"),
+                L,
+                &get,
+                "/",
+                MisdirectedHost,
+            ),
+            (
+                Some("post-7.lan.evil.example"),
+                L,
+                &get,
+                "/",
+                MisdirectedHost,
+            ),
+            (
+                Some("127.0.0.1.evil.example"),
+                L,
+                &get,
+                "/",
+                MisdirectedHost,
+            ),
+            (Some("7f000001.nip.io"), L, &get, "/", MisdirectedHost),
+            (Some(""), L, &get, "/status", MisdirectedHost),
+            (Some(":9750"), L, &get, "/status", MisdirectedHost),
+            (Some("localhost:x"), L, &get, "/status", MisdirectedHost),
+            (Some("localhost:"), L, &get, "/status", MisdirectedHost),
+            (Some("::1"), L, &get, "/status", MisdirectedHost),
+            (Some("[::1"), L, &get, "/status", MisdirectedHost),
+            (Some("[::1]x"), L, &get, "/status", MisdirectedHost),
+            (Some("[evil.example]"), L, &get, "/status", MisdirectedHost),
+        ];
+        for (host, who, method, path, expected) in host_cases {
+            let asked = Asked {
+                method,
+                path,
+                loopback: matches!(who, L),
+                visitor: match who {
+                    L => Some(&local),
+                    In => Some(&logged_in),
+                    Out => None,
+                },
+                csrf: None,
+                accepts_html: false,
+                metrics_without_login: false,
+                host,
+                allowed_hosts: &allowed,
+            };
+            assert_eq!(decide(&asked), expected, "Host {host:?} {method} {path}");
         }
     }
 

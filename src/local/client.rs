@@ -4,12 +4,51 @@
 //! the server is our own, on this device, and an HTTP/1.0 answer is never chunked: it is
 //! delimited by the closing connection (and its `Content-Length`, which is checked). The
 //! response head is read by `httparse`.
+//!
+//! When the configuration has `[local] tls_cert` ([`Endpoint::of`]), the request goes over TLS
+//! (rustls, blocking) and the endpoint must present exactly the certificate in that file: the
+//! client runs on the device and reads the same configuration as the agent, so no CA and no
+//! host name are involved (the address is often `0.0.0.0` or `127.0.0.1`, which a certificate
+//! rarely names). Only the certificate is read, never the key.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::ReloadAnswer;
+use crate::config::LocalConfig;
+use crate::tls;
+
+/// Where the agent's endpoint is, and whether it speaks TLS.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Endpoint {
+    pub addr: SocketAddr,
+    /// `[local] tls_cert`: HTTPS, accepting only the certificate in this file; `None`: plain
+    /// HTTP.
+    pub tls_cert: Option<PathBuf>,
+}
+
+impl Endpoint {
+    /// The endpoint `[local]` describes; `None` when it is off (`listen = ""`).
+    pub fn of(local: &LocalConfig) -> Option<Endpoint> {
+        Some(Endpoint {
+            addr: local.listen?,
+            tls_cert: local.tls.as_ref().map(|files| files.cert.clone()),
+        })
+    }
+}
+
+/// Plain HTTP to `addr`.
+impl From<SocketAddr> for Endpoint {
+    fn from(addr: SocketAddr) -> Endpoint {
+        Endpoint {
+            addr,
+            tls_cert: None,
+        }
+    }
+}
 
 /// Largest answer read (the status of many cameras is a few kB).
 const MAX_RESPONSE_BYTES: u64 = 8 * 1024 * 1024;
@@ -24,6 +63,21 @@ pub enum FetchError {
     /// Something answered, but not with an HTTP response we can read.
     #[error("{addr} answered, but not as a watchpost agent: {reason}")]
     NotAgent { addr: SocketAddr, reason: String },
+    /// `[local] tls_cert` cannot be read, or holds no certificate.
+    #[error("[local] tls_cert `{}`: {reason}", path.display())]
+    Certificate { path: PathBuf, reason: String },
+    /// The TLS handshake failed: the endpoint speaks plain HTTP (an agent started before
+    /// `tls_cert` was set: restart it), or presents another certificate.
+    #[error(
+        "no TLS with the agent on {addr} ({reason}): does it run with the certificate in `{}`? \
+         (restart it after changing [local] tls_cert)",
+        cert.display()
+    )]
+    Tls {
+        addr: SocketAddr,
+        cert: PathBuf,
+        reason: String,
+    },
     /// The agent answered with an error status.
     #[error("{addr}{path} answered HTTP {status}: {body}")]
     Status {
@@ -39,12 +93,17 @@ pub enum FetchError {
 ///
 /// # Errors
 /// See [`FetchError`].
-pub fn get(addr: SocketAddr, path: &str, timeout: Duration) -> Result<String, FetchError> {
-    let (status, body) = request(addr, "GET", path, timeout)?;
+pub fn get(
+    endpoint: impl Into<Endpoint>,
+    path: &str,
+    timeout: Duration,
+) -> Result<String, FetchError> {
+    let endpoint = endpoint.into();
+    let (status, body) = request(&endpoint, "GET", path, timeout)?;
     if status == 200 {
         Ok(body)
     } else {
-        Err(status_error(addr, path, status, &body))
+        Err(status_error(endpoint.addr, path, status, &body))
     }
 }
 
@@ -57,9 +116,14 @@ pub fn get(addr: SocketAddr, path: &str, timeout: Duration) -> Result<String, Fe
 /// # Errors
 /// No agent answers, or not with a [`ReloadAnswer`] (an agent older than `/reload` answers
 /// 404: [`FetchError::Status`]).
-pub fn request_reload(listen: SocketAddr, timeout: Duration) -> Result<ReloadAnswer, FetchError> {
+pub fn request_reload(
+    endpoint: impl Into<Endpoint>,
+    timeout: Duration,
+) -> Result<ReloadAnswer, FetchError> {
+    let endpoint = endpoint.into();
+    let listen = endpoint.addr;
     let path = "/reload";
-    let (status, body) = request(listen, "POST", path, timeout)?;
+    let (status, body) = request(&endpoint, "POST", path, timeout)?;
     if !matches!(status, 200 | 422 | 503) {
         return Err(status_error(listen, path, status, &body));
     }
@@ -86,18 +150,24 @@ fn status_error(addr: SocketAddr, path: &str, status: u16, body: &str) -> FetchE
     }
 }
 
-/// `method path` to `addr`: the status and body of the answer.
+/// `method path` to `endpoint`: the status and body of the answer.
 fn request(
-    addr: SocketAddr,
+    endpoint: &Endpoint,
     method: &str,
     path: &str,
     timeout: Duration,
 ) -> Result<(u16, String), FetchError> {
+    let addr = endpoint.addr;
+    // Read before connecting: a certificate that cannot be read is not the agent's fault.
+    let tls = match &endpoint.tls_cert {
+        Some(cert) => Some((cert, tls_connection(cert, addr)?)),
+        None => None,
+    };
     let not_answering = |e: std::io::Error| FetchError::NotAnswering {
         addr,
         cause: describe_io(&e),
     };
-    let mut stream = TcpStream::connect_timeout(&addr, timeout).map_err(not_answering)?;
+    let stream = TcpStream::connect_timeout(&addr, timeout).map_err(not_answering)?;
     stream
         .set_read_timeout(Some(timeout))
         .and_then(|()| stream.set_write_timeout(Some(timeout)))
@@ -105,15 +175,65 @@ fn request(
     let request = format!(
         "{method} {path} HTTP/1.0\r\nHost: {addr}\r\nUser-Agent: watchpost\r\nContent-Length: 0\r\n\r\n"
     );
-    stream
-        .write_all(request.as_bytes())
-        .map_err(not_answering)?;
-    let mut bytes = Vec::new();
-    (&mut stream)
-        .take(MAX_RESPONSE_BYTES)
-        .read_to_end(&mut bytes)
-        .map_err(not_answering)?;
+    let bytes = match tls {
+        None => exchange(stream, request.as_bytes()).map_err(not_answering)?,
+        Some((cert, connection)) => exchange(
+            rustls::StreamOwned::new(connection, stream),
+            request.as_bytes(),
+        )
+        .map_err(|e| match tls_cause(&e) {
+            Some(reason) => FetchError::Tls {
+                addr,
+                cert: cert.clone(),
+                reason,
+            },
+            None => not_answering(e),
+        })?,
+    };
     parse_response(&bytes).map_err(|reason| FetchError::NotAgent { addr, reason })
+}
+/// A TLS client connection to `addr` that accepts only the certificate in `cert` (its first).
+fn tls_connection(cert: &Path, addr: SocketAddr) -> Result<rustls::ClientConnection, FetchError> {
+    let certificate_error = |reason: String| FetchError::Certificate {
+        path: cert.to_owned(),
+        reason,
+    };
+    let mut chain = tls::read_certificates(cert).map_err(certificate_error)?;
+    let own = chain.swap_remove(0);
+    let config = rustls::ClientConfig::builder_with_provider(tls::provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| certificate_error(e.to_string()))?
+        .dangerous()
+        .with_custom_certificate_verifier(tls::accepting(tls::Accept::Only(own)))
+        .with_no_client_auth();
+    let name = rustls::pki_types::ServerName::IpAddress(addr.ip().into());
+    rustls::ClientConnection::new(Arc::new(config), name)
+        .map_err(|e| certificate_error(e.to_string()))
+}
+
+/// Writes `request` to `stream` and reads the answer until the connection closes (at most
+/// [`MAX_RESPONSE_BYTES`]). A TLS connection closed without its closing alert ends the answer
+/// too: `parse_response` checks the `Content-Length`.
+fn exchange(mut stream: impl Read + Write, request: &[u8]) -> std::io::Result<Vec<u8>> {
+    stream.write_all(request)?;
+    stream.flush()?;
+    let mut bytes = Vec::new();
+    match stream.take(MAX_RESPONSE_BYTES).read_to_end(&mut bytes) {
+        Ok(_) => Ok(bytes),
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(bytes),
+        Err(e) => Err(e),
+    }
+}
+
+/// What TLS said, when `e` is a TLS error.
+fn tls_cause(e: &std::io::Error) -> Option<String> {
+    let cause = e.get_ref()?.downcast_ref::<rustls::Error>()?;
+    Some(match cause {
+        rustls::Error::InvalidCertificate(_) => {
+            "it presents another certificate than that file's".to_owned()
+        }
+        other => other.to_string(),
+    })
 }
 
 /// The status code and body of a whole HTTP/1.x response (read until the connection closed).

@@ -1,6 +1,6 @@
-//! The agent's local endpoint: a small HTTP server (`[local] listen`, default `127.0.0.1:9750`)
-//! that says how the agent is doing, for `watchpost status`, a Prometheus scraper and the
-//! technician's page.
+//! The agent's local endpoint: a small HTTP server (`[local] listen`, default `127.0.0.1:9750`;
+//! HTTPS only when `[local] tls_cert` and `tls_key` are set) that says how the agent is doing,
+//! for `watchpost status`, a Prometheus scraper and the technician's page.
 //!
 //! ```text
 //!  GET /status   JSON (status.rs: StatusReport): per camera state, fps in/analysed and latency
@@ -14,14 +14,19 @@
 //!  GET /login    the login form (access.rs); for a visitor already in, who they are and a
 //!                logout button
 //!  POST /login   form `password`, `next`: the `watchpost_session` cookie (HttpOnly,
-//!                SameSite=Strict) and 303 to `next`, or 401 with the form and the reason
+//!                SameSite=Strict; Secure with TLS) and 303 to `next`, or 401 with the form
+//!                and the reason
 //!  POST /logout  ends the session, clears the cookie, 303 to /login (X-CSRF-Token)
 //!  GET /, /cameras/{name}, /assets/*, /api/…   the technician's page (page/mod.rs: its
-//!                routes, the camera view's pictures, saving zones and lines)
+//!                routes, the camera view's pictures, saving zones and lines, probing and
+//!                adding a camera)
 //!  anything else 404; another method on a known path 405
 //! ```
 //!
-//! Who may ask what (access.rs, on every route): this device (a loopback peer, or an SSH
+//! Who may ask what (access.rs, on every route): first, a request whose `Host` header names
+//! something else than `localhost`, an IP address or a name of `[local] allowed_hosts` gets
+//! 421 (against DNS rebinding: a web page whose name is re-pointed at 127.0.0.1 would otherwise
+//! be this device; a request without `Host` is not a browser's and is served); this device (a loopback peer, or an SSH
 //! tunnel) needs no login; another machine needs the session cookie of a login with
 //! `[local] password_file` (which a `listen` off loopback requires), except for `/login`,
 //! `/assets/*` and, with `metrics_without_login`, `GET /metrics`; `POST /reload` is for this
@@ -32,13 +37,16 @@
 //! - `page/`: the technician's page: HTML, CSS and script embedded in the binary, and its
 //!   handlers.
 //! - `access.rs`: sessions, the login throttle, the access rules as a pure function
-//!   (`decide`), the middleware and the login routes.
+//!   (`decide`, `host_allowed`), the middleware and the login routes.
+//! - `https.rs`: serving over TLS: a handshake per connection in its own task, then the same
+//!   router.
 //! - `status.rs`: every JSON type the endpoint answers with, and their pure builders.
 //! - `metrics.rs`: the exposition, a pure function of counters.
 //! - `window.rs`: the counters of the last few seconds, sampled once a second, from which
 //!   `/status` computes rates and percentiles.
 //! - `client.rs`: one blocking request: `GET` for `watchpost status`, `POST /reload` for the
-//!   edit commands ([`client::request_reload`]).
+//!   edit commands ([`client::request_reload`]); over TLS when `[local] tls_cert` is set,
+//!   trusting exactly that certificate (it runs on this device and reads the same file).
 //!
 //! ## Invariants
 //! - Loopback by default (checked by the configuration). Off loopback only with a password:
@@ -49,15 +57,20 @@
 //!   as before).
 //! - No secret reaches a peer: the password is compared in constant time and never logged
 //!   or echoed; the reports (`status.rs`) carry no camera or broker password.
-//! - Plain HTTP: on the LAN the password and the cookie cross it in clear; an SSH tunnel to
-//!   loopback is the encrypted way in (no TLS yet).
+//! - Plain HTTP by default: on the LAN the password and the cookie then cross it in clear; an
+//!   SSH tunnel to loopback is the encrypted way in. With `tls_cert` and `tls_key` the endpoint
+//!   speaks HTTPS only (rustls, ring; TLS 1.2 and 1.3; no plain HTTP on the same port) and the
+//!   session cookie is `Secure`. A failed handshake is logged at debug and costs only its own
+//!   connection. The certificate and key are checked by the configuration loader (a bad one
+//!   stops the agent from starting, exit 2) and read again at start.
 //! - Never on the frame path: handlers and the sampler read atomics
 //!   ([`crate::health::CameraStats`], [`crate::outbox::OutboxStats`]) and the broker's `watch`
 //!   channel, and format text; they take no lock the frame path waits on for longer than a
 //!   copy (a camera's last error). The server runs on the agent's tokio runtime, beside the
 //!   publisher; a request costs microseconds. The one exception is asked for: a page's view
 //!   request waits (at most 5 s) for the camera's next analysed frame, which the inference
-//!   thread renders once for it ([`crate::framepath::Views`]).
+//!   thread renders once for all requests waiting for the same picture
+//!   ([`crate::framepath::Views`]).
 //! - Bounded: the rate window holds a few samples; each request builds its answer and forgets
 //!   it; at most 64 sessions (idle 12 h ends one) and 256 throttled peers, the oldest going.
 //! - A port that cannot be had is an error of [`LocalServer::start`]; the agent logs it and runs
@@ -65,6 +78,7 @@
 
 mod access;
 pub mod client;
+mod https;
 pub mod metrics;
 mod page;
 mod router;
@@ -106,6 +120,9 @@ pub enum LocalError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    /// `[local] tls_cert`/`tls_key` cannot serve (the loader checked them; they changed since).
+    #[error("the local endpoint cannot serve TLS: {reason}")]
+    Tls { reason: String },
 }
 
 fn describe_bind(e: &std::io::Error) -> String {
@@ -263,9 +280,11 @@ impl LocalServer {
     /// Binds `listen` and serves on the current tokio runtime; peers that are not this device
     /// get in as `access` says (`access.rs`).
     ///
+    /// With `access.tls`, it serves HTTPS only (`https.rs`).
+    ///
     /// # Errors
     /// [`LocalError::Bind`]: the address cannot be had (port taken, address not on this
-    /// device).
+    /// device); [`LocalError::Tls`]: the certificate or key cannot be used.
     pub async fn start(
         listen: SocketAddr,
         access: AccessSettings,
@@ -275,6 +294,12 @@ impl LocalServer {
             addr: listen,
             source,
         };
+        let acceptor = match &access.tls {
+            Some(files) => {
+                Some(https::acceptor(files).map_err(|reason| LocalError::Tls { reason })?)
+            }
+            None => None,
+        };
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .map_err(bind_error)?;
@@ -283,16 +308,19 @@ impl LocalServer {
         let stop = CancellationToken::new();
         let sampler = tokio::spawn(sample_until(Arc::clone(&shared), stop.clone()));
         let shutdown = stop.clone().cancelled_owned();
-        let app = router::router(shared, Arc::new(access::Access::new(access)))
-            .into_make_service_with_connect_info::<SocketAddr>();
-        let server = tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown)
-                .await
-            {
-                tracing::warn!("the local endpoint stopped: {e}");
-            }
-        });
+        let app = router::router(shared, Arc::new(access::Access::new(access)));
+        let server = match acceptor {
+            Some(acceptor) => tokio::spawn(https::serve(listener, acceptor, app, stop.clone())),
+            None => tokio::spawn(async move {
+                let app = app.into_make_service_with_connect_info::<SocketAddr>();
+                if let Err(e) = axum::serve(listener, app)
+                    .with_graceful_shutdown(shutdown)
+                    .await
+                {
+                    tracing::warn!("the local endpoint stopped: {e}");
+                }
+            }),
+        };
         Ok(LocalServer {
             addr,
             stop,
@@ -528,6 +556,110 @@ mod tests {
         assert!(
             matches!(refused, Err(client::FetchError::NotAnswering { .. })),
             "{refused:?}"
+        );
+    }
+
+    /// A self-signed certificate and its key as PEM files in `dir`, named after `stem`.
+    fn certificate(dir: &std::path::Path, stem: &str) -> crate::config::CertKeyFiles {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        let files = crate::config::CertKeyFiles {
+            cert: dir.join(format!("{stem}.pem")),
+            key: dir.join(format!("{stem}.key")),
+        };
+        std::fs::write(&files.cert, cert.pem()).unwrap();
+        std::fs::write(&files.key, key.serialize_pem()).unwrap();
+        files
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn over_tls_the_client_accepts_only_the_configured_certificate() {
+        let dir = tempfile::tempdir().unwrap();
+        let (own, other) = (
+            certificate(dir.path(), "own"),
+            certificate(dir.path(), "other"),
+        );
+        let (sources, _camera, _broker) = sources();
+        let access = AccessSettings {
+            tls: Some(own.clone()),
+            ..AccessSettings::default()
+        };
+        let server = LocalServer::start("127.0.0.1:0".parse().unwrap(), access, sources)
+            .await
+            .unwrap();
+        let addr = server.local_addr();
+        let missing = dir.path().join("missing.pem");
+        let outcomes = tokio::task::spawn_blocking(move || {
+            let timeout = Duration::from_secs(5);
+            let with = |cert: Option<&std::path::Path>| client::Endpoint {
+                addr,
+                tls_cert: cert.map(std::path::Path::to_owned),
+            };
+            [
+                client::get(with(Some(&own.cert)), "/status", timeout),
+                client::get(with(Some(&other.cert)), "/status", timeout),
+                client::get(with(None), "/status", timeout),
+                client::get(with(Some(&missing)), "/status", timeout),
+                // The server still serves after all that.
+                client::get(with(Some(&own.cert)), "/metrics", timeout),
+            ]
+        })
+        .await
+        .unwrap();
+        let [right, wrong, plain, missing, after] = outcomes;
+        let report: StatusReport = serde_json::from_str(&right.unwrap()).unwrap();
+        assert_eq!(report.cameras[0].name, "gate");
+        assert!(
+            matches!(&wrong, Err(client::FetchError::Tls { reason, .. })
+                if reason.contains("another certificate")),
+            "{wrong:?}"
+        );
+        assert!(
+            matches!(
+                &plain,
+                Err(client::FetchError::NotAgent { .. } | client::FetchError::NotAnswering { .. })
+            ),
+            "{plain:?}"
+        );
+        let missing = missing.unwrap_err();
+        assert!(
+            matches!(&missing, client::FetchError::Certificate { .. })
+                && missing.to_string().contains("missing.pem"),
+            "{missing}"
+        );
+        assert!(after.unwrap().contains("watchpost_"));
+        server.stop().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_key_that_is_not_the_certificates_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let (own, other) = (
+            certificate(dir.path(), "own"),
+            certificate(dir.path(), "other"),
+        );
+        let (sources, _camera, _broker) = sources();
+        let access = AccessSettings {
+            tls: Some(crate::config::CertKeyFiles {
+                cert: own.cert.clone(),
+                key: other.key.clone(),
+            }),
+            ..AccessSettings::default()
+        };
+        let e = LocalServer::start("127.0.0.1:0".parse().unwrap(), access, sources)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "the local endpoint cannot serve TLS: [local] tls_key `{}` is not the private key \
+                 of the certificate in `{}`",
+                other.key.display(),
+                own.cert.display()
+            )
         );
     }
 

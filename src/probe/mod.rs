@@ -1,5 +1,6 @@
 //! Camera probing for the technician: does this camera work from this box, what does it send,
-//! and what does it see? Used by `watchpost camera probe` and `watchpost camera draw`.
+//! and what does it see? Used by `watchpost camera probe`, `watchpost camera draw` and the
+//! technician's page ("Add a camera").
 //!
 //! ```text
 //!  ProbeTarget (configured camera | URL) ─▶ target::resolve (DNS, with timeout)
@@ -17,6 +18,8 @@
 //!   messages and the first bus error map to one [`Failure`] (DNS, refused, timeout, 401, 404,
 //!   no video, unsupported codec, …), tested from a table.
 //! - [`draw`]: the camera's zones and lines (and detected boxes) on a frame.
+//! - `report`: how a result is told, the same for `camera probe` and the technician's page
+//!   ("Add a camera"): [`StreamReport::facts`], [`Failure::report`].
 //!
 //! Invariant: no message, log line or report contains a password: URLs are kept without
 //! credentials ([`ProbeTarget::url`]), credentials go to rtspsrc as properties, GStreamer text
@@ -24,6 +27,7 @@
 
 mod diagnose;
 pub mod draw;
+mod report;
 mod stream;
 mod target;
 
@@ -31,5 +35,6 @@ pub use diagnose::{
     BusError, DnsCheck, ErrorDomain, Failure, FailureKind, Observation, OfferedStream, TcpCheck,
     TemplateInfo, codec_name, decoder_hint, diagnose,
 };
+pub use report::{FailureReport, fact_line};
 pub use stream::{ProbeOptions, StreamReport, probe_stream};
 pub use target::{Endpoint, ProbeTarget, connect, resolve};

@@ -39,6 +39,20 @@ pub struct ProbeOptions {
     pub timeout: Duration,
 }
 
+impl ProbeOptions {
+    /// Seconds decoded after the first frame unless asked otherwise (`camera probe --seconds`,
+    /// the page's probe): enough to measure the frame rate.
+    pub const DEFAULT_SECONDS: u64 = 3;
+    /// Seconds each step may take unless asked otherwise (`--timeout-s`, the page's probe).
+    pub const DEFAULT_TIMEOUT_S: u64 = 10;
+
+    /// [`Self::DEFAULT_SECONDS`] and [`Self::DEFAULT_TIMEOUT_S`].
+    pub const DEFAULT: ProbeOptions = ProbeOptions {
+        seconds: Duration::from_secs(Self::DEFAULT_SECONDS),
+        timeout: Duration::from_secs(Self::DEFAULT_TIMEOUT_S),
+    };
+}
+
 /// What a working stream looks like.
 #[derive(Clone, Debug)]
 pub struct StreamReport {

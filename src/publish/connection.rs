@@ -15,14 +15,12 @@ use rumqttc::{
     ConnectReturnCode, ConnectionError, LastWill, MqttOptions, StateError, TlsConfiguration,
     TlsError, Transport,
 };
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::CryptoProvider;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
-use rustls::{AlertDescription, CertificateError, DigitallySignedStruct, SignatureScheme};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
+use rustls::{AlertDescription, CertificateError};
 
 use super::PublishError;
-use crate::config::{ClientCertFiles, MqttConfig, MqttScheme};
+use crate::config::{CertKeyFiles, MqttConfig, MqttScheme};
+use crate::tls;
 
 /// Largest packet the client sends (rumqttc's default of 10 KiB is too small for a frame with
 /// many objects; a too large packet would end the connection).
@@ -114,8 +112,7 @@ pub(crate) fn tls_unverified(config: &MqttConfig) -> bool {
 /// system's CA bundle (or no check at all with `tls_verify = false`), and the client
 /// certificate if there is one.
 fn tls_client_config(config: &MqttConfig) -> Result<rustls::ClientConfig, PublishError> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
+    let builder = rustls::ClientConfig::builder_with_provider(tls::provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| PublishError::Tls(e.to_string()))?;
     let builder = if config.tls_verify {
@@ -123,7 +120,7 @@ fn tls_client_config(config: &MqttConfig) -> Result<rustls::ClientConfig, Publis
     } else {
         builder
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AcceptAnyServerCertificate { provider }))
+            .with_custom_certificate_verifier(tls::accepting(tls::Accept::Any))
     };
     match &config.client_cert {
         None => Ok(builder.with_no_client_auth()),
@@ -147,10 +144,11 @@ fn tls_client_config(config: &MqttConfig) -> Result<rustls::ClientConfig, Publis
 fn root_store(ca_file: Option<&Path>) -> Result<rustls::RootCertStore, PublishError> {
     let (path, certificates) = match ca_file {
         Some(path) => {
-            let certificates = read_certificates(path).map_err(|reason| PublishError::CaFile {
-                path: path.to_owned(),
-                reason,
-            })?;
+            let certificates =
+                tls::read_certificates(path).map_err(|reason| PublishError::CaFile {
+                    path: path.to_owned(),
+                    reason,
+                })?;
             (path.to_owned(), certificates)
         }
         None => system_roots()?,
@@ -169,37 +167,18 @@ fn root_store(ca_file: Option<&Path>) -> Result<rustls::RootCertStore, PublishEr
 /// The client's certificate chain and private key (PKCS#8, PKCS#1 or SEC1). Errors name the
 /// file, never its content.
 fn read_client_certificate(
-    files: &ClientCertFiles,
+    files: &CertKeyFiles,
 ) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), PublishError> {
-    let chain = read_certificates(&files.cert).map_err(|reason| {
+    let chain = tls::read_certificates(&files.cert).map_err(|reason| {
         PublishError::Tls(format!(
             "mqtt.client_cert {}: {reason}",
             files.cert.display()
         ))
     })?;
-    let key = PrivateKeyDer::from_pem_file(&files.key).map_err(|e| {
-        let reason = match e {
-            rustls::pki_types::pem::Error::Io(e) => e.to_string(),
-            rustls::pki_types::pem::Error::NoItemsFound => {
-                "no PEM private key in it (expected PKCS#8, PKCS#1 or SEC1)".to_owned()
-            }
-            // Other PEM errors may quote the file: keep its content out of the message.
-            _ => "not a readable PEM private key".to_owned(),
-        };
+    let key = tls::read_private_key(&files.key).map_err(|reason| {
         PublishError::Tls(format!("mqtt.client_key {}: {reason}", files.key.display()))
     })?;
     Ok((chain, key))
-}
-
-fn read_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
-    let certificates = CertificateDer::pem_file_iter(path)
-        .map_err(|e| e.to_string())?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("not a PEM certificate bundle: {e}"))?;
-    if certificates.is_empty() {
-        return Err("no PEM certificate in it".to_owned());
-    }
-    Ok(certificates)
 }
 
 fn system_roots() -> Result<(PathBuf, Vec<CertificateDer<'static>>), PublishError> {
@@ -210,7 +189,7 @@ fn system_roots() -> Result<(PathBuf, Vec<CertificateDer<'static>>), PublishErro
     candidates.extend(SYSTEM_CA_BUNDLES.iter().map(PathBuf::from));
     for path in &candidates {
         if path.is_file() {
-            return read_certificates(path)
+            return tls::read_certificates(path)
                 .map(|certificates| (path.clone(), certificates))
                 .map_err(|reason| PublishError::CaFile {
                     path: path.clone(),
@@ -225,61 +204,6 @@ fn system_roots() -> Result<(PathBuf, Vec<CertificateDer<'static>>), PublishErro
             .collect::<Vec<_>>()
             .join(", "),
     })
-}
-
-/// `tls_verify = false`: any server certificate is accepted, for any name. The handshake
-/// signatures are still checked (by the provider) so the session keys belong to whoever holds
-/// the certificate's key; only who that is goes unchecked.
-#[derive(Debug)]
-struct AcceptAnyServerCertificate {
-    provider: Arc<CryptoProvider>,
-}
-
-impl ServerCertVerifier for AcceptAnyServerCertificate {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
-    }
 }
 
 /// The delay before the next connection attempt: 1 s after the first failure, doubling up to
@@ -751,7 +675,7 @@ mod tests {
     #[test]
     fn tls_causes_in_words() {
         let name_mismatch = CertificateError::NotValidForNameContext {
-            expected: ServerName::try_from("127.0.0.1").unwrap(),
+            expected: rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap(),
             presented: vec![
                 "DnsName(\"broker.example\")".to_owned(),
                 "IpAddress(10.0.0.5)".to_owned(),
@@ -991,7 +915,7 @@ mod tests {
         let with = |cert: &Path, key: &Path| {
             let mut config = config("mqtts://broker.example:8883");
             config.ca_file = Some(ca.clone());
-            config.client_cert = Some(ClientCertFiles {
+            config.client_cert = Some(CertKeyFiles {
                 cert: cert.to_owned(),
                 key: key.to_owned(),
             });

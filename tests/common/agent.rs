@@ -55,6 +55,21 @@ impl AgentSetup {
         }
     }
 
+    /// Sets `[local]` to listen on every address (`0.0.0.0:port`) behind a login with
+    /// `password`: an agent a peer on the LAN reaches (this machine's own LAN address, see
+    /// `http::lan_address`). The password file is in the folder returned: keep it until the
+    /// agent is started.
+    pub fn listen_on_the_network(&mut self, port: u16, password: &str) -> tempfile::TempDir {
+        let secrets = tempfile::tempdir().unwrap();
+        let password_file = secrets.path().join("page-password");
+        std::fs::write(&password_file, format!("{password}\n")).unwrap();
+        self.tables.push_str(&format!(
+            "[local]\nlisten = \"0.0.0.0:{port}\"\npassword_file = \"{}\"\n",
+            password_file.display()
+        ));
+        secrets
+    }
+
     /// The config file's text for `broker_url`, with state in `state_dir`.
     pub fn config_text(&self, broker_url: &str, state_dir: &Path) -> String {
         let mut text = format!(

@@ -14,7 +14,7 @@
 //! password. `--ask-password` reads it without echo instead, which also keeps it out of the
 //! shell history.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand, ValueEnum};
@@ -22,7 +22,7 @@ use clap::{Args, Subcommand, ValueEnum};
 mod probe;
 
 use super::args::ConfigFile;
-use super::edit::{EditRequest, apply_edit, password_file_note, stage_password};
+use super::edit::{EditRequest, apply_edit, password_file_note, stage_camera_password};
 use super::prompt::Prompter;
 use super::report::report_config_error;
 use crate::config::edit::{self, EditError, NewCamera, NewLine, NewZone, Shape};
@@ -269,50 +269,31 @@ fn add(args: AddArgs) -> anyhow::Result<ExitCode> {
         }));
     }
     let password = match url_password {
-        Some(password) => Some(password.expose().to_owned()),
+        Some(password) => Some(password),
         None if args.ask_password => {
             let Some(mut prompter) = Prompter::on_terminal() else {
                 return usage("camera add: --ask-password needs a terminal".to_owned());
             };
             match prompter.password(&format!("Password of camera {}", args.name))? {
-                Some(password) => Some(password),
+                Some(password) => Some(config::Secret::new(password)),
                 None => return usage("camera add: no password given".to_owned()),
             }
         }
         None => None,
     };
-    let config_file =
-        std::fs::canonicalize(args.config.path()).unwrap_or(args.config.path().to_owned());
-    let folder = config_file.parent().unwrap_or(Path::new("/")).to_owned();
     let mut request = EditRequest::new(
         "camera add",
         args.config.path(),
         &format!("cameras.{}", args.name),
     );
-    let password_file = match (&password, &args.password_file) {
-        (Some(password), _) => {
-            // Only a usable name makes a file name; the loader refuses the others anyway.
-            if config::TopicName::parse(&args.name).is_err() {
-                None
-            } else {
-                let target = folder.join(format!("{}-password", args.name));
-                request
-                    .secrets
-                    .push(stage_password(&target, password, &config_file)?);
-                Some(target)
-            }
-        }
-        (None, Some(file)) => Some(std::path::absolute(file)?),
-        (None, None) => None,
-    };
-    let moved = password_file.is_some() && args.password_file.is_none();
-    let camera = NewCamera {
+    let mut camera = NewCamera {
         name: args.name.clone(),
         url,
         username: url_user.or(args.username.clone()),
-        password_file: password_file
-            .as_ref()
-            .map(|p| p.to_string_lossy().into_owned()),
+        password_file: match &args.password_file {
+            Some(file) => Some(std::path::absolute(file)?.to_string_lossy().into_owned()),
+            None => None,
+        },
         detect_fps: args.detect_fps,
         transport: args.transport.map(|t| {
             match t {
@@ -322,6 +303,10 @@ fn add(args: AddArgs) -> anyhow::Result<ExitCode> {
             .to_owned()
         }),
         decoder: args.decoder.clone(),
+    };
+    let moved = match &password {
+        Some(password) => stage_camera_password(&mut request, &mut camera, password)?,
+        None => None,
     };
     let applied = match apply_edit(request, |text| edit::add_camera(text, &camera))? {
         Ok(applied) => applied,
@@ -335,7 +320,7 @@ fn add(args: AddArgs) -> anyhow::Result<ExitCode> {
         camera.url,
         if n == 1 { "" } else { "s" }
     );
-    if let (true, Some(file)) = (moved, &password_file) {
+    if let Some(file) = &moved {
         println!("Its password is in {}.", password_file_note(file));
     }
     Ok(ExitCode::SUCCESS)

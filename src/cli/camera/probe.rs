@@ -21,7 +21,9 @@ use crate::config::redact_url;
 use crate::config::{self, CameraConfig, Config, LineConfig, ZoneConfig};
 use crate::detect::{ClassFilter, CpuFeatures, DetectorOptions, LoadedModel, ModelChoice, Object};
 use crate::imaging::{self, YuvFrame};
-use crate::probe::{self, Failure, ProbeOptions, ProbeTarget, StreamReport};
+use crate::probe::{
+    self, Failure, FailureReport, ProbeOptions, ProbeTarget, StreamReport, fact_line,
+};
 
 #[derive(Debug, Args)]
 #[command(
@@ -47,7 +49,7 @@ pub(crate) struct ProbeArgs {
     config: ConfigFile,
 
     /// Decode this many seconds of video after the first frame.
-    #[arg(long, value_name = "N", default_value_t = 3,
+    #[arg(long, value_name = "N", default_value_t = ProbeOptions::DEFAULT_SECONDS,
           value_parser = clap::value_parser!(u64).range(0..=600))]
     seconds: u64,
 
@@ -57,7 +59,7 @@ pub(crate) struct ProbeArgs {
     snapshot: Option<PathBuf>,
 
     /// Give up on each step (DNS, TCP connection, first frame) after N seconds.
-    #[arg(long = "timeout-s", value_name = "N", default_value_t = 10,
+    #[arg(long = "timeout-s", value_name = "N", default_value_t = ProbeOptions::DEFAULT_TIMEOUT_S,
           value_parser = clap::value_parser!(u64).range(1..=600))]
     timeout_s: u64,
 
@@ -111,7 +113,7 @@ pub(crate) struct DrawArgs {
     from_snapshot: Option<PathBuf>,
 
     /// Give up on each step (DNS, TCP connection, first frame) after N seconds.
-    #[arg(long = "timeout-s", value_name = "N", default_value_t = 10,
+    #[arg(long = "timeout-s", value_name = "N", default_value_t = ProbeOptions::DEFAULT_TIMEOUT_S,
           value_parser = clap::value_parser!(u64).range(1..=600))]
     timeout_s: u64,
 }
@@ -141,13 +143,7 @@ struct ProbeReport<'a> {
     objects: Option<BTreeMap<&'static str, usize>>,
     detections: Option<&'a [Object]>,
     snapshot: Option<String>,
-    error: Option<ErrorReport<'a>>,
-}
-
-#[derive(Debug, serde::Serialize)]
-struct ErrorReport<'a> {
-    kind: &'a str,
-    message: &'a str,
+    error: Option<FailureReport<'a>>,
 }
 
 /// What the probe is pointed at, with what the configuration says about it.
@@ -370,10 +366,7 @@ fn print_failure(
                 objects: None,
                 detections: None,
                 snapshot: None,
-                error: Some(ErrorReport {
-                    kind: failure.kind.as_str(),
-                    message: &failure.message,
-                }),
+                error: Some(failure.report()),
             };
             print_json(&report);
         }
@@ -407,8 +400,6 @@ fn print_success(
     report: &StreamReport,
     analysis: Analysis,
 ) -> anyhow::Result<()> {
-    let fps = report.fps_measured.map(|f| (f * 10.0).round() / 10.0);
-    let fps_advertised = report.fps_advertised.map(|f| (f * 100.0).round() / 100.0);
     let objects = analysis.ok().map(|(objects, _, _)| objects);
     let snapshot = args
         .snapshot
@@ -423,15 +414,15 @@ fn print_success(
             codec: report.codec.as_deref(),
             width: Some(report.width),
             height: Some(report.height),
-            fps,
-            fps_advertised,
-            first_frame_ms: Some(report.first_frame.as_millis() as u64),
+            fps: report.fps_shown(),
+            fps_advertised: report.fps_advertised_shown(),
+            first_frame_ms: Some(report.first_frame_ms()),
             frames: Some(report.frames),
             decoder: Some(&report.decoder),
             objects: objects.map(counts_by_class),
             detections: objects,
             snapshot,
-            error: analysis.err().map(|message| ErrorReport {
+            error: analysis.err().map(|message| FailureReport {
                 kind: "model",
                 message,
             }),
@@ -444,31 +435,9 @@ fn print_success(
         None => url.to_owned(),
     };
     writeln!(out, "{name}")?;
-    writeln!(
-        out,
-        "  codec        {}",
-        report.codec.as_deref().unwrap_or("unknown")
-    )?;
-    writeln!(out, "  resolution   {}x{}", report.width, report.height)?;
-    let measured = match fps {
-        Some(fps) => format!(
-            "{fps:.1} fps measured over {:.1} s ({} frames)",
-            report.decoded_for.as_secs_f64(),
-            report.frames
-        ),
-        None => format!("not measured ({} frame)", report.frames),
-    };
-    let advertised = match fps_advertised {
-        Some(fps) => format!("; the stream announces {fps} fps"),
-        None => "; the stream announces no rate".to_owned(),
-    };
-    writeln!(out, "  frame rate   {measured}{advertised}")?;
-    writeln!(out, "  first frame  {} ms", report.first_frame.as_millis())?;
-    writeln!(
-        out,
-        "  decoder      {} ({})",
-        report.decoder, report.decoder_reason
-    )?;
+    for (label, text) in report.facts() {
+        writeln!(out, "{}", fact_line(label, &text))?;
+    }
     if let Ok((objects, zones, lines)) = analysis {
         let counts = counts_by_class(objects);
         let text = if counts.is_empty() {
@@ -480,14 +449,22 @@ fn print_success(
                 .collect::<Vec<_>>()
                 .join(", ")
         };
-        writeln!(out, "  objects      {text} (last frame)")?;
+        writeln!(
+            out,
+            "{}",
+            fact_line("objects", &format!("{text} (last frame)"))
+        )?;
         if let Some(path) = &snapshot {
             let drawn = if zones.is_empty() && lines.is_empty() {
                 "boxes".to_owned()
             } else {
                 format!("boxes, {}", describe_layout(zones, lines))
             };
-            writeln!(out, "  snapshot     {path} ({drawn})")?;
+            writeln!(
+                out,
+                "{}",
+                fact_line("snapshot", &format!("{path} ({drawn})"))
+            )?;
         }
     }
     Ok(())

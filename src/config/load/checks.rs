@@ -106,6 +106,32 @@ impl<'a> Checker<'a> {
         }
     }
 
+    /// A certificate and its private key, `prefix.names[0]` and `prefix.names[1]`: both or
+    /// neither. `Some(None)`: neither.
+    pub(super) fn both_or_neither(
+        &mut self,
+        prefix: &str,
+        names: [&str; 2],
+        cert: Option<PathBuf>,
+        key: Option<PathBuf>,
+    ) -> Option<Option<(PathBuf, PathBuf)>> {
+        let [cert_name, key_name] = names;
+        let (set, unset) = match (cert, key) {
+            (None, None) => return Some(None),
+            (Some(cert), Some(key)) => return Some(Some((cert, key))),
+            (Some(_), None) => (cert_name, key_name),
+            (None, Some(_)) => (key_name, cert_name),
+        };
+        self.problem(
+            format!("{prefix}.{set}"),
+            format!(
+                "`{set}` is set but `{unset}` is not: set both (the certificate and its private \
+                 key) or neither"
+            ),
+        );
+        None
+    }
+
     /// The password of table `prefix`, from `password` or the first line of `password_file`.
     /// `Some(None)`: no password.
     pub(super) fn password(

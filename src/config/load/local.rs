@@ -9,7 +9,22 @@ use super::files::OsFiles;
 use super::table::RawTable;
 use super::{Checker, check_text};
 use crate::config::secret::read_password_in;
-use crate::config::{ConfigError, LocalConfig};
+use crate::config::{CertKeyFiles, ConfigError, LocalConfig};
+use crate::tls;
+
+/// `name` as a host name (letters, digits, `-`, `_` and dots between labels), lower-cased and
+/// without a final dot; `None` when it is not one.
+fn host_name(name: &str) -> Option<String> {
+    let name = name.strip_suffix('.').unwrap_or(name);
+    let label_ok = |label: &str| {
+        !label.is_empty()
+            && label.len() <= 63
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    };
+    (name.len() <= 253 && name.split('.').all(label_ok)).then(|| name.to_ascii_lowercase())
+}
 
 /// Reads only the `[local]` table of the configuration file at `path`, checked as
 /// [`load`](super::load) checks it; the rest of the file is not looked at. For `watchpost
@@ -40,16 +55,20 @@ struct RawLocal {
     listen: Option<String>,
     password_file: Option<PathBuf>,
     metrics_without_login: Option<bool>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    allowed_hosts: Option<Vec<String>>,
 }
 
 impl RawTable for RawLocal {}
 
-/// Whether the `[local]` checks read the password file.
+/// Whether the `[local]` checks read the password file and the TLS certificate and key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum LocalPassword {
     /// The whole configuration, for the agent.
     Read,
-    /// [`load_local`]: only that the key is set matters.
+    /// [`load_local`]: only that the keys are set matters (the client reads the certificate
+    /// itself).
     PathOnly,
 }
 
@@ -61,10 +80,12 @@ impl<'a> Checker<'a> {
     }
 
     /// `listen`: a loopback address with a port, any address with a port when `password_file`
-    /// is set, or `""` for no endpoint; `password_file` read (with `password`); and
-    /// `metrics_without_login`.
+    /// is set, or `""` for no endpoint; `password_file` read (with `password`);
+    /// `metrics_without_login`; `tls_cert` and `tls_key` (read and checked with `password`);
+    /// and `allowed_hosts`.
     fn local(&mut self, raw: RawLocal, password: LocalPassword) -> Option<LocalConfig> {
         const FILE_KEY: &str = "local.password_file";
+        let tls = self.local_tls(raw.tls_cert, raw.tls_key, password);
         let password_file = match raw.password_file {
             Some(file) => Some(self.path(FILE_KEY, file)?),
             None => None,
@@ -79,13 +100,106 @@ impl<'a> Checker<'a> {
             },
             _ => None,
         };
+        let allowed_hosts = self.allowed_hosts(raw.allowed_hosts.unwrap_or_default());
         let listen = self.listen(raw.listen, password_file.is_some())?;
         Some(LocalConfig {
             listen,
             password_file,
             password,
             metrics_without_login: raw.metrics_without_login.unwrap_or(false),
+            tls: tls?,
+            allowed_hosts: allowed_hosts?,
         })
+    }
+
+    /// `tls_cert` and `tls_key`: both or neither; with [`LocalPassword::Read`], a PEM
+    /// certificate chain and the private key of its first certificate.
+    fn local_tls(
+        &mut self,
+        cert: Option<PathBuf>,
+        key: Option<PathBuf>,
+        read: LocalPassword,
+    ) -> Option<Option<CertKeyFiles>> {
+        const CERT_KEY: &str = "local.tls_cert";
+        const KEY_KEY: &str = "local.tls_key";
+        let Some((cert, key)) =
+            self.both_or_neither("local", ["tls_cert", "tls_key"], cert, key)?
+        else {
+            return Some(None);
+        };
+        let (cert, key) = (self.path(CERT_KEY, cert), self.path(KEY_KEY, key));
+        let files = CertKeyFiles {
+            cert: cert?,
+            key: key?,
+        };
+        if read == LocalPassword::PathOnly {
+            return Some(Some(files));
+        }
+        let chain = self
+            .files
+            .read_to_string(&files.cert)
+            .map_err(|e| format!("cannot read `{}`: {e}", files.cert.display()))
+            .and_then(|text| {
+                tls::certificates_from_pem(text.as_bytes())
+                    .map_err(|reason| format!("`{}`: {reason}", files.cert.display()))
+            });
+        // The key's content never goes into a message: only its path and what is wrong.
+        let private_key = self
+            .files
+            .read_to_string(&files.key)
+            .map_err(|e| format!("cannot read `{}`: {e}", files.key.display()))
+            .and_then(|text| {
+                tls::private_key_from_pem(text.as_bytes())
+                    .map_err(|reason| format!("`{}`: {reason}", files.key.display()))
+            });
+        match (chain, private_key) {
+            (Ok(chain), Ok(private_key)) => match tls::http_server_config(chain, private_key) {
+                Ok(_) => Some(Some(files)),
+                Err(e) => {
+                    self.problem(
+                        KEY_KEY,
+                        format!(
+                            "`{}` {e} in `{}`",
+                            files.key.display(),
+                            files.cert.display()
+                        ),
+                    );
+                    None
+                }
+            },
+            (chain, private_key) => {
+                if let Err(message) = chain {
+                    self.problem(CERT_KEY, message);
+                }
+                if let Err(message) = private_key {
+                    self.problem(KEY_KEY, message);
+                }
+                None
+            }
+        }
+    }
+
+    /// `allowed_hosts`: host names, each without scheme, port or path; lower-cased, a final
+    /// dot dropped.
+    fn allowed_hosts(&mut self, names: Vec<String>) -> Option<Vec<String>> {
+        let mut allowed = Vec::with_capacity(names.len());
+        let mut ok = true;
+        for (i, name) in names.into_iter().enumerate() {
+            match host_name(&name) {
+                Some(name) => allowed.push(name),
+                None => {
+                    ok = false;
+                    self.problem(
+                        format!("local.allowed_hosts[{i}]"),
+                        format!(
+                            "`{name}` is not a host name: give the name alone, without scheme, \
+                             port or path (as \"post-7.lan\")"
+                        ),
+                    );
+                }
+            }
+        }
+        ok.then_some(allowed)
     }
 
     /// `listen`; `Some(None)`: no endpoint.
@@ -274,6 +388,130 @@ mod tests {
                 (Err(e), Ok(_)) => panic!("{lines}: {e}"),
             }
         }
+    }
+
+    #[test]
+    fn local_tls_and_allowed_hosts_from_table() {
+        use crate::config::load::files::MemoryFiles;
+        use crate::config::load::tests::parse_in;
+        let pair = || {
+            let key = rcgen::KeyPair::generate().unwrap();
+            let cert = rcgen::CertificateParams::new(vec!["post-7.lan".to_owned()])
+                .unwrap()
+                .self_signed(&key)
+                .unwrap();
+            (cert.pem(), key.serialize_pem())
+        };
+        let ((cert, key), (_, other_key)) = (pair(), pair());
+        let files = MemoryFiles::new(&[
+            ("/etc/watchpost/page.pem", &cert),
+            ("/etc/watchpost/page.key", &key),
+            ("/etc/watchpost/other.key", &other_key),
+            ("/etc/watchpost/garbage.pem", "not PEM\n"),
+        ]);
+        let files_of = |cert: &str, key: &str| {
+            Some(CertKeyFiles {
+                cert: cert.into(),
+                key: key.into(),
+            })
+        };
+        // lines of [local], Ok((tls, allowed_hosts)) or Err(`KEY: MESSAGE` start)
+        type Expected = Result<(Option<CertKeyFiles>, Vec<&'static str>), &'static str>;
+        let cases: Vec<(&str, Expected)> = vec![
+            ("", Ok((None, vec![]))),
+            (
+                "tls_cert = \"page.pem\"\ntls_key = \"page.key\"",
+                Ok((
+                    files_of("/etc/watchpost/page.pem", "/etc/watchpost/page.key"),
+                    vec![],
+                )),
+            ),
+            (
+                "tls_cert = \"page.pem\"",
+                Err("local.tls_cert: `tls_cert` is set but `tls_key` is not: set both"),
+            ),
+            (
+                "tls_key = \"page.key\"",
+                Err("local.tls_key: `tls_key` is set but `tls_cert` is not: set both"),
+            ),
+            (
+                "tls_cert = \"page.pem\"\ntls_key = \"other.key\"",
+                Err(
+                    "local.tls_key: `/etc/watchpost/other.key` is not the private key of the \
+                     certificate in `/etc/watchpost/page.pem`",
+                ),
+            ),
+            (
+                "tls_cert = \"missing.pem\"\ntls_key = \"page.key\"",
+                Err("local.tls_cert: cannot read `/etc/watchpost/missing.pem`: No such file"),
+            ),
+            (
+                "tls_cert = \"garbage.pem\"\ntls_key = \"page.key\"",
+                Err("local.tls_cert: `/etc/watchpost/garbage.pem`: no PEM certificate in it"),
+            ),
+            (
+                "tls_cert = \"page.pem\"\ntls_key = \"page.pem\"",
+                Err("local.tls_key: `/etc/watchpost/page.pem`: no PEM private key in it"),
+            ),
+            (
+                "tls_cert = \"page.pem\"\ntls_key = \"\"",
+                Err("local.tls_key: must not be empty"),
+            ),
+            (
+                "allowed_hosts = [\"Post-7.LAN.\", \"watchpost_1.site\"]",
+                Ok((None, vec!["post-7.lan", "watchpost_1.site"])),
+            ),
+            (
+                "allowed_hosts = [\"post-7.lan:9750\"]",
+                Err("local.allowed_hosts[0]: `post-7.lan:9750` is not a host name"),
+            ),
+            (
+                "allowed_hosts = [\"ok\", \"https://post-7.lan\"]",
+                Err("local.allowed_hosts[1]: `https://post-7.lan` is not a host name"),
+            ),
+            (
+                "allowed_hosts = [\"\"]",
+                Err("local.allowed_hosts[0]: `` is not a host name"),
+            ),
+            (
+                "allowed_hosts = [\"a..b\"]",
+                Err("local.allowed_hosts[0]: `a..b` is not a host name"),
+            ),
+            (
+                "allowed_hosts = \"post-7.lan\"",
+                Err("local.allowed_hosts: invalid type: string"),
+            ),
+        ];
+        for (lines, expected) in cases {
+            let text = with("local", lines);
+            match (parse_in(&text, &files), expected) {
+                (Ok(config), Ok((tls, hosts))) => {
+                    assert_eq!(config.local.tls, tls, "{lines}");
+                    assert_eq!(config.local.allowed_hosts, hosts, "{lines}");
+                }
+                (Err(e), Err(message)) => {
+                    let problems = e.problems();
+                    assert_eq!(problems.len(), 1, "{lines}: {problems:?}");
+                    let p = &problems[0];
+                    assert!(
+                        format!("{}: {}", p.key, p.message).starts_with(message),
+                        "{lines}: {p:?}"
+                    );
+                    assert!(p.line.is_some(), "{lines}: {p:?}");
+                    assert!(!p.message.contains("PRIVATE KEY"), "{p:?}");
+                }
+                (got, expected) => panic!("{lines}: {got:?}, expected {expected:?}"),
+            }
+        }
+        // `load_local` takes the paths without reading them (the client reads the certificate).
+        let text = with(
+            "local",
+            "tls_cert = \"missing.pem\"\ntls_key = \"missing.key\"",
+        );
+        assert_eq!(
+            parse_local(&text, file()).unwrap().tls,
+            files_of("/etc/watchpost/missing.pem", "/etc/watchpost/missing.key")
+        );
     }
 
     #[test]

@@ -442,7 +442,7 @@ url = "rtsp://cam-b:8554/x"
         assert_eq!(mqtt.ca_file.as_deref(), Some(&*dir.path().join("ca.pem")));
         assert_eq!(
             mqtt.client_cert,
-            Some(ClientCertFiles {
+            Some(CertKeyFiles {
                 cert: dir.path().join("client.pem"),
                 key: dir.path().join("keys/client.key"),
             })
@@ -611,12 +611,11 @@ colour = "red"
             out
         };
         // sync_interval_ms is refused unless sync = "interval": left commented at first. The
-        // example key file and page password file do not exist here (`commands_from_tables`
-        // checks keys, `local_from_table` the password file).
-        let out = uncommented(
-            &text,
-            &["sync_interval_ms", "trusted_keys", "password_file"],
-        );
+        // example key file, page password file and certificate do not exist here
+        // (`commands_from_tables` checks keys, `local_from_table` the password file,
+        // `local_tls_and_allowed_hosts_from_table` the certificate).
+        let not_here = ["trusted_keys", "password_file", "tls_cert", "tls_key"];
+        let out = uncommented(&text, &[&["sync_interval_ms"], &not_here[..]].concat());
         let config = parse(&out, &path).unwrap_or_else(|e| panic!("{e}\n{out}"));
         assert_eq!(config.tracking, TrackingConfig::default(), "{out}");
         assert_eq!(config.events, EventsConfig::default(), "{out}");
@@ -627,7 +626,14 @@ colour = "red"
         );
         assert!(out.contains("\nmax_size_mb = 256\n"), "{out}");
         assert!(out.contains("\nlisten = \"127.0.0.1:9750\"\n"), "{out}");
-        assert_eq!(config.local, LocalConfig::default(), "{out}");
+        assert_eq!(
+            config.local,
+            LocalConfig {
+                allowed_hosts: vec!["post-7.lan".to_owned()],
+                ..LocalConfig::default()
+            },
+            "{out}"
+        );
         assert_eq!(
             config.commands.disabled,
             [crate::command::CommandName::ConfigApply].into(),
@@ -640,7 +646,7 @@ colour = "red"
         // With sync = "interval", its documented default interval.
         let with_interval = text.replacen("#sync = \"every_event\"", "#sync = \"interval\"", 1);
         assert_ne!(with_interval, text);
-        let out = uncommented(&with_interval, &["trusted_keys", "password_file"]);
+        let out = uncommented(&with_interval, &not_here);
         let config = parse(&out, &path).unwrap_or_else(|e| panic!("{e}\n{out}"));
         assert_eq!(
             config.outbox.sync,

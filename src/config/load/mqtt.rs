@@ -9,7 +9,7 @@ use super::Checker;
 use super::raw::{Int, RawSecret};
 use super::table::{Part, RawTable};
 use crate::config::url::{parse_url, redact_url};
-use crate::config::{BrokerUrl, ClientCertFiles, MqttConfig, MqttScheme, Qos, Secret, TopicName};
+use crate::config::{BrokerUrl, CertKeyFiles, MqttConfig, MqttScheme, Qos, Secret, TopicName};
 
 /// The first topic level unless `mqtt.topic_prefix` says otherwise.
 pub const DEFAULT_TOPIC_PREFIX: &str = "watchpost";
@@ -182,42 +182,26 @@ impl<'a> Checker<'a> {
         cert: Option<PathBuf>,
         key: Option<PathBuf>,
         tls: Option<bool>,
-    ) -> Option<Option<ClientCertFiles>> {
-        match (cert, key) {
-            (None, None) => Some(None),
-            (Some(_), None) => {
-                self.problem(
-                    "mqtt.client_cert",
-                    "`client_cert` is set but `client_key` is not: set both (the certificate and \
-                     its private key) or neither",
-                );
-                None
-            }
-            (None, Some(_)) => {
-                self.problem(
-                    "mqtt.client_key",
-                    "`client_key` is set but `client_cert` is not: set both (the certificate and \
-                     its private key) or neither",
-                );
-                None
-            }
-            (Some(cert), Some(key)) => {
-                let cert = self.existing_file("mqtt.client_cert", cert);
-                let key = self.existing_file("mqtt.client_key", key);
-                if tls == Some(false) {
-                    self.problem(
-                        "mqtt.client_cert",
-                        "a client certificate is only sent over TLS, and the broker URL is \
-                         mqtt://: use mqtts:// or remove `client_cert` and `client_key`",
-                    );
-                    return None;
-                }
-                Some(Some(ClientCertFiles {
-                    cert: cert?,
-                    key: key?,
-                }))
-            }
+    ) -> Option<Option<CertKeyFiles>> {
+        let Some((cert, key)) =
+            self.both_or_neither("mqtt", ["client_cert", "client_key"], cert, key)?
+        else {
+            return Some(None);
+        };
+        let cert = self.existing_file("mqtt.client_cert", cert);
+        let key = self.existing_file("mqtt.client_key", key);
+        if tls == Some(false) {
+            self.problem(
+                "mqtt.client_cert",
+                "a client certificate is only sent over TLS, and the broker URL is \
+                 mqtt://: use mqtts:// or remove `client_cert` and `client_key`",
+            );
+            return None;
         }
+        Some(Some(CertKeyFiles {
+            cert: cert?,
+            key: key?,
+        }))
     }
 
     /// `mqtt.url`: one URL, or a list of 1 to [`MAX_BROKER_URLS`] different ones (problems

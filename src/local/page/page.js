@@ -80,6 +80,22 @@
     ctx.fillText(text, x + 3, top + size);
   }
 
+  // Where the frame lies on a `w` x `h` canvas showing `view`: the point (x, y), in fractions
+  // of the frame, is at (ox + x * fw, oy + y * fh). The whole canvas, except for a view of
+  // what the model sees, where the frame is scaled into the model's input between its
+  // letterbox bars.
+  function placement(view, w, h) {
+    const input = view.model_input;
+    if (!input) return { ox: 0, oy: 0, fw: w, fh: h };
+    const k = w / input.width;
+    return {
+      ox: input.pad_x * k,
+      oy: input.pad_y * k,
+      fw: view.width * input.scale_x * k,
+      fh: view.height * input.scale_y * k,
+    };
+  }
+
   // Draws `view` (and its picture, or a blank frame when pictures are off) on `canvas`, with
   // the overlays `show` asks for. The canvas takes the picture's size.
   function drawView(canvas, view, image, show, maxWidth) {
@@ -89,6 +105,9 @@
     if (image) {
       w = image.naturalWidth;
       h = image.naturalHeight;
+    } else if (view.model_input) {
+      w = view.model_input.width;
+      h = view.model_input.height;
     } else {
       w = Math.min(view.width, maxWidth);
       h = Math.round((view.height * w) / view.width);
@@ -97,11 +116,15 @@
     if (canvas.height !== h) canvas.height = h;
     const size = Math.max(11, Math.round(w / 70));
     const thick = Math.max(2, Math.round(w / 400));
+    const place = placement(view, w, h);
+    const px = ([x, y]) => [place.ox + x * place.fw, place.oy + y * place.fh];
     if (image) {
       ctx.drawImage(image, 0, 0, w, h);
     } else {
-      ctx.fillStyle = "#2b2b2b";
+      ctx.fillStyle = "#111";
       ctx.fillRect(0, 0, w, h);
+      ctx.fillStyle = "#2b2b2b";
+      ctx.fillRect(place.ox, place.oy, place.fw, place.fh);
       ctx.fillStyle = "#888";
       ctx.font = size + "px sans-serif";
       ctx.fillText("pictures are off on this device: boxes only", 8, size + 8);
@@ -111,50 +134,53 @@
       for (const zone of view.zones) {
         if (zone.points.length < 2) continue;
         ctx.beginPath();
-        zone.points.forEach(([x, y], i) => (i ? ctx.lineTo(x * w, y * h) : ctx.moveTo(x * w, y * h)));
+        zone.points.forEach((p, i) => (i ? ctx.lineTo(...px(p)) : ctx.moveTo(...px(p))));
         ctx.closePath();
         ctx.fillStyle = "rgba(59, 255, 110, 0.12)";
         ctx.fill();
         ctx.strokeStyle = ZONE_COLOUR;
         ctx.stroke();
-        const [x, y] = zone.points[0];
-        label(ctx, zone.name + " · " + zone.occupancy + " inside", x * w, y * h + size + 6, ZONE_COLOUR, size);
+        const [x, y] = px(zone.points[0]);
+        label(ctx, zone.name + " · " + zone.occupancy + " inside", x, y + size + 6, ZONE_COLOUR, size);
       }
     }
     if (show.lines) {
       for (const line of view.lines) {
-        drawLine(ctx, line.points, w, h, LINE_COLOUR, thick, size, line.direction_names);
-        const [x, y] = line.points[0];
+        drawLine(ctx, line.points, place, LINE_COLOUR, thick, size, line.direction_names);
+        const [x, y] = px(line.points[0]);
         const text = line.name + ": " + line.direction_names[0] + " " + line.crossings[0] + " · " +
           line.direction_names[1] + " " + line.crossings[1];
-        label(ctx, text, x * w, y * h, LINE_COLOUR, size);
+        label(ctx, text, x, y, LINE_COLOUR, size);
       }
     }
     if (show.boxes) {
       for (const object of view.objects) {
-        const [x, y, bw, bh] = object.bbox;
+        const [x, y] = px(object.bbox);
+        const [bw, bh] = [object.bbox[2] * place.fw, object.bbox[3] * place.fh];
         const colour = CLASS_COLOURS[object.class] || CLASS_COLOURS.other;
         ctx.strokeStyle = colour;
         ctx.lineWidth = thick;
-        ctx.strokeRect(x * w, y * h, bw * w, bh * h);
+        ctx.strokeRect(x, y, bw, bh);
         const track = object.track_id === null ? "" : " #" + object.track_id;
-        label(ctx, object.label + " " + object.score.toFixed(2) + track, x * w, y * h, colour, size);
+        label(ctx, object.label + " " + object.score.toFixed(2) + track, x, y, colour, size);
       }
     }
   }
 
   // A polyline with an arrow across its middle segment, pointing from its left side to its
-  // right side (a crossing that way is `names[0]`), as the agent counts sides.
-  function drawLine(ctx, points, w, h, colour, thick, size, names) {
+  // right side (a crossing that way is `names[0]`), as the agent counts sides. `place`: where
+  // the frame lies on the canvas (`placement`).
+  function drawLine(ctx, points, place, colour, thick, size, names) {
     if (points.length < 2) return;
+    const px = ([x, y]) => [place.ox + x * place.fw, place.oy + y * place.fh];
     ctx.strokeStyle = colour;
     ctx.lineWidth = thick;
     ctx.beginPath();
-    points.forEach(([x, y], i) => (i ? ctx.lineTo(x * w, y * h) : ctx.moveTo(x * w, y * h)));
+    points.forEach((p, i) => (i ? ctx.lineTo(...px(p)) : ctx.moveTo(...px(p))));
     ctx.stroke();
     const i = Math.floor((points.length - 1) / 2);
-    const [ax, ay] = [points[i][0] * w, points[i][1] * h];
-    const [bx, by] = [points[i + 1][0] * w, points[i + 1][1] * h];
+    const [ax, ay] = px(points[i]);
+    const [bx, by] = px(points[i + 1]);
     const length = Math.hypot(bx - ax, by - ay);
     if (length < 1) return;
     // The right-hand normal on the screen (y down): (-dy, dx).
@@ -305,10 +331,15 @@
     let current = null;
     let frames = 0;
     // For a person looking from the developer tools, and for the browser tests.
-    window.watchpost = { view: null, draft };
+    window.watchpost = { view: null, draft, placement: () => framePlacement() };
 
     function show() {
       return { boxes: $("show-boxes").checked, zones: $("show-zones").checked, lines: $("show-lines").checked };
+    }
+
+    // Where the frame lies on the canvas, in canvas pixels.
+    function framePlacement() {
+      return current ? placement(current.view, canvas.width, canvas.height) : { ox: 0, oy: 0, fw: canvas.width, fh: canvas.height };
     }
 
     function kind() {
@@ -319,25 +350,27 @@
       if (!current) return;
       drawView(canvas, current.view, current.image, show(), 1280);
       const w = canvas.width;
-      const h = canvas.height;
+      const place = framePlacement();
+      const px = ([x, y]) => [place.ox + x * place.fw, place.oy + y * place.fh];
       const ctx = canvas.getContext("2d");
       const thick = Math.max(2, Math.round(w / 400));
       const size = Math.max(11, Math.round(w / 70));
       if (draft.points.length) {
         if (kind() === "line") {
-          drawLine(ctx, draft.points, w, h, DRAFT_COLOUR, thick, size, [$("direction-0").value, $("direction-1").value]);
+          drawLine(ctx, draft.points, place, DRAFT_COLOUR, thick, size, [$("direction-0").value, $("direction-1").value]);
         } else {
           ctx.strokeStyle = DRAFT_COLOUR;
           ctx.lineWidth = thick;
           ctx.beginPath();
-          draft.points.forEach(([x, y], i) => (i ? ctx.lineTo(x * w, y * h) : ctx.moveTo(x * w, y * h)));
+          draft.points.forEach((p, i) => (i ? ctx.lineTo(...px(p)) : ctx.moveTo(...px(p))));
           if (draft.points.length > 2) ctx.closePath();
           ctx.stroke();
         }
         ctx.fillStyle = DRAFT_COLOUR;
-        for (const [x, y] of draft.points) {
+        for (const p of draft.points) {
+          const [x, y] = px(p);
           ctx.beginPath();
-          ctx.arc(x * w, y * h, thick * 3, 0, 2 * Math.PI);
+          ctx.arc(x, y, thick * 3, 0, 2 * Math.PI);
           ctx.fill();
         }
       }
@@ -419,20 +452,33 @@
       render();
     }
 
+    // The pointer on the canvas, in canvas pixels.
+    function pointer(event) {
+      const rect = canvas.getBoundingClientRect();
+      return [
+        ((event.clientX - rect.left) * canvas.width) / rect.width,
+        ((event.clientY - rect.top) * canvas.height) / rect.height,
+      ];
+    }
+
     // The point under the pointer, as fractions of the frame.
     function at(event) {
-      const rect = canvas.getBoundingClientRect();
-      const x = Math.min(1, Math.max(0, (event.clientX - rect.left) / rect.width));
-      const y = Math.min(1, Math.max(0, (event.clientY - rect.top) / rect.height));
+      const [cx, cy] = pointer(event);
+      const p = framePlacement();
+      const x = Math.min(1, Math.max(0, (cx - p.ox) / p.fw));
+      const y = Math.min(1, Math.max(0, (cy - p.oy) / p.fh));
       return [Number(x.toFixed(4)), Number(y.toFixed(4))];
     }
 
+    // The draft point within 10 screen pixels of the pointer, or -1.
     function nearest(event) {
-      const rect = canvas.getBoundingClientRect();
+      const [cx, cy] = pointer(event);
+      const p = framePlacement();
+      const perScreenPixel = canvas.width / canvas.getBoundingClientRect().width;
       let best = -1;
       let bestDistance = 10;
       draft.points.forEach(([x, y], i) => {
-        const d = Math.hypot(event.clientX - rect.left - x * rect.width, event.clientY - rect.top - y * rect.height);
+        const d = Math.hypot(cx - p.ox - x * p.fw, cy - p.oy - y * p.fh) / perScreenPixel;
         if (d < bestDistance) {
           best = i;
           bestDistance = d;
@@ -461,7 +507,7 @@
     canvas.addEventListener("pointerup", () => {
       draft.dragging = -1;
     });
-    for (const id of ["show-boxes", "show-zones", "show-lines", "direction-0", "direction-1"]) {
+    for (const id of ["show-boxes", "show-zones", "show-lines", "show-model-input", "direction-0", "direction-1"]) {
       $(id).addEventListener("input", render);
     }
     $("kind-zone").addEventListener("change", kindChanged);
@@ -506,7 +552,11 @@
           continue;
         }
         try {
-          const view = await getJson(base + "/view?width=1280");
+          const modelInput = $("show-model-input").checked;
+          // As wide as the picture is shown (at most 1280): a smaller picture costs the agent less.
+          const shown = canvas.getBoundingClientRect().width * (window.devicePixelRatio || 1);
+          const width = Math.min(1280, Math.max(320, Math.round(shown)));
+          const view = await getJson(base + "/view?width=" + width + (modelInput ? "&model_input=true" : ""));
           const image = view.picture ? await loadImage(view.picture) : null;
           current = { view, image };
           window.watchpost.view = view;
@@ -515,7 +565,12 @@
           canvas.dataset.frames = String(frames);
           shapesList(view);
           $("privacy").textContent = view.privacy;
-          $("view-state").textContent = "frame captured at " + view.captured_at + ", " + view.objects.length + " object(s)";
+          const input = view.model_input;
+          $("view-state").textContent = input
+            ? "what the model sees: its " + input.width + "×" + input.height + " input (a person 100 pixels tall in the frame is " +
+              Math.round(100 * input.scale_y) + " pixels tall to the model); captured at " + view.captured_at + ", " +
+              view.objects.length + " object(s)"
+            : "frame captured at " + view.captured_at + ", " + view.objects.length + " object(s)";
         } catch (e) {
           $("view-state").textContent = e.message;
           await sleep(1000);
@@ -548,4 +603,7 @@
 
   if (document.body.dataset.page === "overview") overviewPage();
   if (document.body.dataset.page === "camera") cameraPage();
+
+  // For the page's other scripts (add.js).
+  window.watchpostPage = { getJson, postJson };
 })();
