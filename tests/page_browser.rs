@@ -29,8 +29,9 @@ fn runtime() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
-/// The left edge's midpoint of every box drawn on the view's canvas, with the colour there and
-/// the colour its class is drawn in: `[[r, g, b], [r, g, b], class]` per object.
+/// A pixel under the stroke of every box drawn on the view's canvas, with the colour its class
+/// is drawn in: `[[r, g, b], [r, g, b], class]` per object. Of several points on the box's left
+/// and right edges, the first in its class's colour (or the left middle one when none is).
 const BOX_PIXELS: &str = r#"
 const view = window.watchpost.view;
 const canvas = document.getElementById("view");
@@ -38,12 +39,25 @@ const ctx = canvas.getContext("2d");
 const colours = { person: [255, 59, 59], vehicle: [59, 157, 255], other: [255, 210, 59] };
 // Where the frame lies on the canvas (all of it, or the model's input within its bars).
 const p = window.watchpost.placement();
+const near = (a, b) => a.every((v, i) => Math.abs(v - b[i]) <= 40);
 return view.objects.map((o) => {
-  // The pixel under the stroke whatever its sub-pixel position (the stroke is at least 2 px wide).
-  const x = Math.floor(p.ox + o.bbox[0] * p.fw);
-  const y = Math.floor(p.oy + (o.bbox[1] + o.bbox[3] / 2) * p.fh);
-  const pixel = Array.from(ctx.getImageData(x, y, 1, 1).data.slice(0, 3));
-  return [pixel, colours[o.class] || colours.other, o.class];
+  const colour = colours[o.class] || colours.other;
+  // The pixels under the box's left and right strokes at a few heights (the stroke is at
+  // least 2 px wide, so the pixel at the floor lies under it whatever its sub-pixel position):
+  // the first in the box's colour, or the left middle one. Several, because in a crowd
+  // another box's stroke or label may be drawn over any one of them.
+  const left = p.ox + o.bbox[0] * p.fw;
+  const right = p.ox + (o.bbox[0] + o.bbox[2]) * p.fw;
+  const samples = [];
+  for (const f of [0.5, 0.3, 0.7, 0.9]) {
+    const y = Math.min(canvas.height - 1, Math.floor(p.oy + (o.bbox[1] + f * o.bbox[3]) * p.fh));
+    for (const edge of [left, right]) {
+      const x = Math.min(canvas.width - 1, Math.floor(edge));
+      samples.push(Array.from(ctx.getImageData(x, y, 1, 1).data.slice(0, 3)));
+    }
+  }
+  const pixel = samples.find((s) => near(s, colour)) || samples[0];
+  return [pixel, colour, o.class];
 });
 "#;
 
