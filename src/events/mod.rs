@@ -690,13 +690,14 @@ mod tests {
             let camera =
                 CameraEvents::new(&camera_with_line(), &TrackingConfig::default(), &config);
             let view = camera
-                .view(
+                .pending_view(
                     &frame,
                     &objects,
                     &[Some(7), None],
                     picture,
                     SystemTime::now(),
                 )
+                .render()
                 .unwrap();
             assert_eq!(view.privacy, privacy, "{what}");
             assert_eq!((view.width, view.height), (160, 90), "{what}");
@@ -815,13 +816,14 @@ mod tests {
             );
             if step % 20 == 19 {
                 let view = camera
-                    .view(
+                    .pending_view(
                         &frame,
                         std::slice::from_ref(&person),
                         &out.track_ids,
                         &picture,
                         SystemTime::now(),
                     )
+                    .render()
                     .unwrap();
                 after_legs.push((view.lines[0].crossings, view.zones[0].occupancy));
             }

@@ -1,8 +1,9 @@
-//! What the technician's page shows of one analysed frame ([`CameraEvents::view`]): the picture
-//! under the camera's privacy mode, the objects with their track ids, and the zones and lines
-//! with what they count. Made only when someone asks (`GET /api/cameras/{name}/view`), by the
-//! thread that analyses the frame: taken right after tracking it ([`CameraEvents::pending_view`]),
-//! its picture rendered once the camera's lane is free again ([`PendingView::render`]).
+//! What the technician's page shows of one analysed frame: the picture under the camera's
+//! privacy mode, the objects with their track ids, and the zones and lines with what they
+//! count. Made only when someone asks (`GET /api/cameras/{name}/view`), by the thread that
+//! analyses the frame: taken right after tracking it ([`CameraEvents::pending_view`]), its
+//! picture rendered once the camera's lane is free again and the frame done, so that neither
+//! the camera's next results nor its next frame wait for it ([`PendingView::render`]).
 //!
 //! The picture is the frame ([`ViewPicture::Frame`]) or, on request, what the model sees
 //! ([`ViewPicture::ModelInput`]): the frame scaled into the model's input with its letterbox
@@ -119,7 +120,7 @@ pub struct LineView {
     pub crossings: [u64; 2],
 }
 
-/// Why [`CameraEvents::view`] could not make a view.
+/// Why [`PendingView::render`] could not make a view.
 #[derive(Debug, thiserror::Error)]
 #[error("the frame could not be rendered: {0}")]
 pub struct ViewError(#[from] imaging::ImageError);
@@ -179,23 +180,6 @@ impl PendingView {
 }
 
 impl CameraEvents {
-    /// The view of the frame just analysed, made at once: [`CameraEvents::pending_view`]
-    /// rendered.
-    ///
-    /// # Errors
-    /// The frame could not be converted or encoded.
-    pub fn view(
-        &self,
-        frame: &YuvFrame,
-        objects: &[Object],
-        track_ids: &[Option<u64>],
-        picture: &ViewPicture,
-        captured_at: SystemTime,
-    ) -> Result<View, ViewError> {
-        self.pending_view(frame, objects, track_ids, picture, captured_at)
-            .render()
-    }
-
     /// The view of the frame just analysed: `objects` with the `track_ids` the tracker gave
     /// them (same order), the zones and lines with their counts now, and the `picture` asked
     /// for, to be rendered, with persons pixelated when the camera is `redacted`, none when

@@ -60,7 +60,9 @@ mod workers;
 
 pub use board::{FrameBoard, MOTION_CHECK_INTERVAL, Taken};
 pub use gate::{Pacing, pacing_interval};
-pub use workers::{Lane, LaneEntry, Lanes, ViewRequest, WorkerPool, spawn_workers};
+pub use workers::{
+    Lane, LaneEntry, Lanes, MAX_VIEWS_WAITING, ViewRefused, ViewRequest, WorkerPool, spawn_workers,
+};
 
 use std::time::{Duration, Instant, SystemTime};
 
@@ -115,26 +117,26 @@ impl Views {
 
     /// Asks for a view of camera `camera`'s next analysed frame: the frame no wider than
     /// `max_width`, or with `model_input` what the model sees of it; a still camera is woken
-    /// meanwhile ([`FrameBoard::note_watched`]). `None` for an unknown camera.
+    /// meanwhile ([`FrameBoard::note_watched`]).
+    ///
+    /// # Errors
+    /// An unknown camera, or too many views waiting ([`Lanes::request_view`]).
     pub fn request(
         &self,
         camera: usize,
         max_width: u32,
         model_input: bool,
-    ) -> Option<tokio::sync::oneshot::Receiver<Result<crate::events::View, String>>> {
+    ) -> Result<tokio::sync::oneshot::Receiver<Result<crate::events::View, String>>, ViewRefused>
+    {
         let (answer, receiver) = tokio::sync::oneshot::channel();
         let picture = if model_input {
             ViewPicture::ModelInput(self.model_input.clone())
         } else {
             ViewPicture::Frame { max_width }
         };
-        if !self
-            .lanes
-            .request_view(camera, ViewRequest { picture, answer })
-        {
-            return None;
-        }
+        self.lanes
+            .request_view(camera, ViewRequest { picture, answer })?;
         self.board.note_watched(camera, std::time::Instant::now());
-        Some(receiver)
+        Ok(receiver)
     }
 }

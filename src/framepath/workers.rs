@@ -116,12 +116,24 @@ pub struct Lane {
 }
 
 /// A view of a camera's next analysed frame, asked for by the technician's page
-/// ([`CameraEvents::view`]).
+/// ([`CameraEvents::pending_view`]).
 #[derive(Debug)]
 pub struct ViewRequest {
     /// The picture wanted: the frame at some width, or the model's input.
     pub picture: ViewPicture,
     pub answer: ViewAnswer,
+}
+
+/// Views of one camera that may wait for its next frame at once: a page asks for one at a time,
+/// so this is a dozen laptops on the same camera; each distinct picture is rendered once.
+pub const MAX_VIEWS_WAITING: usize = 16;
+
+/// Why a view was not asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ViewRefused {
+    UnknownCamera,
+    /// [`MAX_VIEWS_WAITING`] are waiting already.
+    Full,
 }
 
 /// Where a view asked for goes: the view, or why there is none.
@@ -212,18 +224,21 @@ impl Lanes {
 
     /// Asks for a view of camera `camera`'s next analysed frame, made by the thread that
     /// analyses it once the frame is tracked and published (its picture rendered after the
-    /// lane is released). Nothing is rendered unless asked. False for an unknown camera.
-    pub fn request_view(&self, camera: usize, request: ViewRequest) -> bool {
-        match self.get(camera) {
-            Some(entry) => {
-                let mut lane = entry.lock();
-                // A page that went away leaves its request behind: keep the list short.
-                lane.views.retain(|v| !v.answer.is_closed());
-                lane.views.push(request);
-                true
-            }
-            None => false,
+    /// lane is released). Nothing is rendered unless asked.
+    ///
+    /// # Errors
+    /// An unknown camera; [`MAX_VIEWS_WAITING`] requests already waiting for the camera's next
+    /// frame (the new one is refused: the pages that asked first get theirs).
+    pub fn request_view(&self, camera: usize, request: ViewRequest) -> Result<(), ViewRefused> {
+        let entry = self.get(camera).ok_or(ViewRefused::UnknownCamera)?;
+        let mut lane = entry.lock();
+        // A page that went away leaves its request behind: keep the list short.
+        lane.views.retain(|v| !v.answer.is_closed());
+        if lane.views.len() >= MAX_VIEWS_WAITING {
+            return Err(ViewRefused::Full);
         }
+        lane.views.push(request);
+        Ok(())
     }
 }
 
@@ -321,26 +336,48 @@ impl InFlight<'_> {
     /// Hands the result to the lane; false once the publisher has gone (shutdown).
     fn finish(mut self, result: Option<Finished>) -> bool {
         self.finished = true;
-        self.context.finish(self.camera, self.ticket, result)
+        let (open, rendering) = self.context.finish(self.camera, self.ticket, result);
+        // The board hears the frame is done before the views are rendered: the camera's next
+        // frame need not wait for a picture on the page.
+        drop(self);
+        render(rendering);
+        open
     }
 }
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
-        if !self.finished {
-            self.context.finish(self.camera, self.ticket, None);
-        }
+        let rendering = if self.finished {
+            Vec::new()
+        } else {
+            self.context.finish(self.camera, self.ticket, None).1
+        };
         self.context.board.done(self.camera);
+        render(rendering);
+    }
+}
+
+/// Views taken from a lane, each with everyone who waits for it.
+type Rendering = Vec<(PendingView, Vec<ViewAnswer>)>;
+
+/// Renders the views taken from a lane (outside its lock) and answers who asked for them.
+fn render(rendering: Rendering) {
+    for (pending, answers) in rendering {
+        let view = pending.render().map_err(|e| e.to_string());
+        for answer in answers {
+            let _ = answer.send(view.clone());
+        }
     }
 }
 
 impl Context {
     /// Parks `result` under `ticket` in its camera's lane, then runs every result whose turn
     /// has come (this one, and any that finished before it) through tracking, events and
-    /// publication. False once the publisher has gone.
-    fn finish(&self, camera: usize, ticket: u64, result: Option<Finished>) -> bool {
+    /// publication. False once the publisher has gone; with the views asked for meanwhile, to
+    /// be rendered once the lane is released.
+    fn finish(&self, camera: usize, ticket: u64, result: Option<Finished>) -> (bool, Rendering) {
         let Some(entry) = self.lanes.get(camera) else {
-            return true;
+            return (true, Vec::new());
         };
         // The lock orders the camera's results; tracking a frame takes well under a
         // millisecond, a snapshot a few. The page's views are rendered after it is released.
@@ -375,13 +412,7 @@ impl Context {
             }
         }
         drop(lane);
-        for (pending, answers) in rendering {
-            let view = pending.render().map_err(|e| e.to_string());
-            for answer in answers {
-                let _ = answer.send(view.clone());
-            }
-        }
-        open
+        (open, rendering)
     }
 
     /// Tracking, events and publication of one frame, in its camera's order; the views asked
@@ -393,7 +424,7 @@ impl Context {
         events: &mut CameraEvents,
         views: &mut Vec<ViewRequest>,
         finished: Finished,
-        rendering: &mut Vec<(PendingView, Vec<ViewAnswer>)>,
+        rendering: &mut Rendering,
     ) -> bool {
         let Finished {
             captured,
@@ -541,5 +572,49 @@ mod tests {
             }
             assert!(order.parked.is_empty(), "{arrivals:?}");
         }
+    }
+
+    #[test]
+    fn views_waiting_are_bounded_and_a_closed_page_frees_its_place() {
+        let config = crate::config::parse(
+            "[device]\nsite = \"s\"\nid = \"d\"\n[mqtt]\nurl = \"mqtt://127.0.0.1:1883\"\n\
+             [[cameras]]\nname = \"gate\"\nurl = \"rtsp://10.0.0.21/s\"\n",
+            std::path::Path::new("/etc/watchpost/watchpost.toml"),
+        )
+        .unwrap();
+        let camera = &config.cameras[0];
+        let lane = Lane::new(CameraEvents::new(camera, &config.tracking, &config.events));
+        let lanes = Lanes::new(vec![(
+            Arc::new(CameraStats::new(camera.name.clone())),
+            lane,
+        )]);
+        let ask = || {
+            let (answer, receiver) = tokio::sync::oneshot::channel();
+            let picture = ViewPicture::Frame { max_width: 640 };
+            (
+                lanes.request_view(0, ViewRequest { picture, answer }),
+                receiver,
+            )
+        };
+        let mut waiting: Vec<_> = (0..MAX_VIEWS_WAITING)
+            .map(|_| {
+                let (asked, receiver) = ask();
+                assert_eq!(asked, Ok(()));
+                receiver
+            })
+            .collect();
+        assert_eq!(ask().0, Err(ViewRefused::Full));
+        // A page that went away leaves a place.
+        drop(waiting.pop());
+        let (asked, receiver) = ask();
+        assert_eq!(asked, Ok(()));
+        waiting.push(receiver);
+        assert_eq!(ask().0, Err(ViewRefused::Full));
+        let (answer, _receiver) = tokio::sync::oneshot::channel();
+        let picture = ViewPicture::Frame { max_width: 640 };
+        assert_eq!(
+            lanes.request_view(1, ViewRequest { picture, answer }),
+            Err(ViewRefused::UnknownCamera)
+        );
     }
 }

@@ -57,6 +57,7 @@ use super::{Shared, Visitor};
 use crate::config::change::{self, ChangeError};
 use crate::config::edit::{self, EditError, NewCamera, NewLine, NewZone, Shape};
 use crate::config::{Secret, SnapshotMode, TopicName};
+use crate::framepath::{MAX_VIEWS_WAITING, ViewRefused};
 use crate::probe::{self, ProbeOptions, ProbeTarget, StreamReport};
 
 const OVERVIEW_HTML: &str = include_str!("overview.html");
@@ -228,7 +229,8 @@ struct ViewQuery {
 
 /// `GET /api/cameras/{name}/view`: the next analysed frame's [`crate::events::View`] as JSON,
 /// with the picture as a `data:` URL (`null` when pictures are off). 404 for an unknown camera,
-/// 504 when no frame is analysed within [`VIEW_TIMEOUT`] (the camera is not streaming).
+/// 503 when [`MAX_VIEWS_WAITING`] views of the camera wait already, 504 when no frame is
+/// analysed within [`VIEW_TIMEOUT`] (the camera is not streaming).
 async fn view(
     State(shared): State<Arc<Shared>>,
     Path(name): Path<String>,
@@ -244,8 +246,18 @@ async fn view(
         );
     };
     let width = query.width.unwrap_or(1280).clamp(64, MAX_VIEW_WIDTH);
-    let Some(receiver) = views.request(id, width, query.model_input) else {
-        return not_found_camera(&shared, &name);
+    let receiver = match views.request(id, width, query.model_input) {
+        Ok(receiver) => receiver,
+        Err(ViewRefused::UnknownCamera) => return not_found_camera(&shared, &name),
+        Err(ViewRefused::Full) => {
+            return problem(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &format!(
+                    "{MAX_VIEWS_WAITING} views of camera {name} are waiting already: close \
+                     some of the pages that show it"
+                ),
+            );
+        }
     };
     match tokio::time::timeout(VIEW_TIMEOUT, receiver).await {
         Ok(Ok(Ok(view))) => {
@@ -522,6 +534,16 @@ impl Drop for ProbeSlot {
     }
 }
 
+/// The camera form in `body` and the stream it names; `400` for a body that is not the form,
+/// `422` for a URL or credentials that cannot be used.
+fn camera_form(body: &[u8]) -> Result<(CameraForm, ProbeTarget), Box<Response>> {
+    let form: CameraForm = json_body(body)?;
+    let target = form
+        .target()
+        .map_err(|why| Box::new(problem(StatusCode::UNPROCESSABLE_ENTITY, &why)))?;
+    Ok((form, target))
+}
+
 /// `POST /api/cameras/probe`: `camera probe` on the form's URL and credentials, with its
 /// default seconds and timeout, on a blocking thread. `200` with `ok` and the stream's facts
 /// and picture, or `ok: false` and the failure (`error.kind`: `refused`, `unauthorized`,
@@ -532,13 +554,9 @@ async fn probe_camera(
     Extension(visitor): Extension<Visitor>,
     body: axum::body::Bytes,
 ) -> Response {
-    let form: CameraForm = match json_body(&body) {
+    let (_, target) = match camera_form(&body) {
         Ok(form) => form,
         Err(response) => return *response,
-    };
-    let target = match form.target() {
-        Ok(target) => target,
-        Err(why) => return problem(StatusCode::UNPROCESSABLE_ENTITY, &why),
     };
     let Some(slot) = ProbeSlot::take() else {
         return problem(
@@ -660,17 +678,13 @@ async fn add_camera(
     Extension(visitor): Extension<Visitor>,
     body: axum::body::Bytes,
 ) -> Response {
-    let form: CameraForm = match json_body(&body) {
+    let (form, target) = match camera_form(&body) {
         Ok(form) => form,
         Err(response) => return *response,
     };
     if let Err(why) = TopicName::parse(&form.name) {
         return problem(StatusCode::UNPROCESSABLE_ENTITY, &format!("name: {why}"));
     }
-    let target = match form.target() {
-        Ok(target) => target,
-        Err(why) => return problem(StatusCode::UNPROCESSABLE_ENTITY, &why),
-    };
     let name = form.name;
     let done = format!("added camera {name} ({})", target.url);
     let answer = json!({ "camera": name, "view": format!("/cameras/{name}") });
