@@ -575,13 +575,21 @@ mod tests {
         files
     }
 
+    /// Two self-signed certificates, `own` and `other`, in a new folder.
+    fn two_certificates() -> (
+        tempfile::TempDir,
+        crate::config::CertKeyFiles,
+        crate::config::CertKeyFiles,
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let own = certificate(dir.path(), "own");
+        let other = certificate(dir.path(), "other");
+        (dir, own, other)
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn over_tls_the_client_accepts_only_the_configured_certificate() {
-        let dir = tempfile::tempdir().unwrap();
-        let (own, other) = (
-            certificate(dir.path(), "own"),
-            certificate(dir.path(), "other"),
-        );
+        let (dir, own, other) = two_certificates();
         let (sources, _camera, _broker) = sources();
         let access = AccessSettings {
             tls: Some(own.clone()),
@@ -636,11 +644,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_key_that_is_not_the_certificates_is_a_clear_error() {
-        let dir = tempfile::tempdir().unwrap();
-        let (own, other) = (
-            certificate(dir.path(), "own"),
-            certificate(dir.path(), "other"),
-        );
+        let (_dir, own, other) = two_certificates();
         let (sources, _camera, _broker) = sources();
         let access = AccessSettings {
             tls: Some(crate::config::CertKeyFiles {
