@@ -12,6 +12,8 @@
 #   set up    the README's lines: config init over the packaged example (no --force), the
 #             password file readable by the service; doctor as root judges the outbox for the
 #             service user
+#   edit      the service user edits the configuration as the page and config.apply do (a
+#             zone added, audited), root edits it after, and both can still read it
 #   upgrade   installing the package again keeps a changed configuration and the state
 #   remove    the binary goes; /etc/watchpost/watchpost.toml and /var/lib/watchpost stay
 #   purge     both go, and the password files the CLI wrote
@@ -85,11 +87,13 @@ clean watchpost config validate /etc/watchpost/watchpost.toml >&2 \
   || die "config validate /etc/watchpost/watchpost.toml (as root)"
 as_service watchpost config validate /etc/watchpost/watchpost.toml >&2 \
   || die "config validate /etc/watchpost/watchpost.toml (as the watchpost user)"
-[ "$(stat -c '%U:%G %a' /etc/watchpost/watchpost.toml)" = "root:watchpost 640" ] \
+[ "$(stat -c '%U:%G %a' /etc/watchpost/watchpost.toml)" = "root:watchpost 660" ] \
   || die "/etc/watchpost/watchpost.toml is $(stat -c '%U:%G %a' /etc/watchpost/watchpost.toml)"
+[ "$(stat -c '%U:%G %a' /etc/watchpost)" = "root:watchpost 2770" ] \
+  || die "/etc/watchpost is $(stat -c '%U:%G %a' /etc/watchpost)"
 dpkg-query -W -f='${Conffiles}\n' watchpost | grep -q '^ /etc/watchpost/watchpost.toml ' \
   || die "/etc/watchpost/watchpost.toml is not a conffile"
-pass "config validate (root and watchpost), a conffile, root:watchpost 640"
+pass "config validate (root and watchpost), a conffile, root:watchpost 660 in a 2770 folder"
 
 frame="$work/street-01.jpg"
 cp "$REPO_ROOT/tests/data/frames/street-01.jpg" "$frame"
@@ -133,21 +137,22 @@ done
 pass "$unit verifies; user watchpost, /var/lib/watchpost and its outbox in place"
 
 # --- the README's second line: config init over the packaged example ---------------------------
-# No --force for the untouched example; the file keeps root:watchpost 640, and the camera's
-# password lands beside it readable by the service (as the service user reads it, validate
-# reads it).
+# No --force for the untouched example; the file keeps root:watchpost 660, and the camera's
+# password lands beside it readable by the service, not writable (as the service user reads it,
+# validate reads it).
 clean watchpost config init --no-input --site package-test --id post-9 \
   --broker mqtt://127.0.0.1:9 --camera-name gate-1 \
   --camera-url 'rtsp://viewer:pt-s3cret@127.0.0.1:9/stream1' >"$work/init.out" 2>&1 \
   || { cat "$work/init.out" >&2; die "config init over the packaged example"; }
 grep -q "pt-s3cret" "$work/init.out" /etc/watchpost/watchpost.toml /var/lib/watchpost/audit.log \
   && die "config init wrote the camera password where it should not be"
-for f in /etc/watchpost/watchpost.toml /etc/watchpost/gate-1-password; do
-  [ "$(stat -c '%U:%G %a' "$f")" = "root:watchpost 640" ] || die "$f is $(stat -c '%U:%G %a' "$f")"
+for f in /etc/watchpost/watchpost.toml:660 /etc/watchpost/gate-1-password:640; do
+  [ "$(stat -c '%U:%G %a' "${f%:*}")" = "root:watchpost ${f#*:}" ] \
+    || die "${f%:*} is $(stat -c '%U:%G %a' "${f%:*}")"
 done
 as_service watchpost config validate /etc/watchpost/watchpost.toml >&2 \
   || die "the watchpost user cannot read the configuration config init wrote"
-pass "config init replaced the packaged example; config and password root:watchpost 640"
+pass "config init replaced the packaged example; config root:watchpost 660, password 640"
 
 # --- the third line's check: doctor as root asks for the service user ---------------------------
 # (The broker of this test configuration is not there: doctor's verdict is FAIL; its outbox line
@@ -163,6 +168,24 @@ case "$line" in
   *) die "doctor as root did not see that the service cannot write a root-owned outbox: \`$line\`" ;;
 esac
 pass "doctor as root checks the outbox for the watchpost user"
+
+# --- edit: the service changes its own configuration (the page, config.apply), then root -------
+# config init above, as root, started the audit log: it must be the service's to append to.
+as_service watchpost camera zone add gate-1 yard --points "0.1,0.1 0.9,0.1 0.9,0.9" \
+  --config /etc/watchpost/watchpost.toml >"$work/edit.out" 2>&1 \
+  || { cat "$work/edit.out" >&2; die "the watchpost user cannot edit its configuration"; }
+grep -q '^name = "yard"' /etc/watchpost/watchpost.toml || die "the zone is not in the file"
+tail -n 1 /var/lib/watchpost/audit.log | grep -q '"command":"camera zone add"' \
+  || die "the service's change is not audited: $(tail -n 1 /var/lib/watchpost/audit.log)"
+[ "$(stat -c '%U:%G %a' /etc/watchpost/watchpost.toml)" = "watchpost:watchpost 660" ] \
+  || die "after the service's edit the file is $(stat -c '%U:%G %a' /etc/watchpost/watchpost.toml)"
+clean watchpost config set cameras.gate-1.detect_fps 4 --config /etc/watchpost/watchpost.toml \
+  >"$work/edit.out" 2>&1 || { cat "$work/edit.out" >&2; die "root's edit after the service's"; }
+as_service watchpost config validate /etc/watchpost/watchpost.toml >&2 \
+  || die "the watchpost user cannot read the configuration after root's edit"
+[ "$(stat -c '%U:%G %a' /etc/watchpost/watchpost.toml)" = "watchpost:watchpost 660" ] \
+  || die "root's edit changed the file to $(stat -c '%U:%G %a' /etc/watchpost/watchpost.toml)"
+pass "the service edits its configuration (audited), root edits after it, both read it"
 
 # --- upgrade: the same package again keeps a changed conffile and the state ---------------------
 echo "# changed by package-test" >>/etc/watchpost/watchpost.toml

@@ -289,7 +289,10 @@ pub struct StagedFile {
 impl StagedFile {
     /// Writes `contents` to a new temporary file in `target`'s folder with permissions `mode`
     /// (exactly, whatever the umask) and, when `owner` is given and differs, that owner
-    /// (`uid`, `gid`: only root can give a file away).
+    /// (`uid`, `gid`). Only root can give a file away: any other user keeps the file and gives
+    /// it `gid` only (a group it is in; the agent, `watchpost:watchpost`, rewriting the
+    /// package's `root:watchpost` configuration gives `watchpost:watchpost`, still readable by
+    /// the service and by root).
     ///
     /// # Errors
     /// [`CommitError::Stage`].
@@ -328,8 +331,10 @@ impl StagedFile {
             file.set_permissions(std::fs::Permissions::from_mode(mode))?;
             if let Some((uid, gid)) = owner {
                 let meta = file.metadata()?;
-                if meta.uid() != uid || meta.gid() != gid {
-                    std::os::unix::fs::fchown(&file, Some(uid), Some(gid))?;
+                let uid = (meta.uid() != uid && super::change::is_root()).then_some(uid);
+                let gid = (meta.gid() != gid).then_some(gid);
+                if uid.is_some() || gid.is_some() {
+                    std::os::unix::fs::fchown(&file, uid, gid)?;
                 }
             }
             file.write_all(contents)?;
@@ -420,10 +425,24 @@ pub fn append_line<T: serde::Serialize>(log: &Path, record: &T) -> std::io::Resu
         .create(true)
         .mode(0o640)
         .open(log)?;
+    if !existed {
+        give_to_folder_owner(&file, folder)?;
+    }
     file.write_all(line.as_bytes())?;
     file.sync_all()?;
     if !existed {
         sync_folder(folder)?;
+    }
+    Ok(())
+}
+
+/// A log that root starts in a folder it does not own (`sudo watchpost config set` before the
+/// service's first change, in the service's `/var/lib/watchpost`) goes to the folder's owner,
+/// or the service could never append to its own audit log.
+fn give_to_folder_owner(file: &File, folder: &Path) -> std::io::Result<()> {
+    let owner = std::fs::metadata(folder)?;
+    if super::change::is_root() && owner.uid() != 0 {
+        std::os::unix::fs::fchown(file, Some(owner.uid()), Some(owner.gid()))?;
     }
     Ok(())
 }
@@ -635,5 +654,32 @@ url = "rtsp://admin:s3cret@10.0.0.21/stream1"
         assert!(matches!(err, CommitError::Audit { .. }), "{err}");
         assert_eq!(std::fs::read_to_string(&target).unwrap(), "old");
         assert!(!temp.exists(), "the staged file is left behind");
+    }
+
+    /// Run as root (CI), the log root starts in the service's folder is the service's; run as
+    /// anyone else, the log is theirs (they cannot give it away).
+    #[test]
+    fn a_new_log_belongs_to_its_folders_owner() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state");
+        std::fs::create_dir(&state).unwrap();
+        let me = std::fs::metadata(&state).unwrap();
+        let folder_owner = if super::super::change::is_root() {
+            std::os::unix::fs::chown(&state, Some(4321), Some(4322)).unwrap();
+            (4321, 4322)
+        } else {
+            (me.uid(), me.gid())
+        };
+        let log = log_path(&state);
+        let entry = Entry::now("config set", &log, Vec::new());
+        append(&log, &entry).unwrap();
+        let meta = std::fs::metadata(&log).unwrap();
+        assert_eq!((meta.uid(), meta.gid()), folder_owner);
+        assert_eq!(meta.permissions().mode() & 0o777, 0o640);
+        // Appending again leaves the owner as it is.
+        append(&log, &entry).unwrap();
+        let meta = std::fs::metadata(&log).unwrap();
+        assert_eq!((meta.uid(), meta.gid()), folder_owner);
+        assert_eq!(std::fs::read_to_string(&log).unwrap().lines().count(), 2);
     }
 }

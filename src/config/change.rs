@@ -251,10 +251,10 @@ pub fn stage_camera_password(
 ///
 /// Readable by its owner only (0600), except where the configuration is shared with a service
 /// group: run as root on a `config_file` whose group is not root's and which that group may
-/// read (the package's `/etc/watchpost/watchpost.toml` is `root:watchpost` 0640, so that the
-/// service, which runs as `watchpost`, can read it), the password file gets the same owner and
-/// group and 0640, or the service could not read its own passwords. A password file is never
-/// more open than the configuration that names it.
+/// read (the package's `/etc/watchpost/watchpost.toml` is `root:watchpost` 0660, so that the
+/// service, which runs as `watchpost`, can read and edit it), the password file gets the same
+/// owner and group and 0640, or the service could not read its own passwords. A password file
+/// is never more open than the configuration that names it (nor writable by the group).
 ///
 /// # Errors
 /// [`CommitError::Stage`].
